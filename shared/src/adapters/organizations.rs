@@ -1,0 +1,225 @@
+//! AWS Organizations, read-only.
+
+use aws_sdk_organizations::types::{ChildType, OrganizationFeatureSet, ParentType};
+
+use crate::core::{Account, AccountId, AccountState, OrgNode};
+use crate::ports::{AwsError, AwsResult, OrgInfo, OrganizationsApi, Page, ParentRef};
+
+use super::errors::classify;
+use super::retry::{retrying, RetryPolicy};
+
+pub struct SdkOrganizations {
+    client: aws_sdk_organizations::Client,
+    retry: RetryPolicy,
+}
+
+impl SdkOrganizations {
+    pub fn new(conf: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_organizations::Client::new(conf),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+fn bad(action: &'static str, what: &str) -> AwsError {
+    AwsError::Other {
+        service: "organizations",
+        action,
+        message: format!("unexpected response: {what}"),
+    }
+}
+
+fn state_of(a: &aws_sdk_organizations::types::Account) -> AccountState {
+    #[allow(deprecated)]
+    match (a.state(), a.status()) {
+        (Some(s), _) => AccountState::parse(s.as_str()),
+        (None, Some(s)) => AccountState::parse(s.as_str()),
+        (None, None) => AccountState::Unknown("none".into()),
+    }
+}
+
+impl OrganizationsApi for SdkOrganizations {
+    async fn describe_organization(&self) -> AwsResult<OrgInfo> {
+        let out = retrying(self.retry, "DescribeOrganization", || async {
+            self.client
+                .describe_organization()
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "DescribeOrganization", e))
+        })
+        .await?;
+        let org = out
+            .organization()
+            .ok_or_else(|| bad("DescribeOrganization", "no organization"))?;
+        let mgmt = org.master_account_id().unwrap_or_default();
+        Ok(OrgInfo {
+            id: org.id().unwrap_or_default().to_owned(),
+            management_account_id: AccountId::parse(mgmt)
+                .map_err(|_| bad("DescribeOrganization", "management account ID"))?,
+            all_features: org.feature_set() == Some(&OrganizationFeatureSet::All),
+        })
+    }
+
+    async fn list_ous_page(&self, parent: &str, token: Option<String>) -> AwsResult<Page<OrgNode>> {
+        let out = retrying(self.retry, "ListOrganizationalUnitsForParent", || async {
+            self.client
+                .list_organizational_units_for_parent()
+                .parent_id(parent)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "ListOrganizationalUnitsForParent", e))
+        })
+        .await?;
+        Ok(Page {
+            items: out
+                .organizational_units()
+                .iter()
+                .map(|o| OrgNode {
+                    id: o.id().unwrap_or_default().to_owned(),
+                    name: o.name().unwrap_or_default().to_owned(),
+                    parent: Some(parent.to_owned()),
+                })
+                .collect(),
+            next: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn list_accounts_page(
+        &self,
+        parent: &str,
+        token: Option<String>,
+    ) -> AwsResult<Page<Account>> {
+        let out = retrying(self.retry, "ListAccountsForParent", || async {
+            self.client
+                .list_accounts_for_parent()
+                .parent_id(parent)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "ListAccountsForParent", e))
+        })
+        .await?;
+        let mut items = Vec::new();
+        for a in out.accounts() {
+            let id = a.id().unwrap_or_default();
+            items.push(Account {
+                id: AccountId::parse(id).map_err(|_| bad("ListAccountsForParent", id))?,
+                name: a.name().unwrap_or_default().to_owned(),
+                state: state_of(a),
+                parent: parent.to_owned(),
+            });
+        }
+        Ok(Page {
+            items,
+            next: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn parent_of(&self, child: &str) -> AwsResult<ParentRef> {
+        let out = retrying(self.retry, "ListParents", || async {
+            self.client
+                .list_parents()
+                .child_id(child)
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "ListParents", e))
+        })
+        .await?;
+        let p = out
+            .parents()
+            .first()
+            .ok_or_else(|| bad("ListParents", "no parent"))?;
+        Ok(ParentRef {
+            id: p.id().unwrap_or_default().to_owned(),
+            is_root: p.r#type() == Some(&ParentType::Root),
+        })
+    }
+
+    async fn ou_name(&self, ou: &str) -> AwsResult<String> {
+        let out = retrying(self.retry, "DescribeOrganizationalUnit", || async {
+            self.client
+                .describe_organizational_unit()
+                .organizational_unit_id(ou)
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "DescribeOrganizationalUnit", e))
+        })
+        .await?;
+        Ok(out
+            .organizational_unit()
+            .and_then(|o| o.name())
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    async fn describe_account(&self, id: &AccountId) -> AwsResult<(String, AccountState)> {
+        let out = retrying(self.retry, "DescribeAccount", || async {
+            self.client
+                .describe_account()
+                .account_id(id.as_str())
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "DescribeAccount", e))
+        })
+        .await?;
+        let a = out
+            .account()
+            .ok_or_else(|| bad("DescribeAccount", "no account"))?;
+        Ok((a.name().unwrap_or_default().to_owned(), state_of(a)))
+    }
+
+    async fn service_access_enabled(&self, principal: &str) -> AwsResult<bool> {
+        let mut token = None;
+        loop {
+            let out = retrying(
+                self.retry,
+                "ListAWSServiceAccessForOrganization",
+                || async {
+                    self.client
+                        .list_aws_service_access_for_organization()
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            classify("organizations", "ListAWSServiceAccessForOrganization", e)
+                        })
+                },
+            )
+            .await?;
+            if out
+                .enabled_service_principals()
+                .iter()
+                .any(|p| p.service_principal() == Some(principal))
+            {
+                return Ok(true);
+            }
+            match out.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(false),
+            }
+        }
+    }
+
+    async fn roots(&self) -> AwsResult<Vec<OrgNode>> {
+        let out = retrying(self.retry, "ListRoots", || async {
+            self.client
+                .list_roots()
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "ListRoots", e))
+        })
+        .await?;
+        let _ = ChildType::Account;
+        Ok(out
+            .roots()
+            .iter()
+            .map(|r| OrgNode {
+                id: r.id().unwrap_or_default().to_owned(),
+                name: r.name().unwrap_or("Root").to_owned(),
+                parent: None,
+            })
+            .collect())
+    }
+}

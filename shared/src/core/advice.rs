@@ -1,0 +1,83 @@
+//! Per-account StackSet failures, translated into what the user should do.
+
+/// Advice for a per-account `StatusReason`: known causes get the fix, anything else is
+/// passed through with the account ID.
+pub fn advise(account: &str, status_reason: &str) -> String {
+    let r = status_reason;
+    let lower = r.to_ascii_lowercase();
+    if lower.contains("oidcprovider") && lower.contains("already exists")
+        || lower.contains("provider with url") && lower.contains("already exists")
+    {
+        return format!(
+            "account {account}: an OIDC provider for Port's URL already exists there. Deploy \
+             again with CreateOIDCProvider=false: the existing provider is reused (an account \
+             can hold only one provider per URL)."
+        );
+    }
+    if lower.contains("aws::iam::role") && lower.contains("already exists") {
+        return format!(
+            "account {account}: a role with the same name already exists there. The \
+             integration cannot reuse an existing role: it needs Port's OIDC trust, which this \
+             stack writes. Leave CustomRoleName empty (PortIntegrationRole-<IntegrationIdentifier>) \
+             or delete the old role, then update the stack."
+        );
+    }
+    if lower.contains("suspended") {
+        return format!("account {account}: the account is suspended; StackSets skip it.");
+    }
+    if lower.contains("stacksetexecutionrole")
+        || lower.contains("awscloudformationstacksetexecutionrole")
+        || lower.contains("trusted access")
+        || lower.contains("organizations access")
+    {
+        return format!(
+            "account {account}: StackSets could not act in the account ({r}). Check that \
+             trusted access for StackSets is on: `aws cloudformation \
+             activate-organizations-access` in the management account."
+        );
+    }
+    format!("account {account}: {}", truncate(r, 300))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(max).collect();
+    t.push('…');
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn existing_oidc_provider_advises_create_oidc_provider_false() {
+        let a = advise(
+            "111111111111",
+            "ResourceLogicalId:PortOidcProvider, ResourceType:AWS::IAM::OIDCProvider, \
+             ResourceStatusReason:Provider with url https://oidc.eks.eu-west-1.amazonaws.com/id/X \
+             already exists.",
+        );
+        assert!(a.contains("CreateOIDCProvider=false"), "{a}");
+        assert!(a.contains("111111111111"));
+    }
+
+    #[test]
+    fn existing_role_explains_why_it_cannot_be_reused() {
+        let a = advise(
+            "222222222222",
+            "ResourceLogicalId:PortIntegrationRole, ResourceType:AWS::IAM::Role, \
+             ResourceStatusReason:PortIntegrationRole-aws-v3-multi already exists.",
+        );
+        assert!(a.contains("cannot reuse an existing role"), "{a}");
+        assert!(a.contains("CustomRoleName empty"), "{a}");
+    }
+
+    #[test]
+    fn unknown_reasons_pass_through_with_the_account() {
+        let a = advise("333333333333", "Something odd happened");
+        assert_eq!(a, "account 333333333333: Something odd happened");
+    }
+}

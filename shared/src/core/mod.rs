@@ -1,0 +1,23 @@
+//! The domain core: pure, no SDK types, no I/O, no clock.
+
+pub mod advice;
+pub mod error;
+pub mod expand;
+pub mod ids;
+pub mod org;
+pub mod plan;
+pub mod scope;
+
+pub use advice::advise;
+pub use error::ScopeError;
+pub use expand::{expand, Entry, ExpandError, Expansion, Reason};
+pub use ids::{AccountId, TargetId};
+pub use org::{Account, AccountState, OrgNode, OrgTree};
+pub use plan::{
+    plan, Batch, Desired, DetailedStatus, DriftStatus, Held, InstanceStatus, PlanPolicy,
+    ReconcilePlan, StackInstance,
+};
+pub use scope::{parse_regions, parse_stack_set_name, AccountScope, LeavePolicy, RawList, Scope};
+
+#[cfg(test)]
+mod props;

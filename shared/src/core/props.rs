@@ -1,0 +1,446 @@
+//! Specifications of expansion and planning, as examples and as properties over random trees.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn acct(n: u64) -> AccountId {
+    AccountId::parse(&format!("{n:012}")).unwrap()
+}
+
+fn node(id: &str, name: &str, parent: Option<&str>) -> OrgNode {
+    OrgNode {
+        id: id.into(),
+        name: name.into(),
+        parent: parent.map(Into::into),
+    }
+}
+
+/// Root ─ Prod ─ EU ─ Payments ─ PCI; Root ─ Infra (management); Root ─ Staging; one orphan.
+fn sample() -> OrgTree {
+    let mut t = OrgTree {
+        organization_id: "o-sample1234".into(),
+        management_account_id: Some(acct(1)),
+        ..Default::default()
+    };
+    for n in [
+        node("r-root", "Root", None),
+        node("ou-root-prod0000", "Prod", Some("r-root")),
+        node("ou-root-eu000000", "EU", Some("ou-root-prod0000")),
+        node("ou-root-pay00000", "Payments", Some("ou-root-eu000000")),
+        node("ou-root-pci00000", "PCI", Some("ou-root-pay00000")),
+        node("ou-root-infra000", "Infrastructure", Some("r-root")),
+        node("ou-root-stag0000", "Staging", Some("r-root")),
+    ] {
+        t.nodes.insert(n.id.clone(), n);
+    }
+    for (n, name, parent, state) in [
+        (1, "management", "ou-root-infra000", AccountState::Active),
+        (2, "prod-web", "ou-root-prod0000", AccountState::Active),
+        (3, "prod-eu-1", "ou-root-eu000000", AccountState::Active),
+        (4, "prod-eu-pci", "ou-root-pci00000", AccountState::Active),
+        (5, "staging-1", "ou-root-stag0000", AccountState::Active),
+        (
+            6,
+            "staging-suspended",
+            "ou-root-stag0000",
+            AccountState::Suspended,
+        ),
+        (7, "orphan", "r-root", AccountState::Active),
+    ] {
+        t.accounts.insert(
+            acct(n),
+            Account {
+                id: acct(n),
+                name: name.into(),
+                state,
+                parent: parent.into(),
+            },
+        );
+    }
+    t
+}
+
+fn run(ous: &str, mode: &str, accounts: &str) -> Expansion {
+    let scope = Scope::parse(&ous.into(), mode, &accounts.into()).unwrap();
+    expand(&scope, &sample()).unwrap()
+}
+
+fn ids(e: &Expansion) -> Vec<u64> {
+    e.included
+        .iter()
+        .map(|x| x.id.as_str().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn all_reaches_accounts_in_nested_ous_four_levels_down() {
+    assert_eq!(ids(&run("ou-root-prod0000", "ALL", "")), [2, 3, 4]);
+}
+
+#[test]
+fn difference_excludes_listed_accounts_in_nested_ous() {
+    let e = run("ou-root-prod0000", "DIFFERENCE", &format!("{:012}", 4));
+    assert_eq!(ids(&e), [2, 3]);
+    let pci = e.skipped.iter().find(|s| s.id == acct(4)).unwrap();
+    assert_eq!(pci.reason, Reason::ExcludedByList);
+    assert_eq!(pci.ou_path, "Root/Prod/EU/Payments/PCI (ou-root-pci00000)");
+}
+
+#[test]
+fn intersection_keeps_only_listed_accounts_under_the_targets() {
+    let e = run(
+        "ou-root-prod0000",
+        "INTERSECTION",
+        "000000000003,000000000005",
+    );
+    assert_eq!(ids(&e), [3]);
+    let outside = e.skipped.iter().find(|s| s.id == acct(5)).unwrap();
+    assert_eq!(
+        outside.reason,
+        Reason::OutsideTargets {
+            actual: "Root/Staging (ou-root-stag0000)".into()
+        }
+    );
+    assert!(outside.reason.to_string().contains("Root/Staging"));
+}
+
+#[test]
+fn root_target_means_the_whole_organization_minus_management_and_suspended() {
+    let e = run("r-root", "ALL", "");
+    assert_eq!(ids(&e), [2, 3, 4, 5, 7]);
+    let skipped: BTreeMap<u64, Reason> = e
+        .skipped
+        .iter()
+        .map(|s| (s.id.as_str().parse().unwrap(), s.reason.clone()))
+        .collect();
+    assert_eq!(skipped[&1], Reason::ManagementAccount);
+    assert!(matches!(skipped[&6], Reason::NotActive { .. }));
+}
+
+#[test]
+fn included_reasons_name_the_target_path() {
+    let e = run("ou-root-eu000000", "ALL", "");
+    assert_eq!(
+        e.included[0].reason,
+        Reason::UnderTarget {
+            target: "Root/Prod/EU (ou-root-eu000000)".into()
+        }
+    );
+}
+
+#[test]
+fn listed_account_missing_from_the_organization_is_an_error() {
+    let mut t = sample();
+    t.not_in_organization.insert(acct(99));
+    let scope = Scope::parse(&"r-root".into(), "DIFFERENCE", &"000000000099".into()).unwrap();
+    let err = expand(&scope, &t).unwrap_err();
+    assert!(err.to_string().contains("000000000099"), "{err}");
+}
+
+fn inst(a: u64, status: InstanceStatus, detailed: DetailedStatus) -> StackInstance {
+    StackInstance {
+        account: acct(a),
+        region: "us-east-1".into(),
+        status,
+        detailed,
+        status_reason: None,
+        drift: DriftStatus::NotChecked,
+        ou: None,
+    }
+}
+
+fn desired(accts: &[u64]) -> Desired {
+    Desired {
+        accounts: accts.iter().map(|n| acct(*n)).collect(),
+        regions: ["us-east-1".to_string()].into(),
+    }
+}
+
+#[test]
+fn plan_creates_missing_and_deletes_extra_in_one_operation_each() {
+    let have = vec![
+        inst(1, InstanceStatus::Current, DetailedStatus::Succeeded),
+        inst(9, InstanceStatus::Current, DetailedStatus::Succeeded),
+        inst(8, InstanceStatus::Current, DetailedStatus::Succeeded),
+    ];
+    let p = plan(
+        &desired(&[1, 2, 3]),
+        &have,
+        &BTreeMap::new(),
+        &PlanPolicy::default(),
+    );
+    assert_eq!(p.create.len(), 1);
+    assert_eq!(p.create[0].accounts, vec![acct(2), acct(3)]);
+    assert_eq!(p.delete.len(), 1);
+    assert_eq!(p.delete[0].accounts, vec![acct(8), acct(9)]);
+    assert!(p.update.is_empty());
+}
+
+#[test]
+fn retain_policy_keeps_out_of_scope_instances() {
+    let have = vec![inst(9, InstanceStatus::Current, DetailedStatus::Succeeded)];
+    let policy = PlanPolicy {
+        on_leave: LeavePolicy::Retain,
+        ..Default::default()
+    };
+    let p = plan(&desired(&[]), &have, &BTreeMap::new(), &policy);
+    assert!(p.is_noop());
+    assert_eq!(p.retained, vec![acct(9)]);
+}
+
+#[test]
+fn failed_instances_are_retried_until_the_attempt_bound_then_given_up() {
+    let mut failed = inst(2, InstanceStatus::Outdated, DetailedStatus::Failed);
+    failed.status_reason = Some("Role already exists".into());
+    let d = desired(&[2]);
+    let p = plan(
+        &d,
+        std::slice::from_ref(&failed),
+        &BTreeMap::new(),
+        &PlanPolicy::default(),
+    );
+    assert_eq!(p.retry, vec![acct(2)]);
+    assert_eq!(p.update.len(), 1);
+    let attempts = BTreeMap::from([(acct(2), 3)]);
+    let p = plan(&d, &[failed], &attempts, &PlanPolicy::default());
+    assert!(p.update.is_empty());
+    assert!(p.given_up[0].why.contains("Role already exists"));
+}
+
+#[test]
+fn drifted_instances_are_repaired_and_suspended_ones_held() {
+    let mut drifted = inst(2, InstanceStatus::Current, DetailedStatus::Succeeded);
+    drifted.drift = DriftStatus::Drifted;
+    let skipped = inst(
+        3,
+        InstanceStatus::Outdated,
+        DetailedStatus::SkippedSuspendedAccount,
+    );
+    let p = plan(
+        &desired(&[2, 3]),
+        &[drifted, skipped],
+        &BTreeMap::new(),
+        &PlanPolicy::default(),
+    );
+    assert_eq!(p.repair, vec![acct(2)]);
+    assert_eq!(p.update[0].accounts, vec![acct(2)]);
+    assert_eq!(p.held.len(), 1);
+}
+
+#[test]
+fn busy_instances_are_not_deleted_under_a_running_operation() {
+    let busy = inst(9, InstanceStatus::Outdated, DetailedStatus::Running);
+    let p = plan(
+        &desired(&[]),
+        &[busy],
+        &BTreeMap::new(),
+        &PlanPolicy::default(),
+    );
+    assert!(p.is_noop());
+    assert_eq!(p.held[0].account, acct(9));
+}
+
+// ---------------------------------------------------------------- properties
+
+#[derive(Debug, Clone)]
+struct GenOrg {
+    tree: OrgTree,
+    ous: Vec<String>,
+    accounts: Vec<AccountId>,
+}
+
+fn gen_org() -> impl Strategy<Value = GenOrg> {
+    // parents[i] picks the parent of OU i among the root and OUs before it.
+    (1usize..12, 1usize..40)
+        .prop_flat_map(|(n_ous, n_accts)| {
+            (
+                proptest::collection::vec(any::<prop::sample::Index>(), n_ous),
+                proptest::collection::vec((any::<prop::sample::Index>(), 0u8..10), n_accts),
+                any::<prop::sample::Index>(),
+            )
+        })
+        .prop_map(|(ou_parents, accts, mgmt)| {
+            let mut tree = OrgTree {
+                organization_id: "o-prop".into(),
+                ..Default::default()
+            };
+            let mut nodes = vec!["r-prop".to_string()];
+            tree.nodes
+                .insert("r-prop".into(), node("r-prop", "Root", None));
+            for (i, p) in ou_parents.iter().enumerate() {
+                let id = format!("ou-prop-{i:08}");
+                let parent = nodes[p.index(nodes.len())].clone();
+                tree.nodes
+                    .insert(id.clone(), node(&id, &format!("OU{i}"), Some(&parent)));
+                nodes.push(id);
+            }
+            let mut accounts = Vec::new();
+            for (i, (p, s)) in accts.iter().enumerate() {
+                let id = acct(100 + i as u64);
+                let state = match s {
+                    0 => AccountState::Suspended,
+                    1 => AccountState::PendingClosure,
+                    _ => AccountState::Active,
+                };
+                tree.accounts.insert(
+                    id.clone(),
+                    Account {
+                        id: id.clone(),
+                        name: format!("a{i}"),
+                        state,
+                        parent: nodes[p.index(nodes.len())].clone(),
+                    },
+                );
+                accounts.push(id);
+            }
+            tree.management_account_id = Some(accounts[mgmt.index(accounts.len())].clone());
+            GenOrg {
+                tree,
+                ous: nodes,
+                accounts,
+            }
+        })
+}
+
+fn scope_of(
+    org: &GenOrg,
+    targets: &[prop::sample::Index],
+    list: &[prop::sample::Index],
+    mode: &str,
+) -> Scope {
+    let t: Vec<String> = targets
+        .iter()
+        .map(|i| org.ous[i.index(org.ous.len())].clone())
+        .collect();
+    let l: Vec<String> = list
+        .iter()
+        .map(|i| {
+            org.accounts[i.index(org.accounts.len())]
+                .as_str()
+                .to_owned()
+        })
+        .collect();
+    let mode = if mode == "INTERSECTION" && l.is_empty() {
+        "ALL"
+    } else {
+        mode
+    };
+    Scope::parse(&RawList::Items(t), mode, &RawList::Items(l)).unwrap()
+}
+
+fn expand_ids(
+    org: &GenOrg,
+    targets: &[prop::sample::Index],
+    list: &[prop::sample::Index],
+    mode: &str,
+) -> BTreeSet<AccountId> {
+    expand(&scope_of(org, targets, list, mode), &org.tree)
+        .unwrap()
+        .account_ids()
+}
+
+fn apply(instances: &[StackInstance], p: &ReconcilePlan) -> Vec<StackInstance> {
+    let mut out: BTreeMap<(AccountId, String), StackInstance> = instances
+        .iter()
+        .map(|i| ((i.account.clone(), i.region.clone()), i.clone()))
+        .collect();
+    for b in &p.delete {
+        for a in &b.accounts {
+            for r in &b.regions {
+                out.remove(&(a.clone(), r.clone()));
+            }
+        }
+    }
+    for b in p.create.iter().chain(&p.update) {
+        for a in &b.accounts {
+            for r in &b.regions {
+                out.insert(
+                    (a.clone(), r.clone()),
+                    StackInstance {
+                        account: a.clone(),
+                        region: r.clone(),
+                        status: InstanceStatus::Current,
+                        detailed: DetailedStatus::Succeeded,
+                        status_reason: None,
+                        drift: DriftStatus::InSync,
+                        ou: None,
+                    },
+                );
+            }
+        }
+    }
+    out.into_values().collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn intersection_is_a_subset_of_all(
+        org in gen_org(),
+        targets in proptest::collection::vec(any::<prop::sample::Index>(), 1..4),
+        list in proptest::collection::vec(any::<prop::sample::Index>(), 1..10),
+    ) {
+        let all = expand_ids(&org, &targets, &[], "ALL");
+        let inter = expand_ids(&org, &targets, &list, "INTERSECTION");
+        prop_assert!(inter.is_subset(&all));
+    }
+
+    #[test]
+    fn difference_is_all_minus_the_list_and_union_with_intersection_is_all(
+        org in gen_org(),
+        targets in proptest::collection::vec(any::<prop::sample::Index>(), 1..4),
+        list in proptest::collection::vec(any::<prop::sample::Index>(), 1..10),
+    ) {
+        let all = expand_ids(&org, &targets, &[], "ALL");
+        let listed: BTreeSet<AccountId> = scope_of(&org, &targets, &list, "DIFFERENCE").accounts;
+        let diff = expand_ids(&org, &targets, &list, "DIFFERENCE");
+        let inter = expand_ids(&org, &targets, &list, "INTERSECTION");
+        prop_assert_eq!(&diff, &all.difference(&listed).cloned().collect());
+        prop_assert_eq!(inter.union(&diff).cloned().collect::<BTreeSet<_>>(), all);
+    }
+
+    #[test]
+    fn no_result_holds_the_management_account_or_an_inactive_account(
+        org in gen_org(),
+        targets in proptest::collection::vec(any::<prop::sample::Index>(), 1..4),
+        list in proptest::collection::vec(any::<prop::sample::Index>(), 0..10),
+        mode in prop::sample::select(vec!["ALL", "INTERSECTION", "DIFFERENCE"]),
+    ) {
+        let got = expand_ids(&org, &targets, &list, mode);
+        for a in &got {
+            prop_assert!(Some(a) != org.tree.management_account_id.as_ref());
+            prop_assert_eq!(&org.tree.accounts[a].state, &AccountState::Active);
+        }
+    }
+
+    #[test]
+    fn applying_a_plan_yields_the_desired_set_and_replanning_is_a_noop(
+        want in proptest::collection::btree_set(0u64..30, 0..20),
+        have in proptest::collection::vec((0u64..30, 0u8..5), 0..25),
+    ) {
+        let d = desired(&want.iter().copied().collect::<Vec<_>>());
+        let mut seen = BTreeSet::new();
+        let instances: Vec<StackInstance> = have
+            .into_iter()
+            .filter(|(a, _)| seen.insert(*a))
+            .map(|(a, s)| match s {
+                0 => inst(a, InstanceStatus::Outdated, DetailedStatus::Failed),
+                1 => inst(a, InstanceStatus::Inoperable, DetailedStatus::Inoperable),
+                2 => { let mut i = inst(a, InstanceStatus::Current, DetailedStatus::Succeeded); i.drift = DriftStatus::Drifted; i }
+                _ => inst(a, InstanceStatus::Current, DetailedStatus::Succeeded),
+            })
+            .collect();
+        let policy = PlanPolicy::default();
+        let p = plan(&d, &instances, &BTreeMap::new(), &policy);
+        prop_assert!(p.create.len() <= 1 && p.delete.len() <= 1 && p.update.len() <= 1);
+        let after = apply(&instances, &p);
+        let accounts: BTreeSet<AccountId> = after.iter().map(|i| i.account.clone()).collect();
+        prop_assert_eq!(&accounts, &d.accounts);
+        let again = plan(&d, &after, &BTreeMap::new(), &policy);
+        prop_assert!(again.is_noop(), "{:?}", again);
+    }
+}

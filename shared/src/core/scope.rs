@@ -1,0 +1,402 @@
+//! `Scope`: target OUs + AccountScope mode + account list, parsed and validated.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ScopeError;
+use super::ids::{shown, AccountId, TargetId};
+
+/// The most IDs one list may hold. Listing more than this is a sign the user wants an OU.
+pub const MAX_LISTED_IDS: usize = 1000;
+/// The longest raw value accepted for one field (bytes).
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// How the account list filters the accounts under the target OUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AccountScope {
+    All,
+    Intersection,
+    Difference,
+}
+
+impl FromStr for AccountScope {
+    type Err = ScopeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "ALL" => Ok(Self::All),
+            "INTERSECTION" => Ok(Self::Intersection),
+            "DIFFERENCE" => Ok(Self::Difference),
+            _ => Err(ScopeError::BadAccountScope { value: shown(s) }),
+        }
+    }
+}
+
+impl fmt::Display for AccountScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::All => "ALL",
+            Self::Intersection => "INTERSECTION",
+            Self::Difference => "DIFFERENCE",
+        })
+    }
+}
+
+/// What happens to an account's stack instance when the account leaves the scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LeavePolicy {
+    #[default]
+    Delete,
+    Retain,
+}
+
+impl FromStr for LeavePolicy {
+    type Err = ScopeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "" | "DELETE" => Ok(Self::Delete),
+            "RETAIN" => Ok(Self::Retain),
+            _ => Err(ScopeError::BadLeavePolicy { value: shown(s) }),
+        }
+    }
+}
+
+/// A raw list as CloudFormation, an environment variable or a flag gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawList {
+    Text(String),
+    Items(Vec<String>),
+}
+
+impl RawList {
+    /// From a CloudFormation property value: a string or a list of strings.
+    pub fn from_json(field: &'static str, v: &serde_json::Value) -> Result<Self, ScopeError> {
+        match v {
+            serde_json::Value::Null => Ok(Self::Text(String::new())),
+            serde_json::Value::String(s) => Ok(Self::Text(s.clone())),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    serde_json::Value::String(s) => Ok(s.clone()),
+                    other => Err(ScopeError::WrongType {
+                        field,
+                        got: kind(other).into(),
+                    }),
+                })
+                .collect::<Result<_, _>>()
+                .map(Self::Items),
+            other => Err(ScopeError::WrongType {
+                field,
+                got: kind(other).into(),
+            }),
+        }
+    }
+
+    /// The trimmed, non-empty tokens: commas and newlines separate; spaces around them and
+    /// trailing commas are fine.
+    pub fn tokens(
+        &self,
+        field: &'static str,
+        example: &'static str,
+    ) -> Result<Vec<String>, ScopeError> {
+        let pieces: Vec<&str> = match self {
+            Self::Text(s) => {
+                check_len(field, s)?;
+                let t = s.trim();
+                if t.starts_with('[') && t.ends_with(']') {
+                    return Err(ScopeError::JsonArrayString {
+                        field,
+                        token: shown(t),
+                        example,
+                    });
+                }
+                s.split([',', '\n', '\r']).collect()
+            }
+            Self::Items(items) => {
+                let mut v = Vec::new();
+                for i in items {
+                    check_len(field, i)?;
+                    v.extend(i.split([',', '\n', '\r']));
+                }
+                v
+            }
+        };
+        let tokens: Vec<String> = pieces
+            .into_iter()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if tokens.len() > MAX_LISTED_IDS {
+            return Err(ScopeError::TooManyIds {
+                field,
+                count: tokens.len(),
+                max: MAX_LISTED_IDS,
+            });
+        }
+        Ok(tokens)
+    }
+}
+
+impl From<&str> for RawList {
+    fn from(s: &str) -> Self {
+        Self::Text(s.to_owned())
+    }
+}
+
+fn check_len(field: &'static str, s: &str) -> Result<(), ScopeError> {
+    if s.len() > MAX_VALUE_BYTES {
+        return Err(ScopeError::ValueTooLong {
+            field,
+            len: s.len(),
+            max: MAX_VALUE_BYTES,
+        });
+    }
+    Ok(())
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => {
+            "a number (quote account IDs so that leading zeros are kept)"
+        }
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Which accounts Port's role should reach: validated, deduplicated, sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    pub targets: BTreeSet<TargetId>,
+    pub mode: AccountScope,
+    pub accounts: BTreeSet<AccountId>,
+}
+
+impl Scope {
+    /// Parses the three user inputs. Nothing is read from AWS here.
+    pub fn parse(ous: &RawList, mode: &str, accounts: &RawList) -> Result<Self, ScopeError> {
+        let targets = ous
+            .tokens("TargetOUIds", "ou-abcd-12345678,ou-efgh-87654321")?
+            .iter()
+            .map(|t| TargetId::parse(t))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if targets.is_empty() {
+            return Err(ScopeError::NoTargets);
+        }
+        let mode: AccountScope = mode.parse()?;
+        let accounts = accounts
+            .tokens("TargetAccountIds", "123456789012,098765432109")?
+            .iter()
+            .map(|t| AccountId::parse(t))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if mode == AccountScope::Intersection && accounts.is_empty() {
+            return Err(ScopeError::IntersectionWithoutAccounts);
+        }
+        Ok(Self {
+            targets,
+            mode,
+            accounts,
+        })
+    }
+}
+
+/// A StackSet name: `^[a-zA-Z][-a-zA-Z0-9]*$`, at most 128 characters.
+pub fn parse_stack_set_name(s: &str) -> Result<String, ScopeError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(ScopeError::Missing {
+            field: "StackSetName",
+            help: "Give the name of the StackSet that holds Port's role (default: \
+                   Port-Integration-v3).",
+        });
+    }
+    let ok = t.len() <= 128
+        && t.as_bytes()[0].is_ascii_alphabetic()
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(t.to_owned())
+    } else {
+        Err(ScopeError::BadStackSetName { value: shown(s) })
+    }
+}
+
+/// Region names such as `us-east-1`; an empty list means `default`.
+pub fn parse_regions(raw: &RawList, default: &str) -> Result<BTreeSet<String>, ScopeError> {
+    let mut out = BTreeSet::new();
+    for t in raw.tokens("Regions", "us-east-1,eu-west-1")? {
+        if !is_region(&t) {
+            return Err(ScopeError::BadRegion {
+                field: "Regions",
+                value: shown(&t),
+            });
+        }
+        out.insert(t);
+    }
+    if out.is_empty() {
+        if !is_region(default) {
+            return Err(ScopeError::BadRegion {
+                field: "AWS_REGION",
+                value: shown(default),
+            });
+        }
+        out.insert(default.to_owned());
+    }
+    Ok(out)
+}
+
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(ous: &str, mode: &str, accts: &str) -> Result<Scope, ScopeError> {
+        Scope::parse(&ous.into(), mode, &accts.into())
+    }
+
+    #[test]
+    fn accepts_spaces_newlines_trailing_commas_and_duplicates() {
+        let s = scope(
+            " ou-abcd-12345678 ,\nou-abcd-12345678,, r-ab12 ,",
+            "difference",
+            "012345678901, 012345678901,\n123456789012,",
+        )
+        .unwrap();
+        assert_eq!(s.targets.len(), 2);
+        assert_eq!(s.mode, AccountScope::Difference);
+        let ids: Vec<&str> = s.accounts.iter().map(AccountId::as_str).collect();
+        assert_eq!(ids, ["012345678901", "123456789012"]);
+    }
+
+    #[test]
+    fn list_form_is_the_same_as_text_form() {
+        let a = Scope::parse(
+            &RawList::Items(vec!["ou-abcd-12345678".into(), "r-ab12".into()]),
+            "ALL",
+            &RawList::Items(vec![]),
+        )
+        .unwrap();
+        assert_eq!(a, scope("r-ab12,ou-abcd-12345678", "all", "").unwrap());
+    }
+
+    #[test]
+    fn leading_zero_account_is_kept() {
+        let s = scope("r-ab12", "INTERSECTION", "000000000001").unwrap();
+        assert_eq!(s.accounts.first().unwrap().as_str(), "000000000001");
+    }
+
+    #[test]
+    fn bad_account_tokens_are_named_with_the_fix() {
+        for (tok, hint) in [
+            ("12345678901", "11 digits"),
+            ("1234567890123", "13 digits"),
+            ("1.23457E+11", "scientific notation"),
+            ("+123456789012", "no sign"),
+            ("12345678901a", "exactly 12 digits"),
+            ("ou-abcd-12345678", "TargetOUIds"),
+        ] {
+            let e = scope("r-ab12", "DIFFERENCE", tok).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{tok}`")), "{e}");
+            assert!(e.contains(hint), "{tok}: {e}");
+            assert!(e.contains("123456789012"), "{e}");
+        }
+    }
+
+    #[test]
+    fn bad_ou_tokens_are_named_with_the_fix() {
+        for (tok, hint) in [
+            ("ou-ABCD-12345678", "lowercase"),
+            ("\"ou-abcd-12345678\"", "quotes"),
+            ("ou-abcd-12345678 ou-efgh-87654321", "commas"),
+            ("ou-abcd-12345678;ou-efgh-87654321", "commas"),
+            ("o-abcdefghij", "root ID"),
+            ("123456789012", "TargetAccountIds"),
+            ("Prod", "ou-abcd-12345678"),
+        ] {
+            let e = scope(tok, "ALL", "").unwrap_err().to_string();
+            assert!(e.contains(hint), "{tok}: {e}");
+            assert!(e.contains("ou-abcd-12345678"), "{e}");
+        }
+    }
+
+    #[test]
+    fn json_array_given_as_a_string_is_explained() {
+        let e = scope("[\"ou-abcd-12345678\"]", "ALL", "").unwrap_err();
+        assert!(matches!(e, ScopeError::JsonArrayString { .. }));
+        assert!(e.to_string().contains("comma-separated"));
+    }
+
+    #[test]
+    fn unknown_scope_lists_the_three_values_with_meanings() {
+        let e = scope("r-ab12", "SOME", "").unwrap_err().to_string();
+        for w in ["`SOME`", "ALL:", "INTERSECTION:", "DIFFERENCE:"] {
+            assert!(e.contains(w), "{e}");
+        }
+    }
+
+    #[test]
+    fn intersection_without_accounts_is_an_error_that_explains_why() {
+        let e = scope("r-ab12", "INTERSECTION", " , ").unwrap_err();
+        assert_eq!(e, ScopeError::IntersectionWithoutAccounts);
+        assert!(e.to_string().contains("nothing would be deployed"));
+    }
+
+    #[test]
+    fn empty_targets_are_an_error() {
+        assert_eq!(scope(" \n", "ALL", "").unwrap_err(), ScopeError::NoTargets);
+    }
+
+    #[test]
+    fn huge_values_are_rejected_before_parsing() {
+        let big = "1".repeat(2 * MAX_VALUE_BYTES);
+        assert!(matches!(
+            scope("r-ab12", "DIFFERENCE", &big).unwrap_err(),
+            ScopeError::ValueTooLong { .. }
+        ));
+        let many = (0..MAX_LISTED_IDS + 1)
+            .map(|i| format!("{i:012}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(matches!(
+            scope("r-ab12", "DIFFERENCE", &many).unwrap_err(),
+            ScopeError::TooManyIds { count: 1001, .. }
+        ));
+    }
+
+    #[test]
+    fn stack_set_names_follow_cloudformation_rules() {
+        assert_eq!(
+            parse_stack_set_name(" Port-Integration-v3 ").unwrap(),
+            "Port-Integration-v3"
+        );
+        for bad in ["1abc", "Port_Integration", "a b", ""] {
+            assert!(parse_stack_set_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn regions_default_to_the_function_region() {
+        let r = parse_regions(&"".into(), "eu-west-1").unwrap();
+        assert_eq!(r.into_iter().collect::<Vec<_>>(), ["eu-west-1"]);
+        assert!(parse_regions(&"us-east-1,Europe".into(), "us-east-1").is_err());
+    }
+}

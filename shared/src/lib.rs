@@ -1,0 +1,7 @@
+//! Port's AWS multi-account scope engine: the pure domain core, the ports it talks through,
+//! the reconcile engine, and the AWS adapters.
+
+pub mod adapters;
+pub mod core;
+pub mod ports;
+pub mod read;

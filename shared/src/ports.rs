@@ -1,0 +1,226 @@
+//! The small interfaces the engine talks through. Adapters implement them with the AWS SDK;
+//! tests and benchmarks implement them in memory.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::core::{Account, AccountId, OrgNode, StackInstance};
+
+/// A failed AWS call, classified for the engine. Messages keep AWS's own words.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AwsError {
+    #[error("{what} was not found")]
+    NotFound { what: String },
+    #[error("another StackSet operation is in progress")]
+    OperationInProgress,
+    #[error("an operation with this OperationId already exists")]
+    OperationIdExists,
+    #[error("throttled by AWS: {0}")]
+    Throttled(String),
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    #[error("this account is not a member of an AWS organization")]
+    NoOrganization,
+    #[error(
+        "trusted access for CloudFormation StackSets is not enabled in AWS Organizations. Fix: in \
+         the management account run `aws cloudformation activate-organizations-access` (or \
+         CloudFormation console > StackSets > Activate trusted access). AWS said: {0}"
+    )]
+    TrustedAccessDisabled(String),
+    #[error("AWS rejected the request: {0}")]
+    Validation(String),
+    #[error("{service} {action} failed: {message}")]
+    Other {
+        service: &'static str,
+        action: &'static str,
+        message: String,
+    },
+}
+
+impl AwsError {
+    /// Worth another try after a pause.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled(_) | Self::OperationInProgress)
+            || matches!(self, Self::Other { message, .. } if message.contains("dispatch failure") || message.contains("timeout") || message.contains("connection"))
+    }
+}
+
+pub type AwsResult<T> = Result<T, AwsError>;
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// `DescribeOrganization`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgInfo {
+    pub id: String,
+    pub management_account_id: AccountId,
+    pub all_features: bool,
+}
+
+/// A parent as `ListParents` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentRef {
+    pub id: String,
+    pub is_root: bool,
+}
+
+/// Read access to AWS Organizations. Each method is one API call.
+pub trait OrganizationsApi: Send + Sync {
+    fn describe_organization(&self) -> impl Future<Output = AwsResult<OrgInfo>> + Send;
+    /// `ListOrganizationalUnitsForParent`; the child nodes carry `parent`.
+    fn list_ous_page(
+        &self,
+        parent: &str,
+        token: Option<String>,
+    ) -> impl Future<Output = AwsResult<Page<OrgNode>>> + Send;
+    /// `ListAccountsForParent`; accounts carry `parent`.
+    fn list_accounts_page(
+        &self,
+        parent: &str,
+        token: Option<String>,
+    ) -> impl Future<Output = AwsResult<Page<Account>>> + Send;
+    /// `ListParents` (an OU or account has exactly one parent).
+    fn parent_of(&self, child: &str) -> impl Future<Output = AwsResult<ParentRef>> + Send;
+    /// `DescribeOrganizationalUnit`: the name.
+    fn ou_name(&self, ou: &str) -> impl Future<Output = AwsResult<String>> + Send;
+    /// `DescribeAccount`; `NotFound` when the account is not in the organization.
+    fn describe_account(
+        &self,
+        id: &AccountId,
+    ) -> impl Future<Output = AwsResult<(String, crate::core::AccountState)>> + Send;
+    /// `ListAWSServiceAccessForOrganization` contains `principal`.
+    fn service_access_enabled(
+        &self,
+        principal: &str,
+    ) -> impl Future<Output = AwsResult<bool>> + Send;
+    /// `ListRoots`: the root IDs with names.
+    fn roots(&self) -> impl Future<Output = AwsResult<Vec<OrgNode>>> + Send;
+}
+
+/// `sts:GetCallerIdentity`.
+pub trait IdentityApi: Send + Sync {
+    fn caller_account(&self) -> impl Future<Output = AwsResult<AccountId>> + Send;
+}
+
+/// How a StackSet is set up (`DescribeStackSet`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackSetInfo {
+    pub name: String,
+    pub arn: Option<String>,
+    pub service_managed: bool,
+    pub auto_deployment: bool,
+    pub status: String,
+}
+
+/// DeploymentTargets for a service-managed StackSet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Targets {
+    pub ous: Vec<String>,
+    pub accounts: Vec<AccountId>,
+    /// `NONE`, `INTERSECTION`, `DIFFERENCE`.
+    pub filter: String,
+}
+
+/// `DescribeStackSetOperation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: String,
+    pub action: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `STOPPING`, `STOPPED`, `QUEUED`.
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub started: Option<String>,
+    pub ended: Option<String>,
+    pub duration_secs: Option<f64>,
+}
+
+impl Operation {
+    pub fn is_active(&self) -> bool {
+        matches!(self.status.as_str(), "RUNNING" | "QUEUED" | "STOPPING")
+    }
+}
+
+/// `ListStackSetOperationResults`: one account's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationResult {
+    pub account: AccountId,
+    pub region: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+}
+
+/// The kind of change an operation makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Create,
+    Update,
+    Delete,
+    DetectDrift,
+}
+
+impl OpKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::DetectDrift => "drift",
+        }
+    }
+}
+
+/// Read and change one service-managed StackSet's instances.
+pub trait StackSetApi: Send + Sync {
+    /// `NotFound` when the StackSet does not exist.
+    fn describe(&self, name: &str) -> impl Future<Output = AwsResult<StackSetInfo>> + Send;
+    /// Every instance, all pages.
+    fn instances(&self, name: &str) -> impl Future<Output = AwsResult<Vec<StackInstance>>> + Send;
+    /// Starts Create/Update/Delete; returns the operation ID.
+    fn start(
+        &self,
+        name: &str,
+        kind: OpKind,
+        targets: &Targets,
+        regions: &[String],
+        operation_id: &str,
+    ) -> impl Future<Output = AwsResult<String>> + Send;
+    fn operation(&self, name: &str, id: &str) -> impl Future<Output = AwsResult<Operation>> + Send;
+    /// The most recent operations, newest first.
+    fn recent_operations(
+        &self,
+        name: &str,
+        max: i32,
+    ) -> impl Future<Output = AwsResult<Vec<Operation>>> + Send;
+    fn operation_results(
+        &self,
+        name: &str,
+        id: &str,
+    ) -> impl Future<Output = AwsResult<Vec<OperationResult>>> + Send;
+}
+
+/// Time, for waiting: real in production, instant in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> std::time::Instant;
+    fn sleep(&self, d: std::time::Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+    async fn sleep(&self, d: std::time::Duration) {
+        tokio::time::sleep(d).await
+    }
+}
