@@ -1,1 +1,138 @@
-fn main() {}
+//! `orgscope`: preview, check and monitor the accounts Port's role reaches.
+
+mod render;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use shared::adapters::{load_config, SdkOrganizations};
+use shared::core::{RawList, Scope};
+use shared::read::{read_org, DEFAULT_CONCURRENCY};
+
+/// Preview and check which AWS accounts receive Port's read-only role.
+///
+/// Run it with credentials for your AWS Organizations management account (the account that
+/// shows "management account" in AWS Organizations). It only reads; it never changes anything.
+#[derive(Parser, Debug)]
+#[command(name = "orgscope", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The scope, exactly as the stack parameters take it.
+#[derive(clap::Args, Debug, Clone)]
+struct ScopeArgs {
+    /// Comma-separated OU IDs (ou-abcd-12345678) or the root ID (r-abcd) for the whole
+    /// organization. Accounts in child OUs are included.
+    #[arg(long, env = "TARGET_OU_IDS")]
+    target_ou_ids: String,
+    /// ALL: every account under the OUs. INTERSECTION: only the listed accounts that are under
+    /// the OUs. DIFFERENCE: every account under the OUs except the listed ones.
+    #[arg(long, env = "ACCOUNT_SCOPE", default_value = "ALL")]
+    account_scope: String,
+    /// Comma-separated 12-digit account IDs, e.g. 123456789012,098765432109.
+    #[arg(long, env = "TARGET_ACCOUNT_IDS", default_value = "")]
+    target_account_ids: String,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show the exact accounts a scope expands to, each with the reason it is in or out.
+    Plan {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Print a shell completion script, e.g. `orgscope completions bash > /etc/bash_completion.d/orgscope`.
+    Completions { shell: clap_complete::Shell },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(run(cli))
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORGSCOPE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "orgscope",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Plan { scope, output } => {
+            let scope = match parse_scope(&scope) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let conf = load_config().await;
+            let org = SdkOrganizations::new(&conf);
+            let (tree, stats) = match read_org(&org, &scope, DEFAULT_CONCURRENCY).await {
+                Ok(x) => x,
+                Err(e) => return fail(1, &e.to_string()),
+            };
+            let expansion = match shared::core::expand(&scope, &tree) {
+                Ok(x) => x,
+                Err(e) => return fail(2, &e.to_string()),
+            };
+            match output {
+                Output::Json => {
+                    println!("{}", render::plan_json(&scope, &tree, &expansion, &stats))
+                }
+                Output::Text => print!("{}", render::plan_text(&scope, &tree, &expansion, color())),
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn parse_scope(a: &ScopeArgs) -> Result<Scope, ExitCode> {
+    Scope::parse(
+        &RawList::from(a.target_ou_ids.as_str()),
+        &a.account_scope,
+        &RawList::from(a.target_account_ids.as_str()),
+    )
+    .map_err(|e| fail(2, &e.to_string()))
+}
+
+fn fail(code: u8, msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(code)
+}

@@ -3,5 +3,6 @@
 
 pub mod adapters;
 pub mod core;
+pub mod engine;
 pub mod ports;
 pub mod read;

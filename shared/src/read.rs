@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::{Account, AccountId, OrgNode, OrgTree, Scope, TargetId};
@@ -20,7 +20,7 @@ use crate::ports::{AwsError, OrganizationsApi};
 /// How many Organizations calls may be in flight at once. AWS Organizations has low rate limits.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadStats {
     pub describe_organization: u32,
     pub list_accounts_pages: u32,

@@ -1,1 +1,253 @@
+//! The local AWS test bed for end-to-end tests: one emulator process per test (moto behind our
+//! fidelity layer, see `tests/emulator/README.md`), its control API, and SDK clients aimed at it.
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::types::{AutoDeployment, Capability, PermissionModels};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The region every test uses.
+pub const REGION: &str = "us-east-1";
+/// The StackSet name tests create.
+pub const STACK_SET: &str = "Port-Integration-v3";
+
+/// A tiny member template: the emulator records instances, it does not run stacks.
+pub const MEMBER_TEMPLATE: &str = r#"{"Resources":{"PortIntegrationRole":{"Type":"AWS::IAM::Role","Properties":{"RoleName":"PortIntegrationRole-test","AssumeRolePolicyDocument":{"Version":"2012-10-17","Statement":[]}}}}}"#;
+
+/// One running emulator; killed on drop.
+pub struct TestBed {
+    child: Child,
+    pub endpoint: String,
+    http: reqwest::Client,
+}
+
+/// The sample organization's IDs by name (see the emulator README for the tree).
+#[derive(Debug, Clone)]
+pub struct Fixture(pub Value);
+
+impl Fixture {
+    /// An account ID by name, e.g. `prod-eu-pci`.
+    pub fn account(&self, name: &str) -> String {
+        self.0["accounts"][name]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no account {name} in fixture"))
+            .to_owned()
+    }
+    /// An OU ID by path, e.g. `Root/Prod/EU`.
+    pub fn ou(&self, path: &str) -> String {
+        self.0["ous"][path]
+            .as_str()
+            .unwrap_or_else(|| panic!("no OU {path} in fixture"))
+            .to_owned()
+    }
+    pub fn root(&self) -> String {
+        self.0["root_id"].as_str().unwrap().to_owned()
+    }
+    pub fn management(&self) -> String {
+        self.0["management_account_id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl TestBed {
+    /// Starts an emulator on a free port. Needs `tests/emulator/setup` to have run.
+    pub async fn start() -> Self {
+        let root = repo_root();
+        let python = root.join(".venv/emulator/bin/python");
+        assert!(
+            python.exists(),
+            "the emulator is not installed: run tests/emulator/setup (scripts/test does)"
+        );
+        let mut child = Command::new(python)
+            .arg(root.join("tests/emulator/server.py"))
+            .args(["--port", "0", "--quiet"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("emulator did not start within 60 s")
+            .expect("read emulator stdout")
+            .expect("emulator exited before announcing its endpoint");
+        let endpoint = line
+            .strip_prefix("ENDPOINT ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .trim()
+            .to_owned();
+        // Keep draining stdout so the pipe never fills.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            endpoint,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// POST a control call; panics on failure (a broken test bed is a broken test).
+    pub async fn control(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/_fidelity/{path}", self.endpoint))
+            .json(&body)
+            .send()
+            .await
+            .expect("control call");
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "control {path}: {status} {v}");
+        v
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}/_fidelity/{path}", self.endpoint))
+            .send()
+            .await
+            .expect("control call")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Builds the sample organization (trusted access on).
+    pub async fn sample(&self) -> Fixture {
+        Fixture(
+            self.control("fixture/sample", json!({"trusted_access": true}))
+                .await,
+        )
+    }
+
+    pub async fn configure(&self, body: Value) {
+        self.control("config", body).await;
+    }
+
+    /// Every AWS request the emulator saw, in order.
+    pub async fn requests(&self) -> Vec<Value> {
+        self.get("requests").await["requests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Mutating StackSet calls seen so far.
+    pub async fn mutating_stackset_calls(&self) -> Vec<String> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r["service"] == "cloudformation" && r["throttled"] != true)
+            .filter_map(|r| r["action"].as_str().map(str::to_owned))
+            .filter(|a| {
+                matches!(
+                    a.as_str(),
+                    "CreateStackInstances"
+                        | "UpdateStackInstances"
+                        | "DeleteStackInstances"
+                        | "DetectStackSetDrift"
+                        | "UpdateStackSet"
+                        | "DeleteStackSet"
+                )
+            })
+            .collect()
+    }
+
+    /// `(account, status, detailed_status, drift_status)` of each instance, sorted.
+    pub async fn instances(&self, stack_set: &str) -> Vec<Value> {
+        let mut v = self
+            .get(&format!("stack-instances?stack_set_name={stack_set}"))
+            .await["instances"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        v.sort_by_key(|i| i["account"].as_str().unwrap_or_default().to_owned());
+        v
+    }
+
+    /// Account IDs that have an instance, sorted.
+    pub async fn instance_accounts(&self, stack_set: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .instances(stack_set)
+            .await
+            .iter()
+            .filter_map(|i| i["account"].as_str().map(str::to_owned))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// SDK configuration aimed at this emulator, as `AWS_ENDPOINT_URL` would make it.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await
+    }
+
+    /// Environment for a child process (the CLI, a function binary) to reach this emulator.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// Creates a StackSet as the template would: service-managed, auto-deployment off.
+    pub async fn create_stack_set(&self, name: &str, service_managed: bool) {
+        let conf = self.sdk_config().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let mut req = cfn
+            .create_stack_set()
+            .stack_set_name(name)
+            .template_body(MEMBER_TEMPLATE)
+            .capabilities(Capability::CapabilityNamedIam);
+        if service_managed {
+            req = req
+                .permission_model(PermissionModels::ServiceManaged)
+                .auto_deployment(AutoDeployment::builder().enabled(false).build());
+        } else {
+            req = req.permission_model(PermissionModels::SelfManaged);
+        }
+        req.send().await.expect("CreateStackSet");
+    }
+
+    /// Moves an account, as a user would in the console.
+    pub async fn move_account(&self, account: &str, from: &str, to: &str) {
+        let conf = self.sdk_config().await;
+        aws_sdk_organizations::Client::new(&conf)
+            .move_account()
+            .account_id(account)
+            .source_parent_id(from)
+            .destination_parent_id(to)
+            .send()
+            .await
+            .expect("MoveAccount");
+    }
+
+    /// Stops the emulator now (as a crash would).
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}

@@ -1,0 +1,340 @@
+//! CloudFormation StackSets: one service-managed StackSet's instances and operations.
+
+use aws_sdk_cloudformation::types::{
+    AccountFilterType, CallAs, ConcurrencyMode, DeploymentTargets, RegionConcurrencyType,
+    StackSetOperationPreferences,
+};
+use aws_smithy_types::DateTime;
+
+use crate::core::{AccountId, DetailedStatus, DriftStatus, InstanceStatus, StackInstance};
+use crate::ports::{
+    AwsError, AwsResult, OpKind, Operation, OperationResult, StackSetApi, StackSetInfo, Targets,
+};
+
+use super::errors::classify;
+use super::retry::{retrying, RetryPolicy};
+
+pub struct CfnStackSets {
+    client: aws_sdk_cloudformation::Client,
+    retry: RetryPolicy,
+}
+
+impl CfnStackSets {
+    pub fn new(conf: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_cloudformation::Client::new(conf),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Regions in parallel, every account at once, and failures tolerated so that one account's
+/// failure (a role that already exists, say) does not stop the others: each account's
+/// outcome is read back and reported by name afterwards.
+pub fn preferences() -> StackSetOperationPreferences {
+    StackSetOperationPreferences::builder()
+        .region_concurrency_type(RegionConcurrencyType::Parallel)
+        .max_concurrent_percentage(100)
+        .failure_tolerance_percentage(100)
+        .concurrency_mode(ConcurrencyMode::SoftFailureTolerance)
+        .build()
+}
+
+fn deployment_targets(t: &Targets) -> DeploymentTargets {
+    DeploymentTargets::builder()
+        .set_organizational_unit_ids(Some(t.ous.clone()))
+        .set_accounts(if t.accounts.is_empty() {
+            None
+        } else {
+            Some(t.accounts.iter().map(|a| a.as_str().to_owned()).collect())
+        })
+        .account_filter_type(AccountFilterType::from(t.filter.as_str()))
+        .build()
+}
+
+fn ts(d: Option<&DateTime>) -> Option<String> {
+    d.and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+}
+
+fn secs(a: Option<&DateTime>, b: Option<&DateTime>) -> Option<f64> {
+    Some(b?.as_secs_f64() - a?.as_secs_f64())
+}
+
+impl StackSetApi for CfnStackSets {
+    async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
+        let out = retrying(self.retry, "DescribeStackSet", || async {
+            self.client
+                .describe_stack_set()
+                .stack_set_name(name)
+                .call_as(CallAs::SelfValue)
+                .send()
+                .await
+                .map_err(|e| classify("cloudformation", "DescribeStackSet", e))
+        })
+        .await?;
+        let s = out.stack_set().ok_or_else(|| AwsError::NotFound {
+            what: format!("StackSet {name}"),
+        })?;
+        Ok(StackSetInfo {
+            name: s.stack_set_name().unwrap_or(name).to_owned(),
+            arn: s.stack_set_arn().map(str::to_owned),
+            service_managed: s.permission_model().map(|p| p.as_str()) == Some("SERVICE_MANAGED"),
+            auto_deployment: s
+                .auto_deployment()
+                .and_then(|a| a.enabled())
+                .unwrap_or(false),
+            status: s
+                .status()
+                .map(|x| x.as_str().to_owned())
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn instances(&self, name: &str) -> AwsResult<Vec<StackInstance>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = retrying(self.retry, "ListStackInstances", || async {
+                self.client
+                    .list_stack_instances()
+                    .stack_set_name(name)
+                    .call_as(CallAs::SelfValue)
+                    .set_next_token(token.clone())
+                    .max_results(100)
+                    .send()
+                    .await
+                    .map_err(|e| classify("cloudformation", "ListStackInstances", e))
+            })
+            .await?;
+            for s in page.summaries() {
+                let Ok(account) = AccountId::parse(s.account().unwrap_or_default()) else {
+                    continue;
+                };
+                out.push(StackInstance {
+                    account,
+                    region: s.region().unwrap_or_default().to_owned(),
+                    status: match s.status().map(|x| x.as_str()) {
+                        Some("CURRENT") => InstanceStatus::Current,
+                        Some("INOPERABLE") => InstanceStatus::Inoperable,
+                        _ => InstanceStatus::Outdated,
+                    },
+                    detailed: match s
+                        .stack_instance_status()
+                        .and_then(|d| d.detailed_status())
+                        .map(|x| x.as_str())
+                    {
+                        Some("PENDING") => DetailedStatus::Pending,
+                        Some("RUNNING") => DetailedStatus::Running,
+                        Some("SUCCEEDED") => DetailedStatus::Succeeded,
+                        Some("FAILED") => DetailedStatus::Failed,
+                        Some("CANCELLED") => DetailedStatus::Cancelled,
+                        Some("INOPERABLE") => DetailedStatus::Inoperable,
+                        Some("SKIPPED_SUSPENDED_ACCOUNT") => {
+                            DetailedStatus::SkippedSuspendedAccount
+                        }
+                        _ => DetailedStatus::Unknown,
+                    },
+                    status_reason: s.status_reason().map(str::to_owned),
+                    drift: match s.drift_status().map(|x| x.as_str()) {
+                        Some("DRIFTED") => DriftStatus::Drifted,
+                        Some("IN_SYNC") => DriftStatus::InSync,
+                        Some("UNKNOWN") => DriftStatus::Unknown,
+                        _ => DriftStatus::NotChecked,
+                    },
+                    ou: s.organizational_unit_id().map(str::to_owned),
+                });
+            }
+            match page.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        out.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+        Ok(out)
+    }
+
+    async fn start(
+        &self,
+        name: &str,
+        kind: OpKind,
+        targets: &Targets,
+        regions: &[String],
+        operation_id: &str,
+    ) -> AwsResult<String> {
+        let c = &self.client;
+        let dt = deployment_targets(targets);
+        let regions = regions.to_vec();
+        let id = match kind {
+            OpKind::Create => {
+                retrying(self.retry, "CreateStackInstances", || async {
+                    c.create_stack_instances()
+                        .stack_set_name(name)
+                        .call_as(CallAs::SelfValue)
+                        .deployment_targets(dt.clone())
+                        .set_regions(Some(regions.clone()))
+                        .operation_preferences(preferences())
+                        .operation_id(operation_id)
+                        .send()
+                        .await
+                        .map(|o| o.operation_id().map(str::to_owned))
+                        .map_err(|e| classify("cloudformation", "CreateStackInstances", e))
+                })
+                .await?
+            }
+            OpKind::Update => {
+                retrying(self.retry, "UpdateStackInstances", || async {
+                    c.update_stack_instances()
+                        .stack_set_name(name)
+                        .call_as(CallAs::SelfValue)
+                        .deployment_targets(dt.clone())
+                        .set_regions(Some(regions.clone()))
+                        .operation_preferences(preferences())
+                        .operation_id(operation_id)
+                        .send()
+                        .await
+                        .map(|o| o.operation_id().map(str::to_owned))
+                        .map_err(|e| classify("cloudformation", "UpdateStackInstances", e))
+                })
+                .await?
+            }
+            OpKind::Delete => {
+                retrying(self.retry, "DeleteStackInstances", || async {
+                    c.delete_stack_instances()
+                        .stack_set_name(name)
+                        .call_as(CallAs::SelfValue)
+                        .deployment_targets(dt.clone())
+                        .set_regions(Some(regions.clone()))
+                        .operation_preferences(preferences())
+                        .retain_stacks(false)
+                        .operation_id(operation_id)
+                        .send()
+                        .await
+                        .map(|o| o.operation_id().map(str::to_owned))
+                        .map_err(|e| classify("cloudformation", "DeleteStackInstances", e))
+                })
+                .await?
+            }
+            OpKind::DetectDrift => {
+                retrying(self.retry, "DetectStackSetDrift", || async {
+                    c.detect_stack_set_drift()
+                        .stack_set_name(name)
+                        .call_as(CallAs::SelfValue)
+                        .operation_preferences(preferences())
+                        .operation_id(operation_id)
+                        .send()
+                        .await
+                        .map(|o| o.operation_id().map(str::to_owned))
+                        .map_err(|e| classify("cloudformation", "DetectStackSetDrift", e))
+                })
+                .await?
+            }
+        };
+        Ok(id.unwrap_or_else(|| operation_id.to_owned()))
+    }
+
+    async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
+        let out = retrying(self.retry, "DescribeStackSetOperation", || async {
+            self.client
+                .describe_stack_set_operation()
+                .stack_set_name(name)
+                .operation_id(id)
+                .call_as(CallAs::SelfValue)
+                .send()
+                .await
+                .map_err(|e| classify("cloudformation", "DescribeStackSetOperation", e))
+        })
+        .await?;
+        let o = out
+            .stack_set_operation()
+            .ok_or_else(|| AwsError::NotFound {
+                what: format!("operation {id}"),
+            })?;
+        Ok(Operation {
+            id: o.operation_id().unwrap_or(id).to_owned(),
+            action: o
+                .action()
+                .map(|a| a.as_str().to_owned())
+                .unwrap_or_default(),
+            status: o
+                .status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            status_reason: o.status_reason().map(str::to_owned),
+            started: ts(o.creation_timestamp()),
+            ended: ts(o.end_timestamp()),
+            duration_secs: secs(o.creation_timestamp(), o.end_timestamp()),
+        })
+    }
+
+    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
+        let out = retrying(self.retry, "ListStackSetOperations", || async {
+            self.client
+                .list_stack_set_operations()
+                .stack_set_name(name)
+                .call_as(CallAs::SelfValue)
+                .max_results(max)
+                .send()
+                .await
+                .map_err(|e| classify("cloudformation", "ListStackSetOperations", e))
+        })
+        .await?;
+        Ok(out
+            .summaries()
+            .iter()
+            .map(|o| Operation {
+                id: o.operation_id().unwrap_or_default().to_owned(),
+                action: o
+                    .action()
+                    .map(|a| a.as_str().to_owned())
+                    .unwrap_or_default(),
+                status: o
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                status_reason: o.status_reason().map(str::to_owned),
+                started: ts(o.creation_timestamp()),
+                ended: ts(o.end_timestamp()),
+                duration_secs: secs(o.creation_timestamp(), o.end_timestamp()),
+            })
+            .collect())
+    }
+
+    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = retrying(self.retry, "ListStackSetOperationResults", || async {
+                self.client
+                    .list_stack_set_operation_results()
+                    .stack_set_name(name)
+                    .operation_id(id)
+                    .call_as(CallAs::SelfValue)
+                    .set_next_token(token.clone())
+                    .max_results(100)
+                    .send()
+                    .await
+                    .map_err(|e| classify("cloudformation", "ListStackSetOperationResults", e))
+            })
+            .await?;
+            for r in page.summaries() {
+                let Ok(account) = AccountId::parse(r.account().unwrap_or_default()) else {
+                    continue;
+                };
+                out.push(OperationResult {
+                    account,
+                    region: r.region().unwrap_or_default().to_owned(),
+                    status: r
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    status_reason: r.status_reason().map(str::to_owned),
+                });
+            }
+            match page.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,11 +1,13 @@
 //! The AWS side: thin adapters from the SDK to the ports. Conversions from SDK types live
 //! only here.
 
+pub mod cloudformation;
 pub mod errors;
 pub mod organizations;
 pub mod retry;
 pub mod sts;
 
+pub use cloudformation::CfnStackSets;
 pub use organizations::SdkOrganizations;
 pub use sts::SdkIdentity;
 

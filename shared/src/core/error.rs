@@ -50,6 +50,20 @@ pub enum ScopeError {
     IntersectionWithoutAccounts,
 
     #[error(
+        "AccountScope is DIFFERENCE but TargetAccountIds is empty: there is nothing to exclude. \
+         List the accounts to leave out (for example 345678901234), or use ALL to deploy to \
+         every account under the target OUs."
+    )]
+    DifferenceWithoutAccounts,
+
+    #[error(
+        "AccountScope is ALL, so TargetAccountIds ({count} listed) would be ignored. Leave \
+         TargetAccountIds empty, or choose INTERSECTION (only the listed accounts) or \
+         DIFFERENCE (every account under the OUs except the listed ones)."
+    )]
+    AccountsWithAll { count: usize },
+
+    #[error(
         "{field}: {count} IDs given; at most {max} are accepted. To cover many accounts, \
          target their OU and use ALL or DIFFERENCE instead of listing them."
     )]

@@ -111,6 +111,7 @@ fn intersection_keeps_only_listed_accounts_under_the_targets() {
 fn root_target_means_the_whole_organization_minus_management_and_suspended() {
     let e = run("r-root", "ALL", "");
     assert_eq!(ids(&e), [2, 3, 4, 5, 7]);
+    assert!(e.skipped.iter().all(|s| !s.reason.is_included()));
     let skipped: BTreeMap<u64, Reason> = e
         .skipped
         .iter()
@@ -323,10 +324,10 @@ fn scope_of(
                 .to_owned()
         })
         .collect();
-    let mode = if mode == "INTERSECTION" && l.is_empty() {
-        "ALL"
+    let (mode, l) = if mode == "ALL" || l.is_empty() {
+        ("ALL", vec![])
     } else {
-        mode
+        (mode, l)
     };
     Scope::parse(&RawList::Items(t), mode, &RawList::Items(l)).unwrap()
 }

@@ -197,8 +197,13 @@ impl Scope {
             .iter()
             .map(|t| AccountId::parse(t))
             .collect::<Result<BTreeSet<_>, _>>()?;
-        if mode == AccountScope::Intersection && accounts.is_empty() {
-            return Err(ScopeError::IntersectionWithoutAccounts);
+        match (mode, accounts.len()) {
+            (AccountScope::Intersection, 0) => return Err(ScopeError::IntersectionWithoutAccounts),
+            (AccountScope::Difference, 0) => return Err(ScopeError::DifferenceWithoutAccounts),
+            (AccountScope::All, n) if n > 0 => {
+                return Err(ScopeError::AccountsWithAll { count: n })
+            }
+            _ => {}
         }
         Ok(Self {
             targets,
@@ -291,11 +296,14 @@ mod tests {
     fn list_form_is_the_same_as_text_form() {
         let a = Scope::parse(
             &RawList::Items(vec!["ou-abcd-12345678".into(), "r-ab12".into()]),
-            "ALL",
-            &RawList::Items(vec![]),
+            "DIFFERENCE",
+            &RawList::Items(vec!["123456789012".into()]),
         )
         .unwrap();
-        assert_eq!(a, scope("r-ab12,ou-abcd-12345678", "all", "").unwrap());
+        assert_eq!(
+            a,
+            scope("r-ab12,ou-abcd-12345678", "difference", "123456789012").unwrap()
+        );
     }
 
     #[test]
@@ -358,6 +366,15 @@ mod tests {
         let e = scope("r-ab12", "INTERSECTION", " , ").unwrap_err();
         assert_eq!(e, ScopeError::IntersectionWithoutAccounts);
         assert!(e.to_string().contains("nothing would be deployed"));
+    }
+
+    #[test]
+    fn difference_without_accounts_and_all_with_accounts_are_explained() {
+        let e = scope("r-ab12", "DIFFERENCE", "").unwrap_err();
+        assert_eq!(e, ScopeError::DifferenceWithoutAccounts);
+        let e = scope("r-ab12", "ALL", "123456789012").unwrap_err();
+        assert_eq!(e, ScopeError::AccountsWithAll { count: 1 });
+        assert!(e.to_string().contains("would be ignored"));
     }
 
     #[test]

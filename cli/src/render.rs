@@ -1,0 +1,274 @@
+//! Presentation only: the tree with in/out marks, and the JSON shape.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use serde_json::json;
+use shared::core::{Entry, Expansion, OrgTree, Scope, TargetId};
+use shared::read::ReadStats;
+
+struct Paint(bool);
+
+impl Paint {
+    fn green(&self, s: &str) -> String {
+        self.wrap("32", s)
+    }
+    fn red(&self, s: &str) -> String {
+        self.wrap("31", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.wrap("2", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.wrap("1", s)
+    }
+    fn wrap(&self, code: &str, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The targeted part of the tree, each account marked in (✔) or out (✘) and why.
+pub fn plan_text(scope: &Scope, tree: &OrgTree, e: &Expansion, color: bool) -> String {
+    let p = Paint(color);
+    let mut out = String::new();
+    let mgmt = e
+        .management_account_id
+        .as_ref()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_else(|| "?".into());
+    let _ = writeln!(
+        out,
+        "Organization {} (management account {mgmt})",
+        e.organization_id
+    );
+    let listed = scope.accounts.len();
+    let _ = writeln!(
+        out,
+        "Scope: {} over {} target{}{}",
+        e.mode,
+        scope.targets.len(),
+        if scope.targets.len() == 1 { "" } else { "s" },
+        if listed > 0 {
+            format!(
+                ", {listed} listed account{}",
+                if listed == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        }
+    );
+    let verdicts: BTreeMap<&str, &Entry> = e
+        .included
+        .iter()
+        .chain(&e.skipped)
+        .map(|x| (x.id.as_str(), x))
+        .collect();
+    let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for n in tree.nodes.values() {
+        if let Some(parent) = &n.parent {
+            children
+                .entry(parent.as_str())
+                .or_default()
+                .push(n.id.as_str());
+        }
+    }
+    let mut accounts_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for a in tree.accounts.values() {
+        accounts_of
+            .entry(a.parent.as_str())
+            .or_default()
+            .push(a.id.as_str());
+    }
+    let under = tree.subtree_nodes(&scope.targets);
+    // Draw each target once; a target inside another target is drawn as part of it.
+    let tops: Vec<&TargetId> = scope
+        .targets
+        .iter()
+        .filter(|t| {
+            let parent = tree.nodes.get(t.as_str()).and_then(|n| n.parent.clone());
+            !parent.is_some_and(|p| under.contains(&p))
+        })
+        .collect();
+    for t in tops {
+        let _ = writeln!(out, "\n{}", p.bold(&tree.path(t.as_str())));
+        draw(
+            &p,
+            tree,
+            t.as_str(),
+            "",
+            &children,
+            &accounts_of,
+            &verdicts,
+            &mut out,
+            &under,
+        );
+    }
+    let outside: Vec<&Entry> = e
+        .skipped
+        .iter()
+        .filter(|x| matches!(x.reason, shared::core::Reason::OutsideTargets { .. }))
+        .collect();
+    if !outside.is_empty() {
+        let _ = writeln!(out, "\nListed accounts outside the target OUs:");
+        for x in outside {
+            let _ = writeln!(
+                out,
+                "  {} {}  {}  {}",
+                p.red("✘"),
+                x.id,
+                clip(&x.name, 24),
+                p.dim(&format!("in {}", x.ou_path))
+            );
+        }
+    }
+    let mut why: BTreeMap<String, usize> = BTreeMap::new();
+    for x in &e.skipped {
+        let k = match &x.reason {
+            shared::core::Reason::ManagementAccount => "management account".to_owned(),
+            shared::core::Reason::NotActive { state } => format!("{state}"),
+            shared::core::Reason::NotListed => "not listed".into(),
+            shared::core::Reason::ExcludedByList => "excluded by list".into(),
+            shared::core::Reason::OutsideTargets { .. } => "outside targets".into(),
+            _ => "other".into(),
+        };
+        *why.entry(k).or_default() += 1;
+    }
+    let why: Vec<String> = why.into_iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let _ = writeln!(
+        out,
+        "\n{} in scope, {} skipped{}",
+        p.green(&e.included.len().to_string()),
+        e.skipped.len(),
+        if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.join(", "))
+        }
+    );
+    if e.skipped
+        .iter()
+        .any(|x| x.reason == shared::core::Reason::ManagementAccount)
+    {
+        let _ = writeln!(
+            out,
+            "{}",
+            p.dim("The management account gets Port's role from the stack itself, not from the StackSet.")
+        );
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw(
+    p: &Paint,
+    tree: &OrgTree,
+    node: &str,
+    indent: &str,
+    children: &BTreeMap<&str, Vec<&str>>,
+    accounts_of: &BTreeMap<&str, Vec<&str>>,
+    verdicts: &BTreeMap<&str, &Entry>,
+    out: &mut String,
+    under: &BTreeSet<String>,
+) {
+    let accts: Vec<&str> = accounts_of
+        .get(node)
+        .map(|v| {
+            v.iter()
+                .copied()
+                .filter(|a| verdicts.contains_key(a))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut kids: Vec<&str> = children
+        .get(node)
+        .map(|v| v.iter().copied().filter(|k| under.contains(*k)).collect())
+        .unwrap_or_default();
+    kids.sort_by_key(|k| {
+        tree.nodes
+            .get(*k)
+            .map(|n| n.name.clone())
+            .unwrap_or_default()
+    });
+    let total = accts.len() + kids.len();
+    let mut i = 0;
+    for a in accts {
+        i += 1;
+        let last = i == total;
+        let x = verdicts[a];
+        let (mark, note) = if x.reason.is_included() {
+            (p.green("✔"), String::new())
+        } else {
+            (p.red("✘"), p.dim(&clip(&x.reason.to_string(), 60)))
+        };
+        let _ = writeln!(
+            out,
+            "{indent}{}{mark} {}  {:<22} {note}",
+            if last { "└── " } else { "├── " },
+            x.id,
+            clip(&x.name, 22)
+        );
+    }
+    for k in kids {
+        i += 1;
+        let last = i == total;
+        let name = tree.nodes.get(k).map(|n| n.name.as_str()).unwrap_or(k);
+        let _ = writeln!(
+            out,
+            "{indent}{}{} {}",
+            if last { "└── " } else { "├── " },
+            p.bold(name),
+            p.dim(&format!("({k})"))
+        );
+        let next = format!("{indent}{}", if last { "    " } else { "│   " });
+        draw(
+            p,
+            tree,
+            k,
+            &next,
+            children,
+            accounts_of,
+            verdicts,
+            out,
+            under,
+        );
+    }
+}
+
+/// `{accounts, skipped, organization_id, management_account_id, ...}`.
+pub fn plan_json(scope: &Scope, tree: &OrgTree, e: &Expansion, stats: &ReadStats) -> String {
+    let entry = |x: &Entry| {
+        json!({
+            "id": x.id,
+            "name": x.name,
+            "ou_path": x.ou_path,
+            "state": x.state.to_string(),
+            "reason": x.reason.to_string(),
+            "reason_code": x.reason,
+        })
+    };
+    let v = json!({
+        "organization_id": e.organization_id,
+        "management_account_id": e.management_account_id,
+        "account_scope": e.mode,
+        "targets": scope.targets.iter().map(|t| json!({"id": t, "path": tree.path(t.as_str())})).collect::<Vec<_>>(),
+        "accounts": e.included.iter().map(entry).collect::<Vec<_>>(),
+        "skipped": e.skipped.iter().map(entry).collect::<Vec<_>>(),
+        "summary": {"in_scope": e.included.len(), "skipped": e.skipped.len()},
+        "organizations_calls": stats,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}

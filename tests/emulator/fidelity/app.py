@@ -1,0 +1,362 @@
+"""The WSGI fidelity layer in front of moto's in-process server app."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+import uuid
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qsl
+
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from . import orgs, query
+from .stacksets import Engine
+
+log = logging.getLogger("fidelity")
+
+STACKSET_ACTIONS = {
+    "CreateStackSet",
+    "DescribeStackSet",
+    "ListStackSets",
+    "DeleteStackSet",
+    "UpdateStackSet",
+    "CreateStackInstances",
+    "UpdateStackInstances",
+    "DeleteStackInstances",
+    "ListStackInstances",
+    "DescribeStackInstance",
+    "DescribeStackSetOperation",
+    "ListStackSetOperations",
+    "ListStackSetOperationResults",
+    "StopStackSetOperation",
+    "DetectStackSetDrift",
+    "ActivateOrganizationsAccess",
+    "DeactivateOrganizationsAccess",
+    "DescribeOrganizationsAccess",
+}
+
+SCOPE_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+ORG_THROTTLE_BODY = {
+    "__type": "TooManyRequestsException",
+    "Message": "AWS Organizations can't complete your request because another request is already in progress. Try again later.",
+}
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "operation_seconds": 0.5,
+    "org_page_size": 20,
+    "throttle": {"organizations": 0.0, "cloudformation": 0.0},
+    "seed": 0,
+}
+
+
+def default_config() -> dict[str, Any]:
+    return json.loads(json.dumps(DEFAULT_CONFIG))
+
+
+class FidelityApp:
+    def __init__(self, moto_app: Callable):
+        self.moto_app = moto_app
+        self.config = default_config()
+        self.lock = threading.RLock()
+        self.rng = random.Random(self.config["seed"])
+        self.requests: list[dict[str, Any]] = []
+        self.seq = 0
+        self.engine = Engine(self.config)
+        self.closure = orgs.ClosureClock()
+
+    # ------------------------------------------------------------------ WSGI
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_fidelity/") or path == "/_fidelity":
+            return self._control(environ, start_response)
+        body = _read_body(environ)
+        service, action, params, region, account = self._identify(environ, body)
+        with self.lock:
+            self.closure.tick()
+            self.seq += 1
+            entry = {
+                "seq": self.seq,
+                "time": time.time(),
+                "service": service,
+                "action": action,
+                "params": params,
+                "region": region,
+                "throttled": False,
+                "status": None,
+            }
+            self.requests.append(entry)
+            rate = float((self.config.get("throttle") or {}).get(service or "", 0) or 0)
+            throttled = rate > 0 and self.rng.random() < rate
+        if throttled:
+            entry["throttled"] = True
+            entry["status"] = 400
+            if service == "organizations":
+                return _respond(start_response, 400, json.dumps(ORG_THROTTLE_BODY), "application/x-amz-json-1.1")
+            return _respond(start_response, 400, query.error_xml("Throttling", "Rate exceeded"), "text/xml")
+
+        try:
+            if service == "cloudformation" and action in STACKSET_ACTIONS:
+                return self._stackset(action, params, account, region, entry, start_response)
+            if service == "organizations" and action in orgs.PAGED_ACTIONS:
+                try:
+                    result = orgs.paged_list(action, params, int(self.config["org_page_size"]), account)
+                except orgs.OrgError as e:
+                    entry["status"] = 400
+                    return _respond(
+                        start_response, 400, json.dumps({"__type": e.code, "Message": e.message}),
+                        "application/x-amz-json-1.1",
+                    )
+                if result is not None:
+                    entry["status"] = 200
+                    return _respond(start_response, 200, json.dumps(result), "application/x-amz-json-1.1")
+        except Exception:  # never let the layer turn into a 500 without a log
+            log.exception("fidelity layer failed on %s %s", service, action)
+            entry["status"] = 500
+            return _respond(start_response, 500, query.error_xml("InternalFailure", "fidelity layer error"), "text/xml")
+
+        def _sr(status: str, headers: list, exc_info: Any = None):
+            entry["status"] = int(status.split()[0])
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        out = self.moto_app(environ, _sr)
+        if service == "organizations" and not (action or "").startswith(("List", "Describe")):
+            orgs.invalidate()  # the tree may have changed (MoveAccount, CreateAccount, ...)
+        if service == "organizations" and action == "CloseAccount" and entry["status"] == 200:
+            with self.lock:
+                self.closure.started(params.get("AccountId", ""), float(self.config["operation_seconds"]))
+        return out
+
+    # ------------------------------------------------------------------ identification
+
+    def _identify(self, environ: dict[str, Any], body: bytes):
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        m = SCOPE_RE.search(auth)
+        access_key, scope_region, scope_service = (m.group(1), m.group(2), m.group(3)) if m else (None, None, None)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        service = action = None
+        params: dict[str, Any] = {}
+        if target.startswith(orgs.ORG_TARGET_PREFIX):
+            service, action = "organizations", target[len(orgs.ORG_TARGET_PREFIX):]
+            try:
+                params = json.loads(body or b"{}")
+            except ValueError:
+                params = {}
+        else:
+            ctype = environ.get("CONTENT_TYPE", "")
+            form: dict[str, str] = {}
+            if body and "x-www-form-urlencoded" in ctype:
+                form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            elif environ.get("QUERY_STRING") and "Action=" in environ.get("QUERY_STRING", ""):
+                form = dict(parse_qsl(environ["QUERY_STRING"], keep_blank_values=True))
+            if form.get("Version") == "2010-05-15" or scope_service == "cloudformation":
+                if "Action" in form:
+                    service, action = "cloudformation", form.get("Action")
+                    params = form
+            if service is None and scope_service:
+                service, action = scope_service, form.get("Action") or target or None
+                params = form
+        if service is None and scope_service == "organizations":
+            service = "organizations"
+        region = scope_region or "us-east-1"
+        if region in ("aws-global",):
+            region = "us-east-1"
+        return service, action, params, region, _account(environ, access_key)
+
+    # ------------------------------------------------------------------ stack sets
+
+    def _stackset(self, action, flat, account, region, entry, start_response):
+        rid = str(uuid.uuid4())
+        try:
+            params = query.parse_input(action, flat)
+            result = self.engine.handle(action, params, account, region)
+        except query.QueryError as e:
+            status = query.error_status(e.code)
+            entry["status"] = status
+            return _respond(start_response, status, query.error_xml(e.code, e.message, rid), "text/xml")
+        entry["status"] = 200
+        return _respond(start_response, 200, query.response_xml(action, result, rid), "text/xml")
+
+    # ------------------------------------------------------------------ control API
+
+    def _control(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")[len("/_fidelity"):].rstrip("/") or "/"
+        raw = _read_body(environ)
+        try:
+            body = json.loads(raw) if raw else {}
+            qs = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+            status, result = self._control_dispatch(method, path, body, qs)
+        except ControlError as e:
+            status, result = e.status, {"error": e.message}
+        except query.QueryError as e:
+            status, result = 404 if "NotFound" in e.code else 400, {"error": e.message, "code": e.code}
+        except orgs.OrgError as e:
+            status, result = 400, {"error": e.message, "code": e.code}
+        except (ValueError, KeyError, TypeError) as e:
+            status, result = 400, {"error": f"{type(e).__name__}: {e}"}
+        except Exception as e:  # noqa: BLE001 - answer JSON, keep the trace in the log
+            log.exception("control endpoint %s %s failed", method, path)
+            status, result = 500, {"error": f"{type(e).__name__}: {e}"}
+        finally:
+            if method == "POST":
+                orgs.invalidate()
+        return _respond(start_response, status, json.dumps(result), "application/json")
+
+    def _control_dispatch(self, method: str, path: str, body: dict, qs: dict) -> tuple[int, Any]:
+        if path == "/reset" and method == "POST":
+            self.reset()
+            return 200, {"reset": True}
+        if path == "/config":
+            if method == "POST":
+                self.configure(body)
+            return 200, self.get_config()
+        if path == "/fail-account" and method == "POST":
+            with self.engine.lock:
+                times = body.get("times")
+                self.engine.failures.set(
+                    _acct(body["account_id"]), body.get("reason") or "Injected failure",
+                    None if times is None else int(times),
+                )
+            return 200, {"failures": self.engine.failures.by_account}
+        if path == "/clear-failures" and method == "POST":
+            with self.engine.lock:
+                self.engine.failures.clear()
+            return 200, {"failures": {}}
+        if path == "/account-state" and method == "POST":
+            with self.engine.lock:
+                orgs.set_account_state(_acct(body["account_id"]), body["state"])
+                self.closure.pending.pop(body["account_id"], None)
+            return 200, {"account_id": body["account_id"], "state": body["state"].upper()}
+        if path == "/drift" and method == "POST":
+            self.engine.mark_drift(body["stack_set_name"], _acct(body["account_id"]), body["region"])
+            return 200, {"drifted": True}
+        if path == "/delete-instance" and method == "POST":
+            self.engine.delete_instance(body["stack_set_name"], _acct(body["account_id"]), body["region"])
+            return 200, {"deleted": True}
+        if path == "/requests":
+            with self.lock:
+                return 200, {"requests": list(self.requests)}
+        if path == "/requests/clear" and method == "POST":
+            with self.lock:
+                self.requests.clear()
+            return 200, {"requests": []}
+        if path == "/fixture/sample" and method == "POST":
+            with self.engine.lock:
+                return 200, orgs.build_sample(trusted_access=bool(body.get("trusted_access", True)))
+        if path == "/fixture/generate" and method == "POST":
+            kwargs = {k: body[k] for k in ("accounts", "ous", "max_depth", "suspended_every", "seed") if k in body}
+            kwargs = {k: int(v) for k, v in kwargs.items()}
+            with self.engine.lock:
+                return 200, orgs.build_generated(trusted_access=bool(body.get("trusted_access", True)), **kwargs)
+        if path == "/stack-instances" and method == "GET":
+            name = qs.get("stack_set_name") or body.get("stack_set_name")
+            if not name:
+                raise ControlError(400, "stack_set_name is required")
+            return 200, {"stack_set_name": name, "instances": self.engine.dump_instances(name)}
+        if path == "/health":
+            return 200, {"ok": True}
+        raise ControlError(404, f"no control endpoint {method} /_fidelity{path}")
+
+    def reset(self) -> None:
+        from moto.moto_api._internal.models import moto_api_backend
+        from moto.organizations.models import organizations_backends
+
+        with self.engine.lock, self.lock:
+            moto_api_backend.reset()
+            organizations_backends.master_accounts.clear()
+            self.engine.reset()
+            self.closure.clear()
+            self.requests.clear()
+            self.seq = 0
+            self.config.clear()
+            self.config.update(default_config())
+            self.rng = random.Random(self.config["seed"])
+
+    def configure(self, body: dict[str, Any]) -> None:
+        with self.lock:
+            unknown = set(body) - set(DEFAULT_CONFIG)
+            if unknown:
+                raise ControlError(400, f"unknown config keys {sorted(unknown)}")
+            if "operation_seconds" in body:
+                self.config["operation_seconds"] = float(body["operation_seconds"])
+            if "org_page_size" in body:
+                size = int(body["org_page_size"])
+                if size < 1:
+                    raise ControlError(400, "org_page_size must be >= 1")
+                self.config["org_page_size"] = size
+            if "throttle" in body:
+                for svc, rate in (body["throttle"] or {}).items():
+                    rate = float(rate)
+                    if not 0 <= rate <= 1:
+                        raise ControlError(400, "throttle rates are probabilities in [0, 1]")
+                    self.config["throttle"][svc] = rate
+            if "seed" in body:
+                self.config["seed"] = int(body["seed"])
+                self.rng = random.Random(self.config["seed"])
+
+    def get_config(self) -> dict[str, Any]:
+        with self.lock:
+            return json.loads(json.dumps(self.config))
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _acct(account_id: Any) -> str:
+    a = str(account_id)
+    if not re.fullmatch(r"\d{12}", a):
+        raise ControlError(400, f"account_id must be a 12-digit string, got {account_id!r}")
+    return a
+
+
+def _account(environ: dict[str, Any], access_key: str | None) -> str:
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
+        return environ["HTTP_X_MOTO_ACCOUNT_ID"]
+    if access_key:
+        from moto.iam.models import get_account_id_from
+
+        return get_account_id_from(access_key)
+    return DEFAULT_ACCOUNT_ID
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    if length > 0:
+        body = stream.read(length)
+    elif environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" or environ.get("wsgi.input_terminated"):
+        body = stream.read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def _respond(start_response: Callable, status: int, body: str, ctype: str) -> list[bytes]:
+    data = body.encode("utf-8")
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}.get(status, "")
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", ctype), ("Content-Length", str(len(data))), ("x-amzn-RequestId", str(uuid.uuid4()))],
+    )
+    return [data]

@@ -1,0 +1,737 @@
+"""The fidelity layer reproduces documented AWS behaviour that moto alone gets wrong.
+
+Each test's docstring states the AWS rule it checks. The sample organization (README):
+
+    Root
+    ├── sandbox-orphan
+    ├── Infrastructure: shared-services, management account
+    ├── Prod: prod-web, prod-data
+    │   ├── EU: prod-eu-1
+    │   │   └── Payments: prod-eu-payments
+    │   │       └── PCI: prod-eu-pci
+    │   └── US: prod-us-1
+    ├── Staging: staging-1, staging-2, staging-suspended (SUSPENDED)
+    └── Sandbox (empty)
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import wait_op
+
+TEMPLATE = '{"Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}'
+REGIONS = ["us-east-1"]
+OIDC_REASON = (
+    "ResourceLogicalId:PortOidcProvider, ResourceType:AWS::IAM::OIDCProvider, "
+    "ResourceStatusReason:Provider with url https://oidc.eks.eu-west-1.amazonaws.com/id/"
+    "56E5F51C07138118A9183ECEAA68FAF4 already exists. (Service: Iam, Status Code: 409, "
+    "Request ID: 0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0)."
+)
+ROLE_REASON = (
+    "ResourceLogicalId:PortIntegrationRole, ResourceType:AWS::IAM::Role, "
+    "ResourceStatusReason:PortIntegrationRole-aws-v3-multi already exists."
+)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def acct(sample, name):
+    return sample["accounts"][name]["id"]
+
+
+def ou(sample, path):
+    return sample["ous"][path]
+
+
+def make_stack_set(cfn, name="port-aws-integration"):
+    cfn.create_stack_set(
+        StackSetName=name,
+        TemplateBody=TEMPLATE,
+        PermissionModel="SERVICE_MANAGED",
+        AutoDeployment={"Enabled": False},
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    return name
+
+
+def deploy(cfn, name, ou_ids, accounts=None, filter_type=None, prefs=None, regions=REGIONS, op_id=None):
+    targets = {"OrganizationalUnitIds": ou_ids}
+    if accounts is not None:
+        targets["Accounts"] = accounts
+    if filter_type is not None:
+        targets["AccountFilterType"] = filter_type
+    kw = {"StackSetName": name, "DeploymentTargets": targets, "Regions": regions}
+    if prefs:
+        kw["OperationPreferences"] = prefs
+    if op_id:
+        kw["OperationId"] = op_id
+    return cfn.create_stack_instances(**kw)["OperationId"]
+
+
+def instances(cfn, name):
+    out, token = [], None
+    while True:
+        kw = {"StackSetName": name}
+        if token:
+            kw["NextToken"] = token
+        page = cfn.list_stack_instances(**kw)
+        out += page["Summaries"]
+        token = page.get("NextToken")
+        if not token:
+            return {i["Account"]: i for i in out}
+
+
+def results(cfn, name, op_id):
+    out, token = [], None
+    while True:
+        kw = {"StackSetName": name, "OperationId": op_id}
+        if token:
+            kw["NextToken"] = token
+        page = cfn.list_stack_set_operation_results(**kw)
+        out += page["Summaries"]
+        token = page.get("NextToken")
+        if not token:
+            return {r["Account"]: r for r in out}
+
+
+def error_code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+def pages(call, key, **kw):
+    n, items, token = 0, [], None
+    while True:
+        if token:
+            kw["NextToken"] = token
+        page = call(**kw)
+        n += 1
+        items += page[key]
+        token = page.get("NextToken")
+        if not token:
+            return n, items
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def test_sample_fixture_builds_the_documented_tree(emu, sample, org):
+    """The sample organization has the documented OUs and accounts, four OU levels deep,
+    with the management account inside Infrastructure and a SUSPENDED staging account."""
+    assert set(sample["ous"]) == {
+        "Root", "Root/Infrastructure", "Root/Prod", "Root/Prod/EU", "Root/Prod/EU/Payments",
+        "Root/Prod/EU/Payments/PCI", "Root/Prod/US", "Root/Staging", "Root/Sandbox",
+    }
+    assert sample["root_id"] == sample["ous"]["Root"]
+    assert sample["management_account_id"] == "123456789012"
+    assert sample["organization_id"].startswith("o-")
+    assert sample["accounts"]["prod-eu-pci"]["ou_path"] == "Root/Prod/EU/Payments/PCI"
+    assert sample["accounts"]["staging-suspended"]["state"] == "SUSPENDED"
+    mgmt = [a for a in sample["accounts"].values() if a["id"] == "123456789012"]
+    assert mgmt and mgmt[0]["ou_path"] == "Root/Infrastructure"
+    parents = org.list_parents(ChildId="123456789012")["Parents"]
+    assert parents == [{"Id": ou(sample, "Root/Infrastructure"), "Type": "ORGANIZATIONAL_UNIT"}]
+    assert org.list_accounts_for_parent(ParentId=ou(sample, "Root/Sandbox"))["Accounts"] == []
+    assert org.describe_organization()["Organization"]["FeatureSet"] == "ALL"
+
+
+def test_generate_fixture_builds_2000_accounts_in_seconds(emu, org):
+    """A large organization (2,000 accounts, 200 OUs, depth 5) is built in-process in seconds."""
+    t0 = time.time()
+    fx = emu.post("/fixture/generate", {"accounts": 2000, "ous": 200, "max_depth": 5, "suspended_every": 37, "seed": 1})
+    elapsed = time.time() - t0
+    assert elapsed < 10, f"generate took {elapsed:.1f}s"
+    assert len(fx["accounts"]) == 2000 and len(fx["ous"]) == 201
+    assert max(p.count("/") for p in fx["ous"]) <= 5
+    suspended = [a for a in fx["accounts"].values() if a["state"] == "SUSPENDED"]
+    assert len(suspended) == 2000 // 37
+    n, accounts = pages(org.list_accounts, "Accounts")
+    assert len(accounts) == 2001 and n == 101  # pages of 20
+    again = emu.post("/reset") and emu.post("/fixture/generate", {"accounts": 50, "ous": 5, "seed": 1})
+    first = emu.post("/reset") and emu.post("/fixture/generate", {"accounts": 50, "ous": 5, "seed": 1})
+    assert {k: v["id"] for k, v in again["accounts"].items()} == {k: v["id"] for k, v in first["accounts"].items()}
+
+
+# ----------------------------------------------------------------------------- organizations
+
+
+def test_accounts_report_state_not_only_the_deprecated_status(emu, sample, org):
+    """ListAccountsForParent, ListAccounts and DescribeAccount return `State`
+    (ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED), the field that replaced `Status`."""
+    staging = org.list_accounts_for_parent(ParentId=ou(sample, "Root/Staging"))["Accounts"]
+    states = {a["Name"]: a["State"] for a in staging}
+    assert states == {"staging-1": "ACTIVE", "staging-2": "ACTIVE", "staging-suspended": "SUSPENDED"}
+    assert all("State" in a for a in org.list_accounts()["Accounts"])
+    emu.post("/account-state", {"account_id": acct(sample, "staging-1"), "state": "PENDING_CLOSURE"})
+    assert org.describe_account(AccountId=acct(sample, "staging-1"))["Account"]["State"] == "PENDING_CLOSURE"
+    emu.post("/account-state", {"account_id": acct(sample, "staging-2"), "state": "CLOSED"})
+    assert org.describe_account(AccountId=acct(sample, "staging-2"))["Account"]["State"] == "CLOSED"
+
+
+def test_close_account_passes_through_pending_closure_to_suspended(emu, sample, org):
+    """CloseAccount puts the account in PENDING_CLOSURE, and later SUSPENDED."""
+    emu.post("/config", {"operation_seconds": 0.3})
+    a = acct(sample, "staging-2")
+    org.close_account(AccountId=a)
+    assert org.describe_account(AccountId=a)["Account"]["State"] == "PENDING_CLOSURE"
+    time.sleep(0.4)
+    assert org.describe_account(AccountId=a)["Account"]["State"] == "SUSPENDED"
+
+
+def test_organizations_list_calls_page_at_20_items(emu, org):
+    """Organizations list calls answer pages of at most 20 items with a NextToken, and honour
+    a smaller MaxResults: clients must follow NextToken and count pages, not items."""
+    emu.post("/fixture/generate", {"accounts": 0, "ous": 25, "max_depth": 1, "seed": 3})
+    fx = emu.post("/fixture/generate", {"accounts": 45, "ous": 0, "seed": 4})
+    root = fx["root_id"]
+    n, accounts = pages(org.list_accounts_for_parent, "Accounts", ParentId=root)
+    assert (n, len(accounts)) == (3, 46)  # 45 + management account
+    assert len({a["Id"] for a in accounts}) == 46
+    n, ous = pages(org.list_organizational_units_for_parent, "OrganizationalUnits", ParentId=root)
+    assert (n, len(ous)) == (2, 25)
+    n, children = pages(org.list_children, "Children", ParentId=root, ChildType="ACCOUNT")
+    assert (n, len(children)) == (3, 46)
+    n, children = pages(org.list_children, "Children", ParentId=root, ChildType="ORGANIZATIONAL_UNIT")
+    assert (n, len(children)) == (2, 25)
+    n, _ = pages(org.list_accounts, "Accounts")
+    assert n == 3
+    n, roots = pages(org.list_roots, "Roots")
+    assert (n, len(roots)) == (1, 1)
+    n, _ = pages(org.list_accounts_for_parent, "Accounts", ParentId=root, MaxResults=5)
+    assert n == 10
+    emu.post("/config", {"org_page_size": 7})
+    n, _ = pages(org.list_accounts_for_parent, "Accounts", ParentId=root)
+    assert n == 7
+
+
+def test_unknown_parent_is_still_reported_by_organizations(emu, sample, org):
+    """Listing under a parent that does not exist answers ParentNotFoundException."""
+    with pytest.raises(ClientError) as e:
+        org.list_accounts_for_parent(ParentId="ou-zzzz-zzzzzzzz")
+    assert error_code(e) == "ParentNotFoundException"
+
+
+# ----------------------------------------------------------------------------- trusted access
+
+
+def test_service_managed_stack_set_needs_trusted_access(emu, cfn, org):
+    """SERVICE_MANAGED stack sets need trusted access for StackSets in Organizations; without
+    it CreateStackSet answers ValidationError 'You must enable organizations access to operate
+    a service managed stack set'. ActivateOrganizationsAccess enables it."""
+    emu.post("/fixture/sample", {"trusted_access": False})
+    assert cfn.describe_organizations_access()["Status"] == "DISABLED"
+    with pytest.raises(ClientError) as e:
+        make_stack_set(cfn)
+    assert error_code(e) == "ValidationError"
+    assert "You must enable organizations access to operate a service managed stack set" in str(e.value)
+    cfn.activate_organizations_access()
+    assert cfn.describe_organizations_access()["Status"] == "ENABLED"
+    principals = [s["ServicePrincipal"] for s in org.list_aws_service_access_for_organization()["EnabledServicePrincipals"]]
+    assert "member.org.stacksets.cloudformation.amazonaws.com" in principals
+    make_stack_set(cfn)
+    assert cfn.describe_stack_set(StackSetName="port-aws-integration")["StackSet"]["PermissionModel"] == "SERVICE_MANAGED"
+
+
+def test_create_stack_instances_needs_trusted_access_too(emu, sample, cfn):
+    """Deactivating trusted access makes CreateStackInstances on a service-managed set fail."""
+    name = make_stack_set(cfn)
+    cfn.deactivate_organizations_access()
+    with pytest.raises(ClientError) as e:
+        deploy(cfn, name, [ou(sample, "Root/Prod")])
+    assert error_code(e) == "ValidationError"
+    assert "enable organizations access" in str(e.value)
+
+
+# ----------------------------------------------------------------------------- targeting
+
+
+def test_targeting_an_ou_reaches_every_descendant_ou(emu, sample, cfn):
+    """Targeting an OU deploys to every account in its child OUs, recursively (moto stops at
+    one level); each instance records the most specific targeted OU it was deployed through."""
+    name = make_stack_set(cfn)
+    prod, eu = ou(sample, "Root/Prod"), ou(sample, "Root/Prod/EU")
+    op = deploy(cfn, name, [prod, eu])
+    assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
+    got = instances(cfn, name)
+    expected = {"prod-web", "prod-data", "prod-eu-1", "prod-eu-payments", "prod-eu-pci", "prod-us-1"}
+    assert set(got) == {acct(sample, n) for n in expected}
+    assert got[acct(sample, "prod-eu-pci")]["OrganizationalUnitId"] == eu
+    assert got[acct(sample, "prod-web")]["OrganizationalUnitId"] == prod
+    assert all(i["Status"] == "CURRENT" and i["StackInstanceStatus"]["DetailedStatus"] == "SUCCEEDED" for i in got.values())
+    assert cfn.describe_stack_set(StackSetName=name)["StackSet"]["OrganizationalUnitIds"] == [prod, eu]
+
+
+def test_management_account_is_never_deployed_to(emu, sample, cfn):
+    """Service-managed stack sets never deploy to the management account, even when it sits
+    inside a targeted OU (here Infrastructure, and the root)."""
+    name = make_stack_set(cfn)
+    op = deploy(cfn, name, [ou(sample, "Root/Infrastructure")])
+    wait_op(cfn, name, op)
+    assert set(instances(cfn, name)) == {acct(sample, "shared-services")}
+    op = deploy(cfn, name, [sample["root_id"]])
+    wait_op(cfn, name, op)
+    got = instances(cfn, name)
+    assert "123456789012" not in got
+    assert len(got) == len(sample["accounts"]) - 1
+    assert "123456789012" not in results(cfn, name, op)
+
+
+def test_suspended_accounts_are_skipped_not_failed(emu, sample, cfn):
+    """Suspended accounts are skipped: the instance is OUTDATED with detailed status
+    SKIPPED_SUSPENDED_ACCOUNT, and the operation still SUCCEEDS."""
+    name = make_stack_set(cfn)
+    op = deploy(cfn, name, [ou(sample, "Root/Staging")])
+    assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
+    inst = instances(cfn, name)[acct(sample, "staging-suspended")]
+    assert inst["Status"] == "OUTDATED"
+    assert inst["StackInstanceStatus"]["DetailedStatus"] == "SKIPPED_SUSPENDED_ACCOUNT"
+    assert "StackId" not in inst
+    res = results(cfn, name, op)[acct(sample, "staging-suspended")]
+    assert res["Status"] == "SUCCEEDED" and "suspended" in res["StatusReason"]
+    assert res["AccountGateResult"]["Status"] == "SKIPPED"
+    assert instances(cfn, name)[acct(sample, "staging-1")]["Status"] == "CURRENT"
+
+
+def test_intersection_filter_keeps_only_listed_accounts_inside_the_targets(emu, sample, cfn):
+    """AccountFilterType INTERSECTION deploys only to listed accounts that are in the targeted
+    OU subtrees; a listed account outside them is ignored."""
+    name = make_stack_set(cfn)
+    op = deploy(cfn, name, [ou(sample, "Root/Prod")], [acct(sample, "prod-eu-pci"), acct(sample, "staging-1")], "INTERSECTION")
+    wait_op(cfn, name, op)
+    assert set(instances(cfn, name)) == {acct(sample, "prod-eu-pci")}
+
+
+def test_difference_filter_excludes_listed_accounts(emu, sample, cfn):
+    """AccountFilterType DIFFERENCE deploys to the OU subtrees minus the listed accounts."""
+    name = make_stack_set(cfn)
+    op = deploy(cfn, name, [ou(sample, "Root/Prod/EU")], [acct(sample, "prod-eu-payments")], "DIFFERENCE")
+    wait_op(cfn, name, op)
+    assert set(instances(cfn, name)) == {acct(sample, "prod-eu-1"), acct(sample, "prod-eu-pci")}
+
+
+def test_union_filter_is_rejected_by_create_stack_instances(emu, sample, cfn):
+    """CreateStackInstances does not accept AccountFilterType UNION."""
+    name = make_stack_set(cfn)
+    with pytest.raises(ClientError) as e:
+        deploy(cfn, name, [ou(sample, "Root/Prod")], [acct(sample, "staging-1")], "UNION")
+    assert error_code(e) == "ValidationError"
+    assert instances(cfn, name) == {}
+
+
+@pytest.mark.parametrize(
+    "accounts,filter_type",
+    [(None, "INTERSECTION"), ([], "DIFFERENCE"), (["111111111111"], "NONE"), (["111111111111"], None), (["12345"], "INTERSECTION")],
+)
+def test_account_filters_need_consistent_accounts(emu, sample, cfn, accounts, filter_type):
+    """INTERSECTION / DIFFERENCE need Accounts; Accounts need a filter type; account IDs are 12 digits."""
+    name = make_stack_set(cfn)
+    with pytest.raises(ClientError) as e:
+        deploy(cfn, name, [ou(sample, "Root/Prod")], accounts, filter_type)
+    assert error_code(e) == "ValidationError"
+
+
+def test_unknown_ou_is_a_validation_error_naming_it(emu, sample, cfn):
+    """Targeting an OU ID that does not exist answers ValidationError naming the ID."""
+    name = make_stack_set(cfn)
+    with pytest.raises(ClientError) as e:
+        deploy(cfn, name, ["ou-abcd-12345678"])
+    assert error_code(e) == "ValidationError" and "ou-abcd-12345678" in str(e.value)
+
+
+def test_service_managed_targets_need_ou_ids_and_reject_plain_accounts(emu, sample, cfn):
+    """Service-managed stack sets take DeploymentTargets.OrganizationalUnitIds, not Accounts."""
+    name = make_stack_set(cfn)
+    with pytest.raises(ClientError) as e:
+        cfn.create_stack_instances(StackSetName=name, Accounts=[acct(sample, "prod-web")], Regions=REGIONS)
+    assert error_code(e) == "ValidationError"
+    with pytest.raises(ClientError) as e:
+        cfn.create_stack_instances(StackSetName=name, DeploymentTargets={"Accounts": [acct(sample, "prod-web")]}, Regions=REGIONS)
+    assert error_code(e) == "ValidationError"
+
+
+def test_self_managed_stack_sets_take_accounts_not_ous(emu, sample, cfn):
+    """SELF_MANAGED stack sets deploy to listed Accounts and reject OrganizationalUnitIds."""
+    cfn.create_stack_set(StackSetName="self-managed", TemplateBody=TEMPLATE)
+    assert cfn.describe_stack_set(StackSetName="self-managed")["StackSet"]["PermissionModel"] == "SELF_MANAGED"
+    with pytest.raises(ClientError) as e:
+        cfn.create_stack_instances(StackSetName="self-managed", DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod")]}, Regions=REGIONS)
+    assert error_code(e) == "ValidationError"
+    op = cfn.create_stack_instances(StackSetName="self-managed", Accounts=[acct(sample, "prod-web"), "123456789012"], Regions=REGIONS)["OperationId"]
+    assert wait_op(cfn, "self-managed", op)["Status"] == "SUCCEEDED"
+    got = instances(cfn, "self-managed")
+    assert set(got) == {acct(sample, "prod-web"), "123456789012"}
+    assert "OrganizationalUnitId" not in got["123456789012"]
+
+
+def test_instances_span_every_requested_region(emu, sample, cfn):
+    """One stack instance per (account, region)."""
+    name = make_stack_set(cfn)
+    op = deploy(cfn, name, [ou(sample, "Root/Prod/US")], regions=["us-east-1", "eu-west-1"])
+    wait_op(cfn, name, op)
+    got = cfn.list_stack_instances(StackSetName=name)["Summaries"]
+    assert sorted(i["Region"] for i in got) == ["eu-west-1", "us-east-1"]
+    assert len(results(cfn, name, op)) == 1  # keyed by account; two rows
+    rows = cfn.list_stack_set_operation_results(StackSetName=name, OperationId=op)["Summaries"]
+    assert len(rows) == 2
+
+
+# ----------------------------------------------------------------------------- operations
+
+
+def test_operations_are_asynchronous_and_one_at_a_time(emu, sample, cfn):
+    """Mutating calls return an OperationId at once; the operation is RUNNING for a while, its
+    instances OUTDATED and RUNNING; meanwhile any other mutating call on the same stack set
+    answers OperationInProgressException."""
+    emu.post("/config", {"operation_seconds": 1.0})
+    name = make_stack_set(cfn)
+    op = deploy(cfn, name, [ou(sample, "Root/Prod/US")])
+    described = cfn.describe_stack_set_operation(StackSetName=name, OperationId=op)["StackSetOperation"]
+    assert described["Status"] == "RUNNING" and described["Action"] == "CREATE"
+    assert "EndTimestamp" not in described
+    inst = instances(cfn, name)[acct(sample, "prod-us-1")]
+    assert inst["Status"] == "OUTDATED" and inst["StackInstanceStatus"]["DetailedStatus"] == "RUNNING"
+    calls = [
+        lambda: deploy(cfn, name, [ou(sample, "Root/Staging")]),
+        lambda: cfn.update_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod/US")]}, Regions=REGIONS),
+        lambda: cfn.delete_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod/US")]}, Regions=REGIONS, RetainStacks=False),
+        lambda: cfn.update_stack_set(StackSetName=name, TemplateBody=TEMPLATE),
+        lambda: cfn.detect_stack_set_drift(StackSetName=name),
+        lambda: cfn.delete_stack_set(StackSetName=name),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == "OperationInProgressException"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    done = wait_op(cfn, name, op)
+    assert done["Status"] == "SUCCEEDED" and done["EndTimestamp"] >= done["CreationTimestamp"]
+    assert instances(cfn, name)[acct(sample, "prod-us-1")]["Status"] == "CURRENT"
+
+
+def test_reusing_an_operation_id_is_rejected(emu, sample, cfn):
+    """A caller-supplied OperationId is honoured; supplying it again answers
+    OperationIdAlreadyExistsException."""
+    name = make_stack_set(cfn)
+    op = deploy(cfn, name, [ou(sample, "Root/Prod/US")], op_id="enroll-0001")
+    assert op == "enroll-0001"
+    wait_op(cfn, name, op)
+    with pytest.raises(ClientError) as e:
+        deploy(cfn, name, [ou(sample, "Root/Staging")], op_id="enroll-0001")
+    assert error_code(e) == "OperationIdAlreadyExistsException"
+
+
+def test_injected_failure_shows_in_operation_results_with_its_reason(emu, sample, cfn):
+    """A failing account's result is FAILED with the CloudFormation StatusReason; its instance is
+    OUTDATED / FAILED; with the default tolerance of 0 the operation is FAILED; the rest succeed."""
+    name = make_stack_set(cfn)
+    bad = acct(sample, "prod-eu-1")
+    emu.post("/fail-account", {"account_id": bad, "reason": OIDC_REASON, "times": 1})
+    op = deploy(cfn, name, [ou(sample, "Root/Prod/EU")])
+    assert wait_op(cfn, name, op)["Status"] == "FAILED"
+    res = results(cfn, name, op)
+    assert res[bad]["Status"] == "FAILED" and res[bad]["StatusReason"] == OIDC_REASON
+    assert res[acct(sample, "prod-eu-pci")]["Status"] == "SUCCEEDED"
+    inst = instances(cfn, name)[bad]
+    assert (inst["Status"], inst["StackInstanceStatus"]["DetailedStatus"], inst["StatusReason"]) == ("OUTDATED", "FAILED", OIDC_REASON)
+    failed_only = cfn.list_stack_set_operation_results(
+        StackSetName=name, OperationId=op, Filters=[{"Name": "OPERATION_RESULT_STATUS", "Values": "FAILED"}]
+    )["Summaries"]
+    assert [r["Account"] for r in failed_only] == [bad]
+    # times=1: the retry succeeds.
+    op2 = cfn.update_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod/EU")]}, Regions=REGIONS)["OperationId"]
+    assert wait_op(cfn, name, op2)["Status"] == "SUCCEEDED"
+    assert instances(cfn, name)[bad]["Status"] == "CURRENT"
+
+
+def test_failure_tolerance_decides_the_operation_status(emu, sample, cfn):
+    """With ConcurrencyMode SOFT_FAILURE_TOLERANCE and FailureToleranceCount 1, one failed
+    account leaves the operation SUCCEEDED; two make it FAILED."""
+    name = make_stack_set(cfn)
+    prefs = {"ConcurrencyMode": "SOFT_FAILURE_TOLERANCE", "FailureToleranceCount": 1, "MaxConcurrentPercentage": 100}
+    emu.post("/fail-account", {"account_id": acct(sample, "prod-web"), "reason": ROLE_REASON})
+    op = deploy(cfn, name, [ou(sample, "Root/Prod")], prefs=prefs)
+    done = wait_op(cfn, name, op)
+    assert done["Status"] == "SUCCEEDED"
+    assert done["OperationPreferences"]["ConcurrencyMode"] == "SOFT_FAILURE_TOLERANCE"
+    assert results(cfn, name, op)[acct(sample, "prod-web")]["StatusReason"] == ROLE_REASON
+    emu.post("/fail-account", {"account_id": acct(sample, "prod-data"), "reason": ROLE_REASON})
+    op = cfn.update_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod")]}, Regions=REGIONS, OperationPreferences=prefs)["OperationId"]
+    assert wait_op(cfn, name, op)["Status"] == "FAILED"
+    emu.post("/clear-failures")
+    op = cfn.update_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod")]}, Regions=REGIONS, OperationPreferences={"FailureTolerancePercentage": 50})["OperationId"]
+    assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
+
+
+def test_list_stack_set_operations_is_newest_first(emu, sample, cfn):
+    """ListStackSetOperations lists the stack set's operations, newest first."""
+    name = make_stack_set(cfn)
+    first = deploy(cfn, name, [ou(sample, "Root/Prod/US")])
+    wait_op(cfn, name, first)
+    second = cfn.detect_stack_set_drift(StackSetName=name)["OperationId"]
+    wait_op(cfn, name, second)
+    ops = cfn.list_stack_set_operations(StackSetName=name)["Summaries"]
+    assert [o["OperationId"] for o in ops] == [second, first]
+    assert [o["Action"] for o in ops] == ["DETECT_DRIFT", "CREATE"]
+
+
+def test_stop_stack_set_operation_cancels_a_running_operation(emu, sample, cfn):
+    """StopStackSetOperation stops a running operation (STOPPED); stopping a finished one answers
+    InvalidOperationException."""
+    emu.post("/config", {"operation_seconds": 5})
+    name = make_stack_set(cfn)
+    op = deploy(cfn, name, [ou(sample, "Root/Prod/US")])
+    cfn.stop_stack_set_operation(StackSetName=name, OperationId=op)
+    assert cfn.describe_stack_set_operation(StackSetName=name, OperationId=op)["StackSetOperation"]["Status"] == "STOPPED"
+    assert results(cfn, name, op)[acct(sample, "prod-us-1")]["Status"] == "CANCELLED"
+    with pytest.raises(ClientError) as e:
+        cfn.stop_stack_set_operation(StackSetName=name, OperationId=op)
+    assert error_code(e) == "InvalidOperationException"
+    with pytest.raises(ClientError) as e:
+        cfn.describe_stack_set_operation(StackSetName=name, OperationId="nope")
+    assert error_code(e) == "OperationNotFoundException"
+
+
+def test_update_stack_set_updates_all_instances(emu, sample, cfn):
+    """UpdateStackSet changes the template and starts an UPDATE operation over every instance."""
+    name = make_stack_set(cfn)
+    wait_op(cfn, name, deploy(cfn, name, [ou(sample, "Root/Prod/EU")]))
+    new_template = TEMPLATE.replace("Nothing", "StillNothing")
+    op = cfn.update_stack_set(StackSetName=name, TemplateBody=new_template, Parameters=[{"ParameterKey": "IntegrationIdentifier", "ParameterValue": "aws-v3-multi"}])["OperationId"]
+    assert wait_op(cfn, name, op)["Action"] == "UPDATE"
+    assert len(results(cfn, name, op)) == 3
+    ss = cfn.describe_stack_set(StackSetName=name)["StackSet"]
+    assert ss["TemplateBody"] == new_template
+    assert ss["Parameters"] == [{"ParameterKey": "IntegrationIdentifier", "ParameterValue": "aws-v3-multi"}]
+    assert all(i["LastOperationId"] == op for i in instances(cfn, name).values())
+
+
+def test_update_stack_instances_of_missing_instances_is_an_error(emu, sample, cfn):
+    """UpdateStackInstances acts on existing instances only; none matching is an error."""
+    name = make_stack_set(cfn)
+    with pytest.raises(ClientError) as e:
+        cfn.update_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod")]}, Regions=REGIONS)
+    assert error_code(e) == "StackInstanceNotFoundException"
+
+
+# ----------------------------------------------------------------------------- deletion
+
+
+def test_moved_account_keeps_its_instance_and_is_deleted_through_its_recorded_ou(emu, sample, cfn, org):
+    """An account moved out of a targeted OU keeps its stack instance (no auto-deployment);
+    DeleteStackInstances naming the OU it was deployed through still reaches it."""
+    name = make_stack_set(cfn)
+    staging, sandbox = ou(sample, "Root/Staging"), ou(sample, "Root/Sandbox")
+    wait_op(cfn, name, deploy(cfn, name, [staging]))
+    moved = acct(sample, "staging-1")
+    org.move_account(AccountId=moved, SourceParentId=staging, DestinationParentId=sandbox)
+    assert instances(cfn, name)[moved]["OrganizationalUnitId"] == staging
+    op = cfn.delete_stack_instances(
+        StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [staging], "AccountFilterType": "INTERSECTION", "Accounts": [moved]},
+        Regions=REGIONS, RetainStacks=False,
+    )["OperationId"]
+    assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
+    left = instances(cfn, name)
+    assert moved not in left and acct(sample, "staging-2") in left
+
+
+def test_delete_stack_instances_requires_retain_stacks(emu, sample, cfn):
+    """RetainStacks is a required parameter of DeleteStackInstances."""
+    name = make_stack_set(cfn)
+    body = f"Action=DeleteStackInstances&Version=2010-05-15&StackSetName={name}&Regions.member.1=us-east-1&DeploymentTargets.OrganizationalUnitIds.member.1={ou(sample, 'Root/Prod')}"
+    req = urllib.request.Request(emu.endpoint + "/", data=body.encode(), method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 400 and b"<Code>ValidationError</Code>" in e.value.read()
+
+
+def test_stack_set_cannot_be_deleted_while_instances_remain(emu, sample, cfn):
+    """DeleteStackSet answers StackSetNotEmptyException while stack instances remain; once they
+    are deleted the stack set can be deleted and is listed as DELETED."""
+    name = make_stack_set(cfn)
+    wait_op(cfn, name, deploy(cfn, name, [ou(sample, "Root/Prod/US")]))
+    with pytest.raises(ClientError) as e:
+        cfn.delete_stack_set(StackSetName=name)
+    assert error_code(e) == "StackSetNotEmptyException"
+    op = cfn.delete_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod/US")]}, Regions=REGIONS, RetainStacks=False)["OperationId"]
+    assert wait_op(cfn, name, op)["Action"] == "DELETE"
+    assert instances(cfn, name) == {}
+    cfn.delete_stack_set(StackSetName=name)
+    with pytest.raises(ClientError) as e:
+        cfn.describe_stack_set(StackSetName=name)
+    assert error_code(e) == "StackSetNotFoundException"
+    assert [s["Status"] for s in cfn.list_stack_sets(Status="DELETED")["Summaries"]] == ["DELETED"]
+    assert cfn.list_stack_sets(Status="ACTIVE")["Summaries"] == []
+
+
+def test_out_of_band_instance_deletion_removes_the_instance(emu, sample, cfn):
+    """When someone deletes an instance outside this project, it is gone from ListStackInstances."""
+    name = make_stack_set(cfn)
+    wait_op(cfn, name, deploy(cfn, name, [ou(sample, "Root/Prod/EU")]))
+    gone = acct(sample, "prod-eu-1")
+    emu.post("/delete-instance", {"stack_set_name": name, "account_id": gone, "region": "us-east-1"})
+    assert gone not in instances(cfn, name)
+    with pytest.raises(ClientError) as e:
+        cfn.describe_stack_instance(StackSetName=name, StackInstanceAccount=gone, StackInstanceRegion="us-east-1")
+    assert error_code(e) == "StackInstanceNotFoundException"
+
+
+# ----------------------------------------------------------------------------- drift
+
+
+def test_drift_detection_lifecycle(emu, sample, cfn):
+    """Before detection instances are NOT_CHECKED; DetectStackSetDrift is an operation
+    (DETECT_DRIFT) after which edited instances are DRIFTED and the others IN_SYNC, and the
+    stack set reports its drift detection details."""
+    name = make_stack_set(cfn)
+    wait_op(cfn, name, deploy(cfn, name, [ou(sample, "Root/Prod/EU")]))
+    assert {i["DriftStatus"] for i in instances(cfn, name).values()} == {"NOT_CHECKED"}
+    assert cfn.describe_stack_set(StackSetName=name)["StackSet"]["StackSetDriftDetectionDetails"]["DriftStatus"] == "NOT_CHECKED"
+    edited = acct(sample, "prod-eu-pci")
+    emu.post("/drift", {"stack_set_name": name, "account_id": edited, "region": "us-east-1"})
+    op = cfn.detect_stack_set_drift(StackSetName=name)["OperationId"]
+    done = wait_op(cfn, name, op)
+    assert (done["Action"], done["Status"]) == ("DETECT_DRIFT", "SUCCEEDED")
+    got = instances(cfn, name)
+    assert got[edited]["DriftStatus"] == "DRIFTED" and "LastDriftCheckTimestamp" in got[edited]
+    assert got[acct(sample, "prod-eu-1")]["DriftStatus"] == "IN_SYNC"
+    details = cfn.describe_stack_set(StackSetName=name)["StackSet"]["StackSetDriftDetectionDetails"]
+    assert details["DriftStatus"] == "DRIFTED" and details["DriftDetectionStatus"] == "COMPLETED"
+    assert (details["DriftedStackInstancesCount"], details["InSyncStackInstancesCount"], details["TotalStackInstancesCount"]) == (1, 2, 3)
+    drifted = cfn.list_stack_instances(StackSetName=name, Filters=[{"Name": "DRIFT_STATUS", "Values": "DRIFTED"}])["Summaries"]
+    assert [i["Account"] for i in drifted] == [edited]
+
+
+def test_updating_a_drifted_instance_repairs_it_at_the_next_detection(emu, sample, cfn):
+    """Nothing repairs drift by itself; UpdateStackInstances re-applies the template. The
+    instance keeps its DRIFTED status until the next detection, which then finds it IN_SYNC."""
+    name = make_stack_set(cfn)
+    wait_op(cfn, name, deploy(cfn, name, [ou(sample, "Root/Prod/US")]))
+    edited = acct(sample, "prod-us-1")
+    emu.post("/drift", {"stack_set_name": name, "account_id": edited, "region": "us-east-1"})
+    wait_op(cfn, name, cfn.detect_stack_set_drift(StackSetName=name)["OperationId"])
+    op = cfn.update_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod/US")]}, Regions=REGIONS)["OperationId"]
+    wait_op(cfn, name, op)
+    assert instances(cfn, name)[edited]["DriftStatus"] == "DRIFTED"
+    wait_op(cfn, name, cfn.detect_stack_set_drift(StackSetName=name)["OperationId"])
+    assert instances(cfn, name)[edited]["DriftStatus"] == "IN_SYNC"
+    assert cfn.describe_stack_set(StackSetName=name)["StackSet"]["StackSetDriftDetectionDetails"]["DriftStatus"] == "IN_SYNC"
+
+
+# ----------------------------------------------------------------------------- listing
+
+
+def test_list_stack_instances_paginates_and_filters(emu, cfn):
+    """ListStackInstances honours MaxResults/NextToken and filters on DETAILED_STATUS and
+    LAST_OPERATION_ID; DescribeStackInstance returns one instance."""
+    fx = emu.post("/fixture/generate", {"accounts": 30, "ous": 3, "max_depth": 2, "suspended_every": 10, "seed": 5})
+    name = make_stack_set(cfn)
+    op = deploy(cfn, name, [fx["root_id"]])
+    wait_op(cfn, name, op)
+    n, items = pages(cfn.list_stack_instances, "Summaries", StackSetName=name, MaxResults=7)
+    assert len(items) == 30 and n == 5
+    skipped = cfn.list_stack_instances(StackSetName=name, Filters=[{"Name": "DETAILED_STATUS", "Values": "SKIPPED_SUSPENDED_ACCOUNT"}])["Summaries"]
+    assert len(skipped) == 3
+    by_op = cfn.list_stack_instances(StackSetName=name, Filters=[{"Name": "LAST_OPERATION_ID", "Values": op}])["Summaries"]
+    assert len(by_op) == 30
+    n, res = pages(cfn.list_stack_set_operation_results, "Summaries", StackSetName=name, OperationId=op, MaxResults=10)
+    assert (n, len(res)) == (3, 30)
+    one = items[0]
+    got = cfn.describe_stack_instance(StackSetName=name, StackInstanceAccount=one["Account"], StackInstanceRegion="us-east-1")["StackInstance"]
+    assert got["Account"] == one["Account"] and got["StackSetId"] == one["StackSetId"]
+
+
+# ----------------------------------------------------------------------------- wire format, throttling, log
+
+
+def test_cloudformation_answers_are_aws_query_xml(emu, sample):
+    """Answers use the awsQuery envelope <XResponse xmlns=...><XResult/><ResponseMetadata/>, and
+    errors the <ErrorResponse><Error><Type>Sender</Type><Code/> envelope with the model's status."""
+    def post(body):
+        req = urllib.request.Request(emu.endpoint + "/", data=body.encode(), method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    status, xml = post("Action=DescribeOrganizationsAccess&Version=2010-05-15")
+    assert status == 200
+    assert xml.startswith('<DescribeOrganizationsAccessResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeOrganizationsAccessResult><Status>ENABLED</Status></DescribeOrganizationsAccessResult><ResponseMetadata><RequestId>')
+    status, xml = post("Action=DescribeStackSet&Version=2010-05-15&StackSetName=missing")
+    assert status == 404
+    assert xml.startswith('<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type><Code>StackSetNotFoundException</Code><Message>')
+
+
+def test_throttling_follows_the_configured_rate_reproducibly(emu, sample):
+    """With a throttle rate, a seeded share of calls answers TooManyRequestsException
+    (Organizations, HTTP 400, JSON) or Throttling 'Rate exceeded' (CloudFormation, awsQuery);
+    throttled calls never reach the backend, and the same seed gives the same sequence."""
+    org = emu.client("organizations")
+    cfn = emu.client("cloudformation")
+
+    def run():
+        outcomes = []
+        for _ in range(150):
+            try:
+                org.list_roots()
+                outcomes.append("ok")
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "TooManyRequestsException"
+                assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+                assert "another request is already in progress" in e.response["Error"]["Message"]
+                outcomes.append("throttled")
+        return outcomes
+
+    emu.post("/config", {"throttle": {"organizations": 0.3}, "seed": 42})
+    first = run()
+    share = first.count("throttled") / len(first)
+    assert 0.18 < share < 0.42, share
+    emu.post("/config", {"seed": 42})
+    assert run() == first
+    log = emu.get("/requests")["requests"]
+    org_log = [r for r in log if r["service"] == "organizations"]
+    assert sum(r["throttled"] for r in org_log) == 2 * first.count("throttled")
+    assert all(r["status"] == 400 for r in org_log if r["throttled"])
+
+    emu.post("/config", {"throttle": {"organizations": 0, "cloudformation": 1.0}})
+    with pytest.raises(ClientError) as e:
+        cfn.describe_organizations_access()
+    assert e.value.response["Error"]["Code"] == "Throttling"
+    assert e.value.response["Error"]["Message"] == "Rate exceeded"
+    # A throttled CreateStackSet never reached the backend.
+    with pytest.raises(ClientError):
+        make_stack_set(cfn)
+    emu.post("/config", {"throttle": {"cloudformation": 0}})
+    assert cfn.list_stack_sets()["Summaries"] == []
+
+
+def test_request_log_records_service_action_and_params(emu, sample, cfn, org):
+    """Every AWS call is logged with its service, action and parsed parameters, in order."""
+    emu.post("/requests/clear")
+    org.list_accounts_for_parent(ParentId=sample["root_id"], MaxResults=5)
+    name = make_stack_set(cfn)
+    deploy(cfn, name, [ou(sample, "Root/Prod")], op_id="log-op")
+    log = emu.get("/requests")["requests"]
+    assert [(r["service"], r["action"]) for r in log] == [
+        ("organizations", "ListAccountsForParent"),
+        ("cloudformation", "CreateStackSet"),
+        ("cloudformation", "CreateStackInstances"),
+    ]
+    assert log[0]["params"] == {"ParentId": sample["root_id"], "MaxResults": 5}
+    assert log[2]["params"]["DeploymentTargets.OrganizationalUnitIds.member.1"] == ou(sample, "Root/Prod")
+    assert log[2]["params"]["OperationId"] == "log-op"
+    assert [r["seq"] for r in log] == sorted(r["seq"] for r in log)
+    assert all(r["status"] == 200 and not r["throttled"] for r in log)
+    dump = emu.get(f"/stack-instances?stack_set_name={name}")["instances"]
+    assert {d["account"] for d in dump} == {acct(sample, n) for n in ("prod-web", "prod-data", "prod-eu-1", "prod-eu-payments", "prod-eu-pci", "prod-us-1")}
+
+
+def test_other_cloudformation_calls_still_reach_moto(emu, cfn):
+    """Everything that is not StackSets is moto's: stacks can be created and described."""
+    cfn.create_stack(StackName="plain-stack", TemplateBody=TEMPLATE)
+    assert cfn.describe_stacks(StackName="plain-stack")["Stacks"][0]["StackName"] == "plain-stack"

@@ -1,0 +1,190 @@
+"""Helpers for the template tests: load templates with cfn-lint's decoder (so !Ref, !Sub and
+friends parse) and evaluate the few intrinsic functions the templates use, for given
+parameter values, the way CloudFormation would."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from typing import Any
+
+from cfnlint.decode import decode
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+MEMBER_TEMPLATE = ROOT / "templates" / "member-role.yaml"
+
+ACCOUNT = "111122223333"
+REGION = "us-east-1"
+PARTITION = "aws"
+STACK = "port-aws-integration"
+DEFAULT_ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4"
+
+
+def load(path: pathlib.Path) -> dict:
+    template, matches = decode(str(path))
+    assert not matches, f"{path} does not parse: {matches}"
+    return template
+
+
+def plain(value: Any) -> Any:
+    """cfn-lint's node types -> plain dict/list/str, for comparisons and printing."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+class Evaluator:
+    """Evaluates Ref, Fn::Sub, Fn::Select, Fn::Split, Fn::If, Fn::GetAtt, Fn::Equals, Fn::Not,
+    Fn::Or, Fn::And and Condition against parameter values. Resource Refs give the value
+    AWS gives for the types these templates use (the ARN of an OIDC provider, the name of a
+    role, the URL of a queue)."""
+
+    def __init__(self, template: dict, params: dict[str, str] | None = None):
+        self.template = template
+        self.params = {}
+        for name, spec in template.get("Parameters", {}).items():
+            if "Default" in spec:
+                self.params[name] = str(spec["Default"])
+        self.params.update(params or {})
+        self.pseudo = {
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Region": REGION,
+            "AWS::Partition": PARTITION,
+            "AWS::StackName": STACK,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+
+    # -- conditions
+    def condition(self, name: str) -> bool:
+        return bool(self.eval(self.template["Conditions"][name]))
+
+    # -- values
+    def ref(self, name: str) -> Any:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        res = self.template["Resources"][name]
+        kind = res["Type"]
+        props = res.get("Properties", {})
+        if kind == "AWS::IAM::OIDCProvider":
+            url = self.eval(props["Url"])
+            host = url.split("https://", 1)[1]
+            return f"arn:{PARTITION}:iam::{ACCOUNT}:oidc-provider/{host}"
+        if kind == "AWS::IAM::Role":
+            return self.eval(props["RoleName"])
+        if kind == "AWS::Logs::LogGroup":
+            return self.eval(props["LogGroupName"])
+        if kind == "AWS::IAM::ManagedPolicy":
+            return f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{STACK}-{name}"
+        if kind == "AWS::SQS::Queue":
+            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-{name}"
+        return f"<Ref {name}>"
+
+    def sub(self, text: str, extra: dict[str, Any]) -> str:
+        def one(m: re.Match) -> str:
+            key = m.group(1)
+            if key.startswith("!"):
+                return "${" + key[1:] + "}"
+            if key in extra:
+                return str(extra[key])
+            if "." in key:
+                return f"<GetAtt {key}>"
+            return str(self.ref(key))
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+
+    def eval(self, node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            (fn, arg), = node.items()
+            if fn == "Ref":
+                return self.ref(arg)
+            if fn == "Fn::Sub":
+                if isinstance(arg, list):
+                    text, mapping = arg
+                    extra = {k: self.eval(v) for k, v in mapping.items()}
+                    return self.sub(text, extra)
+                return self.sub(arg, {})
+            if fn == "Fn::Select":
+                index, items = arg
+                return self.eval(items)[int(self.eval(index))]
+            if fn == "Fn::Split":
+                sep, text = arg
+                return self.eval(text).split(sep)
+            if fn == "Fn::If":
+                cond, yes, no = arg
+                return self.eval(yes if self.condition(cond) else no)
+            if fn == "Fn::GetAtt":
+                target = arg if isinstance(arg, str) else ".".join(arg)
+                return f"<GetAtt {target}>"
+            if fn == "Fn::Equals":
+                a, b = arg
+                return str(self.eval(a)) == str(self.eval(b))
+            if fn == "Fn::Not":
+                return not self.eval(arg[0])
+            if fn == "Fn::Or":
+                return any(self.eval(a) for a in arg)
+            if fn == "Fn::And":
+                return all(self.eval(a) for a in arg)
+            if fn == "Condition":
+                return self.condition(arg)
+        if isinstance(node, dict):
+            return {str(k): self.eval(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.eval(v) for v in node]
+        if isinstance(node, str):
+            return str(node)
+        return node
+
+    def rules_failing(self) -> list[str]:
+        """Names of the template Rules whose assertions fail for these parameters."""
+        failing = []
+        for name, rule in self.template.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self.eval(rule["RuleCondition"]):
+                continue
+            if not all(self.eval(a["Assert"]) for a in rule["Assertions"]):
+                failing.append(name)
+        return failing
+
+
+def policy_document(ev: Evaluator, doc: Any) -> dict:
+    """A policy document as IAM would receive it: evaluated, JSON strings parsed."""
+    value = ev.eval(doc)
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value
+
+
+def statements(doc: dict) -> list[dict]:
+    st = doc["Statement"]
+    return st if isinstance(st, list) else [st]
+
+
+def as_list(v: Any) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def all_policy_documents(template: dict, ev: Evaluator) -> list[tuple[str, dict]]:
+    """Every IAM policy document in a template, evaluated: trust policies, inline and managed
+    policies, and SAM function policies (inline documents)."""
+    out = []
+    for name, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        kind = res["Type"]
+        if kind == "AWS::IAM::Role":
+            out.append((f"{name}.AssumeRolePolicyDocument", policy_document(ev, props["AssumeRolePolicyDocument"])))
+            for p in props.get("Policies", []):
+                out.append((f"{name}.Policies.{p['PolicyName']}", policy_document(ev, p["PolicyDocument"])))
+        elif kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            out.append((name, policy_document(ev, props["PolicyDocument"])))
+        elif kind == "AWS::Serverless::Function":
+            for i, p in enumerate(as_list(props.get("Policies", []))):
+                if isinstance(p, dict) and "Statement" in p:
+                    out.append((f"{name}.Policies[{i}]", policy_document(ev, p)))
+    return out

@@ -1,0 +1,26 @@
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import pytest  # noqa: E402
+
+import cfn  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def template():
+    return cfn.load(cfn.TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def member():
+    return cfn.load(cfn.MEMBER_TEMPLATE)
+
+
+REQUIRED = {"TargetOUIds": "ou-abcd-12345678", "PortOrgId": "org_1234567890"}
+
+
+@pytest.fixture
+def ev(template):
+    return cfn.Evaluator(template, dict(REQUIRED))

@@ -1,0 +1,246 @@
+"""The StackSet, the functions, the custom resource, events, logs, tags, outputs."""
+
+import re
+import tomllib
+
+import pytest
+
+import cfn
+
+TAGGED_TYPES = {
+    "AWS::IAM::OIDCProvider",
+    "AWS::IAM::Role",
+    "AWS::CloudFormation::StackSet",
+    "AWS::SQS::Queue",
+    "AWS::Logs::LogGroup",
+}
+
+
+# ------------------------------------------------------------------ StackSet
+def test_stackset_is_service_managed_without_auto_deployment(template):
+    ss = template["Resources"]["PortStackSet"]
+    assert ss["Type"] == "AWS::CloudFormation::StackSet"
+    p = ss["Properties"]
+    assert p["PermissionModel"] == "SERVICE_MANAGED"
+    assert p["AutoDeployment"]["Enabled"] is False
+    assert p["CallAs"] == "SELF"
+    assert p["ManagedExecution"]["Active"] is False
+    assert "CAPABILITY_NAMED_IAM" in p["Capabilities"]
+    assert cfn.plain(p["StackSetName"]) == {"Ref": "StackSetName"}
+    # The custom resource owns the instances.
+    assert "StackInstancesGroup" not in p
+    assert "TemplateURL" not in p
+
+
+def test_member_template_file_is_the_stackset_body(template):
+    body = template["Resources"]["PortStackSet"]["Properties"]["TemplateBody"]
+    text = cfn.MEMBER_TEMPLATE.read_text()
+    lines = text.splitlines(keepends=True)
+    assert lines[0].startswith("# GENERATED"), "run scripts/extract-member-template"
+    body_text = "".join(line for line in lines if not line.startswith("# GENERATED")
+                        and not line.startswith("# scripts/extract-member-template"))
+    assert body_text == str(body), (
+        "templates/member-role.yaml differs from template.yaml's StackSet TemplateBody: "
+        "run scripts/extract-member-template"
+    )
+
+
+# ------------------------------------------------------------------ functions
+def workspace_binaries():
+    root = tomllib.loads((cfn.ROOT / "Cargo.toml").read_text())
+    members = root["workspace"]["members"]
+    bins = {}
+    for m in members:
+        manifest = tomllib.loads((cfn.ROOT / m / "Cargo.toml").read_text())
+        for b in manifest.get("bin", []):
+            bins[b["name"]] = m
+    return bins
+
+
+@pytest.mark.parametrize(
+    "function, binary",
+    [("CustomResourceFunction", "custom-resource"), ("OrgEventsFunction", "org-events")],
+)
+def test_function_build(template, function, binary):
+    g = template["Globals"]["Function"]
+    assert g["Runtime"] == "provided.al2023"
+    assert g["Handler"] == "bootstrap"
+    assert cfn.plain(g["Architectures"]) == ["arm64"]
+    assert g["CodeUri"] == "."
+    f = template["Resources"][function]
+    assert f["Type"] == "AWS::Serverless::Function"
+    assert f["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    assert f["Metadata"]["BuildProperties"]["Binary"] == binary
+    assert binary in workspace_binaries(), f"no [[bin]] {binary} in the Cargo workspace"
+    for key in ("Runtime", "Handler", "Architectures", "CodeUri"):
+        assert key not in f["Properties"], f"{function}: {key} comes from Globals"
+
+
+def test_timeouts_and_memory(template):
+    g = template["Globals"]["Function"]
+    assert g["Timeout"] == 900 and g["MemorySize"] == 256
+    for fn in ("CustomResourceFunction", "OrgEventsFunction"):
+        p = template["Resources"][fn]["Properties"]
+        assert "Timeout" not in p and "MemorySize" not in p
+
+
+def test_reconciler_reserved_concurrency(template):
+    assert template["Resources"]["OrgEventsFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+
+
+@pytest.mark.parametrize(
+    "function, retries", [("CustomResourceFunction", 0), ("OrgEventsFunction", 2)]
+)
+def test_async_failures_are_kept(template, function, retries):
+    p = template["Resources"][function]["Properties"]
+    eic = p["EventInvokeConfig"]
+    assert eic["MaximumRetryAttempts"] == retries
+    assert 60 <= eic["MaximumEventAgeInSeconds"] <= 21600
+    dlq = cfn.plain(p["DeadLetterQueue"])
+    assert dlq["Type"] == "SQS"
+    assert dlq["TargetArn"] == {"Fn::GetAtt": ["FailedInvocationsQueue", "Arn"]}
+    q = template["Resources"]["FailedInvocationsQueue"]["Properties"]
+    assert q["SqsManagedSseEnabled"] is True
+
+
+@pytest.mark.parametrize(
+    "function, suffix",
+    [("CustomResourceFunction", "custom-resource"), ("OrgEventsFunction", "org-events")],
+)
+def test_logs(template, ev, function, suffix):
+    p = template["Resources"][function]["Properties"]
+    name = ev.eval(p["FunctionName"])
+    assert name == f"{cfn.STACK}-{suffix}"
+    lc = p["LoggingConfig"]
+    assert lc["LogFormat"] == "JSON"
+    assert cfn.plain(lc["ApplicationLogLevel"]) == {"Ref": "LogLevel"}
+    group = template["Resources"][lc["LogGroup"]["Ref"]]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert ev.eval(group["Properties"]["LogGroupName"]) == f"/aws/lambda/{name}"
+    assert group["Properties"]["RetentionInDays"] in (90, 180, 365, 400, 545, 731)
+    env = p["Environment"]["Variables"]
+    assert cfn.plain(env["RUST_LOG"]) == {"Ref": "LogLevel"}
+    assert cfn.plain(env["LOG_LEVEL"]) == {"Ref": "LogLevel"}
+
+
+def test_every_log_group_has_retention(template):
+    for name, r in template["Resources"].items():
+        if r["Type"] == "AWS::Logs::LogGroup":
+            assert r["Properties"].get("RetentionInDays"), name
+
+
+def test_org_events_environment(template):
+    env = cfn.plain(template["Resources"]["OrgEventsFunction"]["Properties"]["Environment"]["Variables"])
+    assert env == {
+        "TARGET_OU_IDS": {"Ref": "TargetOUIds"},
+        "ACCOUNT_SCOPE": {"Ref": "AccountScope"},
+        "TARGET_ACCOUNT_IDS": {"Ref": "TargetAccountIds"},
+        "STACK_SET_NAME": {"Ref": "StackSetName"},
+        "STACK_SET_REGIONS": {"Ref": "AWS::Region"},
+        "ON_ACCOUNT_LEAVES_SCOPE": {"Ref": "OnAccountLeavesScope"},
+        "MAX_RETRY_ATTEMPTS": "3",
+        "LOG_LEVEL": {"Ref": "LogLevel"},
+        "RUST_LOG": {"Ref": "LogLevel"},
+    }
+
+
+def test_org_events_triggers(template):
+    events = cfn.plain(template["Resources"]["OrgEventsFunction"]["Properties"]["Events"])
+    patterns = {
+        name: e["Properties"]["Pattern"] for name, e in events.items() if e["Type"] == "EventBridgeRule"
+    }
+    assert patterns == {
+        "OrganizationsApiCalls": {
+            "source": ["aws.organizations"],
+            "detail-type": ["AWS API Call via CloudTrail"],
+            "detail": {
+                "eventSource": ["organizations.amazonaws.com"],
+                "eventName": [
+                    "MoveAccount",
+                    "AcceptHandshake",
+                    "RemoveAccountFromOrganization",
+                    "LeaveOrganization",
+                    "CloseAccount",
+                    "CreateOrganizationalUnit",
+                    "DeleteOrganizationalUnit",
+                ],
+            },
+        },
+        "AccountCreated": {
+            "source": ["aws.organizations"],
+            "detail-type": ["AWS Service Event via CloudTrail"],
+            "detail": {"eventName": ["CreateAccountResult"]},
+        },
+        "ControlTowerAccount": {
+            "source": ["aws.controltower"],
+            "detail-type": ["AWS Service Event via CloudTrail"],
+            "detail": {"eventName": ["CreateManagedAccount", "UpdateManagedAccount"]},
+        },
+    }
+    schedules = [e for e in events.values() if e["Type"] == "Schedule"]
+    assert len(schedules) == 1
+    (s,) = schedules
+    assert s["Properties"]["Schedule"] == {"Ref": "ReconcileSchedule"}
+    # The default "Scheduled Event" payload (source aws.events): no custom Input.
+    assert "Input" not in s["Properties"]
+
+
+# ------------------------------------------------------------------ custom resource
+def test_custom_resource(template):
+    cr = template["Resources"]["PortStackSetInstances"]
+    assert cr["Type"] == "Custom::PortStackSetInstances"
+    assert "PortStackSet" in cfn.as_list(cr["DependsOn"])
+    p = cfn.plain(cr["Properties"])
+    assert p["ServiceToken"] == {"Fn::GetAtt": ["CustomResourceFunction", "Arn"]}
+    assert p["ServiceTimeout"] == 3600
+    assert {k: v for k, v in p.items() if k not in ("ServiceToken", "ServiceTimeout")} == {
+        "StackSetName": {"Ref": "StackSetName"},
+        "TargetOUIds": {"Ref": "TargetOUIds"},
+        "AccountScope": {"Ref": "AccountScope"},
+        "TargetAccountIds": {"Ref": "TargetAccountIds"},
+        "OnAccountLeavesScope": {"Ref": "OnAccountLeavesScope"},
+    }
+
+
+def test_outputs(template):
+    out = cfn.plain(template["Outputs"])
+    attr = lambda name: {"Fn::GetAtt": ["PortStackSetInstances", name]}  # noqa: E731
+    assert out["PortIntegrationRoleArn"]["Value"] == {"Fn::GetAtt": ["PortIntegrationRole", "Arn"]}
+    assert out["PortIntegrationRoleName"]["Value"] == {"Ref": "PortIntegrationRole"}
+    assert out["IntegrationIdentifier"]["Value"] == {"Ref": "IntegrationIdentifier"}
+    assert out["OrganizationId"]["Value"] == attr("OrganizationId")
+    assert out["ManagementAccountId"]["Value"] == attr("ManagementAccountId")
+    assert out["EnrolledAccountIds"]["Value"] == attr("AccountIds")
+    assert out["EnrolledAccountCount"]["Value"] == attr("AccountCount")
+    assert out["StackSetName"]["Value"] == {"Ref": "StackSetName"}
+    for name, o in out.items():
+        assert len(o.get("Description", "")) > 20, name
+
+
+# ------------------------------------------------------------------ tags
+def test_tags(template, member):
+    g = cfn.plain(template["Globals"]["Function"]["Tags"])
+    assert g == {"port:integration": {"Ref": "IntegrationIdentifier"}}
+    seen = 0
+    for t in (template, member):
+        for name, r in t["Resources"].items():
+            if r["Type"] in TAGGED_TYPES:
+                tags = {x["Key"]: cfn.plain(x["Value"]) for x in r["Properties"]["Tags"]}
+                assert tags.get("port:integration") == {"Ref": "IntegrationIdentifier"}, name
+                seen += 1
+    assert seen >= 8
+
+
+# ------------------------------------------------------------------ samconfig
+def test_samconfig():
+    cfg = tomllib.loads((cfn.ROOT / "samconfig.toml").read_text())
+    assert cfg["version"] == 0.1
+    d = cfg["default"]
+    assert d["build"]["parameters"]["beta_features"] is True
+    deploy = d["deploy"]["parameters"]
+    assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"}
+    assert deploy["confirm_changeset"] is True
+    assert deploy["region"] == "us-east-1"
+    assert deploy["resolve_s3"] is True
+    overrides = dict(re.findall(r'(\w+)="([^"]*)"', deploy["parameter_overrides"]))
+    assert set(overrides) >= {"TargetOUIds", "AccountScope", "PortOrgId"}
