@@ -221,7 +221,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
     /// means this very request started it before: wait on it instead of starting another.
     async fn start(
         &self,
-        req: &Request<'_>,
+        stack_set: &str,
+        deadline: Instant,
         kind: OpKind,
         targets: &Targets,
         regions: &[String],
@@ -230,7 +231,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         loop {
             match self
                 .stacksets
-                .start(req.stack_set, kind, targets, regions, op_id)
+                .start(stack_set, kind, targets, regions, op_id)
                 .await
             {
                 Ok(id) => return Ok(Ok(id)),
@@ -243,10 +244,10 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                         kind = kind.as_str(),
                         "another StackSet operation is in progress; waiting"
                     );
-                    if let Some(busy) = self.wait_idle(req.stack_set, req.deadline).await? {
+                    if let Some(busy) = self.wait_idle(stack_set, deadline).await? {
                         return Ok(Err(busy));
                     }
-                    if self.clock.now() >= req.deadline {
+                    if self.clock.now() >= deadline {
                         return Ok(Err(OpRecord {
                             kind,
                             id: op_id.into(),
@@ -323,7 +324,14 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             let targets = self.targets_for(req.scope, kind, batch, &instances);
             let op_id = operation_id(req.seed, kind, batch);
             let id = match self
-                .start(req, kind, &targets, &batch.regions, &op_id)
+                .start(
+                    req.stack_set,
+                    req.deadline,
+                    kind,
+                    &targets,
+                    &batch.regions,
+                    &op_id,
+                )
                 .await?
             {
                 Ok(id) => id,
@@ -377,6 +385,105 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         })))
     }
 
+    /// Removes every stack instance of the StackSet (custom resource Delete), without reading
+    /// the organization: the instances say which OUs they were deployed through.
+    pub async fn remove_all(
+        &self,
+        stack_set: &str,
+        fallback_ous: &[String],
+        seed: &str,
+        deadline: Instant,
+    ) -> Result<Outcome, EngineError> {
+        if let Some(busy) = self.wait_idle(stack_set, deadline).await? {
+            return Ok(Outcome::Pending {
+                operation: busy,
+                done_kinds: vec![],
+            });
+        }
+        let instances = self.stacksets.instances(stack_set).await?;
+        let desired = Desired::default();
+        let the_plan = plan(
+            &desired,
+            &instances,
+            &BTreeMap::new(),
+            &PlanPolicy::default(),
+        );
+        let mut operations = Vec::new();
+        for batch in &the_plan.delete {
+            let mut ous: BTreeSet<String> = fallback_ous.iter().cloned().collect();
+            ous.extend(instances.iter().filter_map(|i| i.ou.clone()));
+            let targets = Targets {
+                ous: ous.into_iter().collect(),
+                accounts: batch.accounts.clone(),
+                filter: "INTERSECTION".into(),
+            };
+            let op_id = operation_id(seed, OpKind::Delete, batch);
+            let id = match self
+                .start(
+                    stack_set,
+                    deadline,
+                    OpKind::Delete,
+                    &targets,
+                    &batch.regions,
+                    &op_id,
+                )
+                .await?
+            {
+                Ok(id) => id,
+                Err(busy) => {
+                    return Ok(Outcome::Pending {
+                        operation: busy,
+                        done_kinds: vec![],
+                    })
+                }
+            };
+            let record = OpRecord {
+                kind: OpKind::Delete,
+                id: id.clone(),
+                accounts: batch.accounts.clone(),
+                status: "RUNNING".into(),
+            };
+            match self.wait_op(stack_set, &id, deadline).await? {
+                Waited::Finished(status) => operations.push(OpRecord { status, ..record }),
+                Waited::StillRunning(status) => {
+                    return Ok(Outcome::Pending {
+                        operation: OpRecord { status, ..record },
+                        done_kinds: vec![],
+                    })
+                }
+            }
+        }
+        let left = self.stacksets.instances(stack_set).await?;
+        let failures = left
+            .iter()
+            .map(|i| {
+                let reason = i
+                    .status_reason
+                    .clone()
+                    .unwrap_or_else(|| "stack instance could not be deleted".into());
+                AccountFailure {
+                    account: i.account.clone(),
+                    region: i.region.clone(),
+                    advice: advise(i.account.as_str(), &reason),
+                    reason,
+                }
+            })
+            .collect();
+        Ok(Outcome::Done(Box::new(Report {
+            expansion: Expansion {
+                organization_id: String::new(),
+                management_account_id: None,
+                mode: crate::core::AccountScope::All,
+                included: vec![],
+                skipped: vec![],
+            },
+            plan: the_plan,
+            operations,
+            failures,
+            read_stats: ReadStats::default(),
+        })))
+    }
+
     /// Starts drift detection and waits for it. `Some(op)` if the deadline came first.
     pub async fn detect_drift(&self, req: &Request<'_>) -> Result<Option<OpRecord>, EngineError> {
         if let Some(busy) = self.wait_idle(req.stack_set, req.deadline).await? {
@@ -389,7 +496,14 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             filter: "NONE".into(),
         };
         let id = match self
-            .start(req, OpKind::DetectDrift, &targets, &[], &op_id)
+            .start(
+                req.stack_set,
+                req.deadline,
+                OpKind::DetectDrift,
+                &targets,
+                &[],
+                &op_id,
+            )
             .await?
         {
             Ok(id) => id,

@@ -5,4 +5,5 @@ pub mod adapters;
 pub mod core;
 pub mod engine;
 pub mod ports;
+pub mod preflight;
 pub mod read;
