@@ -277,7 +277,15 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             accounts: expansion.account_ids(),
             regions: req.regions.clone(),
         };
-        let instances = self.stacksets.instances(req.stack_set).await?;
+        let instances = match self.settled_instances(req.stack_set, req.deadline).await? {
+            Ok(i) => i,
+            Err(busy) => {
+                return Ok(Outcome::Pending {
+                    operation: busy,
+                    done_kinds: req.done_kinds.to_vec(),
+                })
+            }
+        };
         let attempts = if instances
             .iter()
             .any(|i| desired.accounts.contains(&i.account) && i.needs_retry())
@@ -372,7 +380,15 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             self.failures(req.stack_set, &desired, &instances, &[])
                 .await?
         } else {
-            let after = self.stacksets.instances(req.stack_set).await?;
+            let after = match self.settled_instances(req.stack_set, req.deadline).await? {
+                Ok(i) => i,
+                Err(busy) => {
+                    return Ok(Outcome::Pending {
+                        operation: busy,
+                        done_kinds,
+                    })
+                }
+            };
             self.failures(req.stack_set, &desired, &after, &operations)
                 .await?
         };
@@ -482,6 +498,25 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             failures,
             read_stats: ReadStats::default(),
         })))
+    }
+
+    /// The instances once no operation is working on them: an operation another caller
+    /// started between our look and our read is waited out, then the list is read again.
+    async fn settled_instances(
+        &self,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Result<Vec<StackInstance>, OpRecord>, EngineError> {
+        for _ in 0..5 {
+            let instances = self.stacksets.instances(name).await?;
+            if !instances.iter().any(StackInstance::is_busy) {
+                return Ok(Ok(instances));
+            }
+            if let Some(busy) = self.wait_idle(name, deadline).await? {
+                return Ok(Err(busy));
+            }
+        }
+        Ok(Ok(self.stacksets.instances(name).await?))
     }
 
     /// Starts drift detection and waits for it. `Some(op)` if the deadline came first.

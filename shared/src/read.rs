@@ -178,6 +178,8 @@ pub async fn read_org<O: OrganizationsApi>(
         }
     }
     if let Some(mut e) = first_error {
+        // Let calls already in flight finish, so nothing reaches AWS after we have answered.
+        while running.next().await.is_some() {}
         if let ReadError::TargetNotFound { org, .. } = &mut e {
             org.clone_from(&tree.organization_id);
             if org.is_empty() {

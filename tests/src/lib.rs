@@ -1,6 +1,9 @@
 //! The local AWS test bed for end-to-end tests: one emulator process per test (moto behind our
 //! fidelity layer, see `tests/emulator/README.md`), its control API, and SDK clients aimed at it.
 
+pub mod http;
+pub mod lambda;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

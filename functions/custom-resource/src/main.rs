@@ -1,1 +1,56 @@
-fn main() {}
+//! Wiring only: clients, settings, the Lambda runtime.
+#![recursion_limit = "256"]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use custom_resource::aws::{HttpResponder, LambdaReinvoker};
+use custom_resource::handler::{Handler, Invocation, Settings};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations};
+use shared::ports::TokioClock;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let conf = load_config().await;
+    let region = conf
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".into());
+    let handler = Arc::new(Handler {
+        org: SdkOrganizations::new(&conf),
+        stacksets: CfnStackSets::new(&conf),
+        identity: SdkIdentity::new(&conf),
+        clock: TokioClock,
+        responder: HttpResponder::new(),
+        reinvoker: LambdaReinvoker {
+            client: aws_sdk_lambda::Client::new(&conf),
+            // Lambda sets this for every function; the re-invocation targets this function.
+            function_arn: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+        },
+        settings: Settings::new(&region),
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        async move {
+            let inv = Invocation {
+                request_id: event.context.request_id.clone(),
+                deadline: deadline(event.context.deadline),
+            };
+            let summary = handler.handle(event.payload, inv).await;
+            Ok::<Value, Error>(serde_json::to_value(summary)?)
+        }
+    }))
+    .await
+}
+
+/// Lambda's deadline (ms since the epoch) as an `Instant`.
+fn deadline(ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Instant::now() + Duration::from_millis(ms.saturating_sub(now_ms))
+}

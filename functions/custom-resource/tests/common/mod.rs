@@ -1,0 +1,153 @@
+//! Drives the custom-resource handler with real SDK clients against the local test bed, a
+//! local ResponseURL listener, and a re-invoker that hands continuations back to the test.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use custom_resource::aws::HttpResponder;
+use custom_resource::handler::{Handler, Invocation, Reinvoker, Settings, Summary};
+use e2e::lambda::ResponseSink;
+use e2e::{repo_root, TestBed, REGION, STACK_SET};
+use serde_json::{json, Value};
+use shared::adapters::{CfnStackSets, SdkIdentity, SdkOrganizations};
+use shared::core::AccountId;
+use shared::engine::EngineConfig;
+use shared::ports::{AwsResult, IdentityApi, TokioClock};
+
+/// Continuations the handler asked to be re-invoked with.
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<Mutex<Vec<Value>>>);
+
+impl Reinvoker for Capture {
+    async fn reinvoke(&self, payload: &Value) -> Result<(), String> {
+        self.0.lock().unwrap().push(payload.clone());
+        Ok(())
+    }
+}
+
+impl Capture {
+    pub fn take(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// An identity that says the caller is some other account.
+pub struct FixedIdentity(pub AccountId);
+
+impl IdentityApi for FixedIdentity {
+    async fn caller_account(&self) -> AwsResult<AccountId> {
+        Ok(self.0.clone())
+    }
+}
+
+pub type Live<I> = Handler<SdkOrganizations, CfnStackSets, I, TokioClock, HttpResponder, Capture>;
+
+pub struct Rig<I> {
+    pub bed: TestBed,
+    pub sink: ResponseSink,
+    pub reinvoked: Capture,
+    pub handler: Live<I>,
+}
+
+pub async fn rig() -> Rig<SdkIdentity> {
+    let bed = TestBed::start().await;
+    let conf = bed.sdk_config().await;
+    let identity = SdkIdentity::new(&conf);
+    rig_with(bed, identity).await
+}
+
+pub async fn rig_with<I: IdentityApi>(bed: TestBed, identity: I) -> Rig<I> {
+    let conf = bed.sdk_config().await;
+    let sink = ResponseSink::start().await;
+    let reinvoked = Capture::default();
+    let mut settings = Settings::new(REGION);
+    settings.margin = Duration::from_millis(500);
+    settings.engine = EngineConfig {
+        poll_initial: Duration::from_millis(100),
+        poll_max: Duration::from_millis(500),
+        ..EngineConfig::default()
+    };
+    let mut responder = HttpResponder::new();
+    responder.base_delay = Duration::from_millis(50);
+    let handler = Handler {
+        org: SdkOrganizations::new(&conf),
+        stacksets: CfnStackSets::new(&conf),
+        identity,
+        clock: TokioClock,
+        responder,
+        reinvoker: reinvoked.clone(),
+        settings,
+    };
+    Rig {
+        bed,
+        sink,
+        reinvoked,
+        handler,
+    }
+}
+
+/// A request from the events/ fixture of that type, aimed at this rig's ResponseURL.
+pub fn request(sink: &ResponseSink, kind: &str, request_id: &str, props: Value) -> Value {
+    let path = repo_root().join(format!("events/cfn-{kind}.json"));
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["ResponseURL"] = json!(sink.url(request_id));
+    v["RequestId"] = json!(request_id);
+    let mut p = props;
+    p["ServiceToken"] = v["ResourceProperties"]["ServiceToken"].clone();
+    v["ResourceProperties"] = p;
+    v
+}
+
+pub fn props(ous: &str, mode: &str, accounts: &str) -> Value {
+    json!({
+        "TargetOUIds": ous,
+        "AccountScope": mode,
+        "TargetAccountIds": accounts,
+        "StackSetName": STACK_SET,
+    })
+}
+
+impl<I: IdentityApi> Rig<I> {
+    /// One invocation with a generous Lambda deadline.
+    pub async fn invoke(&self, payload: Value) -> Summary {
+        self.invoke_with_deadline(payload, Duration::from_secs(120))
+            .await
+    }
+
+    pub async fn invoke_with_deadline(&self, payload: Value, left: Duration) -> Summary {
+        self.handler
+            .handle(
+                payload,
+                Invocation {
+                    request_id: "lambda-request".into(),
+                    deadline: Instant::now() + left,
+                },
+            )
+            .await
+    }
+
+    /// The last body CloudFormation received.
+    pub fn last_answer(&self) -> Value {
+        self.sink.bodies().last().cloned().expect("an answer")
+    }
+
+    /// The answer CloudFormation should receive for SUCCESS on Create/Update.
+    pub fn success(&self, req: &Value, accounts: &[String], org: &Value) -> Value {
+        let mut ids = accounts.to_vec();
+        ids.sort();
+        json!({
+            "Status": "SUCCESS",
+            "PhysicalResourceId": format!("stackset-instances/{STACK_SET}"),
+            "StackId": req["StackId"],
+            "RequestId": req["RequestId"],
+            "LogicalResourceId": "PortStackSetInstances",
+            "Data": {
+                "AccountIds": ids.join(","),
+                "AccountCount": ids.len().to_string(),
+                "OrganizationId": org["organization_id"],
+                "ManagementAccountId": org["management_account_id"],
+            }
+        })
+    }
+}

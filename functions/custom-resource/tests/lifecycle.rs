@@ -1,0 +1,490 @@
+//! Create, Update and Delete of the custom resource against the local test bed: the exact
+//! JSON CloudFormation receives, and the stack instances that result.
+
+mod common;
+
+use common::{props, request, rig, rig_with, FixedIdentity};
+use e2e::STACK_SET;
+use serde_json::{json, Value};
+use shared::core::AccountId;
+
+fn names(f: &e2e::Fixture, n: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = n.iter().map(|x| f.account(x)).collect();
+    v.sort();
+    v
+}
+
+const PROD: &[&str] = &[
+    "prod-web",
+    "prod-data",
+    "prod-eu-1",
+    "prod-eu-payments",
+    "prod-eu-pci",
+    "prod-us-1",
+];
+
+#[tokio::test]
+async fn create_all_deploys_to_every_account_in_nested_ous_and_answers_success() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    let req = request(
+        &r.sink,
+        "create",
+        "req-all",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    );
+    r.invoke(req.clone()).await;
+    let want = names(&f, PROD);
+    assert_eq!(r.last_answer(), r.success(&req, &want, &f.0));
+    assert_eq!(r.bed.instance_accounts(STACK_SET).await, want);
+    for i in r.bed.instances(STACK_SET).await {
+        assert_eq!(i["status"], "CURRENT", "{i}");
+    }
+}
+
+#[tokio::test]
+async fn create_intersection_deploys_only_to_listed_accounts_under_the_ous() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    let listed = format!("{},{}", f.account("prod-eu-pci"), f.account("staging-1"));
+    let req = request(
+        &r.sink,
+        "create",
+        "req-int",
+        props(&f.ou("Root/Prod"), "INTERSECTION", &listed),
+    );
+    r.invoke(req.clone()).await;
+    let want = vec![f.account("prod-eu-pci")];
+    assert_eq!(r.last_answer(), r.success(&req, &want, &f.0));
+    assert_eq!(r.bed.instance_accounts(STACK_SET).await, want);
+}
+
+#[tokio::test]
+async fn create_difference_over_the_root_skips_management_suspended_and_listed_accounts() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    let req = request(
+        &r.sink,
+        "create",
+        "req-diff",
+        props(&f.root(), "DIFFERENCE", &f.account("prod-eu-pci")),
+    );
+    r.invoke(req.clone()).await;
+    let got = r.bed.instance_accounts(STACK_SET).await;
+    let mut want = names(
+        &f,
+        &[
+            "sandbox-orphan",
+            "shared-services",
+            "prod-web",
+            "prod-data",
+            "prod-eu-1",
+            "prod-eu-payments",
+            "prod-us-1",
+            "staging-1",
+            "staging-2",
+        ],
+    );
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        !got.contains(&f.management()),
+        "never the management account"
+    );
+    assert!(!got.contains(&f.account("staging-suspended")));
+    assert_eq!(r.last_answer(), r.success(&req, &want, &f.0));
+}
+
+#[tokio::test]
+async fn update_grows_shrinks_and_changes_mode_with_one_operation_per_kind() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    let eu = f.ou("Root/Prod/EU");
+    r.invoke(request(&r.sink, "create", "c1", props(&eu, "ALL", "")))
+        .await;
+    assert_eq!(
+        r.bed.instance_accounts(STACK_SET).await,
+        names(&f, &["prod-eu-1", "prod-eu-payments", "prod-eu-pci"])
+    );
+
+    // Grow: EU -> Prod.
+    r.bed.control("requests/clear", json!({})).await;
+    let mut up = request(
+        &r.sink,
+        "update",
+        "u1",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    );
+    up["OldResourceProperties"] = props(&eu, "ALL", "");
+    r.invoke(up.clone()).await;
+    assert_eq!(r.last_answer()["Status"], "SUCCESS");
+    assert_eq!(r.bed.instance_accounts(STACK_SET).await, names(&f, PROD));
+    assert_eq!(
+        r.bed.mutating_stackset_calls().await,
+        ["CreateStackInstances"]
+    );
+
+    // Change mode and shrink: Prod DIFFERENCE minus two accounts.
+    r.bed.control("requests/clear", json!({})).await;
+    let excluded = format!("{},{}", f.account("prod-web"), f.account("prod-us-1"));
+    let mut up2 = request(
+        &r.sink,
+        "update",
+        "u2",
+        props(&f.ou("Root/Prod"), "DIFFERENCE", &excluded),
+    );
+    up2["OldResourceProperties"] = props(&f.ou("Root/Prod"), "ALL", "");
+    r.invoke(up2).await;
+    assert_eq!(r.last_answer()["Status"], "SUCCESS");
+    assert_eq!(
+        r.bed.instance_accounts(STACK_SET).await,
+        names(
+            &f,
+            &["prod-data", "prod-eu-1", "prod-eu-payments", "prod-eu-pci"]
+        )
+    );
+    assert_eq!(
+        r.bed.mutating_stackset_calls().await,
+        ["DeleteStackInstances"]
+    );
+
+    // Same scope again: no StackSet call at all.
+    r.bed.control("requests/clear", json!({})).await;
+    let mut up3 = request(
+        &r.sink,
+        "update",
+        "u3",
+        props(&f.ou("Root/Prod"), "DIFFERENCE", &excluded),
+    );
+    up3["OldResourceProperties"] = up3["ResourceProperties"].clone();
+    r.invoke(up3).await;
+    assert_eq!(r.last_answer()["Status"], "SUCCESS");
+    assert!(r.bed.mutating_stackset_calls().await.is_empty());
+}
+
+#[tokio::test]
+async fn retain_policy_keeps_instances_of_accounts_that_leave_the_scope() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    r.invoke(request(
+        &r.sink,
+        "create",
+        "c1",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    ))
+    .await;
+    let mut p = props(&f.ou("Root/Prod/US"), "ALL", "");
+    p["OnAccountLeavesScope"] = json!("RETAIN");
+    r.invoke(request(&r.sink, "update", "u1", p)).await;
+    assert_eq!(r.last_answer()["Status"], "SUCCESS");
+    assert_eq!(
+        r.last_answer()["Data"]["AccountIds"],
+        f.account("prod-us-1")
+    );
+    assert_eq!(r.bed.instance_accounts(STACK_SET).await, names(&f, PROD));
+}
+
+#[tokio::test]
+async fn delete_removes_every_instance_and_answers_success() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    let p = props(&f.ou("Root/Prod"), "ALL", "");
+    r.invoke(request(&r.sink, "create", "c1", p.clone())).await;
+    // One account moved out of the targets since: it must go too.
+    r.bed
+        .move_account(
+            &f.account("prod-web"),
+            &f.ou("Root/Prod"),
+            &f.ou("Root/Sandbox"),
+        )
+        .await;
+    let del = request(&r.sink, "delete", "d1", p);
+    r.invoke(del.clone()).await;
+    assert_eq!(
+        r.last_answer(),
+        json!({
+            "Status": "SUCCESS",
+            "PhysicalResourceId": format!("stackset-instances/{STACK_SET}"),
+            "StackId": del["StackId"],
+            "RequestId": "d1",
+            "LogicalResourceId": "PortStackSetInstances",
+        })
+    );
+    assert!(r.bed.instance_accounts(STACK_SET).await.is_empty());
+}
+
+#[tokio::test]
+async fn delete_after_a_failed_create_touches_nothing() {
+    let r = rig().await;
+    r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    let create = request(
+        &r.sink,
+        "create",
+        "c-bad",
+        props("ou-zzzz-99999999", "ALL", ""),
+    );
+    r.invoke(create).await;
+    let failed = r.last_answer();
+    assert_eq!(failed["Status"], "FAILED");
+    let physical = failed["PhysicalResourceId"].as_str().unwrap().to_owned();
+    r.bed.control("requests/clear", json!({})).await;
+    let mut del = request(
+        &r.sink,
+        "delete",
+        "d-bad",
+        props("ou-zzzz-99999999", "ALL", ""),
+    );
+    del["PhysicalResourceId"] = json!(physical);
+    r.invoke(del).await;
+    assert_eq!(r.last_answer()["Status"], "SUCCESS");
+    assert!(r.bed.requests().await.is_empty(), "no AWS call at all");
+}
+
+#[tokio::test]
+async fn delete_when_the_stack_set_is_already_gone_answers_success() {
+    let r = rig().await;
+    r.bed.sample().await;
+    let del = request(&r.sink, "delete", "d1", props("r-abcd", "ALL", ""));
+    r.invoke(del).await;
+    assert_eq!(r.last_answer()["Status"], "SUCCESS");
+}
+
+#[tokio::test]
+async fn a_duplicate_create_starts_no_second_operation() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    let req = request(
+        &r.sink,
+        "create",
+        "same-id",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    );
+    r.invoke(req.clone()).await;
+    r.invoke(req.clone()).await;
+    let bodies = r.sink.bodies();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0], bodies[1], "the same answer twice");
+    let ops = r.bed.mutating_stackset_calls().await;
+    assert_eq!(ops, ["CreateStackInstances"], "{ops:?}");
+}
+
+#[tokio::test]
+async fn replaying_a_create_while_its_operation_runs_waits_on_that_operation() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    r.bed.configure(json!({"operation_seconds": 2.0})).await;
+    let req = request(
+        &r.sink,
+        "create",
+        "dup",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    );
+    // Two deliveries of the same request at the same time.
+    let (a, b) = tokio::join!(r.invoke(req.clone()), r.invoke(req.clone()));
+    assert_eq!(
+        a.answered.as_deref(),
+        Some("SUCCESS"),
+        "{:?}",
+        r.sink.bodies()
+    );
+    assert_eq!(b.answered.as_deref(), Some("SUCCESS"));
+    let creates = r
+        .bed
+        .requests()
+        .await
+        .into_iter()
+        .filter(|x| x["action"] == "CreateStackInstances" && x["status"] == 200)
+        .count();
+    assert_eq!(creates, 1, "only one operation was started");
+    assert_eq!(r.bed.instance_accounts(STACK_SET).await, names(&f, PROD));
+}
+
+#[tokio::test]
+async fn a_body_over_4096_bytes_truncates_account_ids_and_says_so() {
+    let r = rig().await;
+    let org = r
+        .bed
+        .control(
+            "fixture/generate",
+            json!({"accounts": 400, "ous": 20, "max_depth": 3, "suspended_every": 0, "seed": 3}),
+        )
+        .await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    let root = org["root_id"].as_str().unwrap();
+    r.invoke(request(&r.sink, "create", "big", props(root, "ALL", "")))
+        .await;
+    let answer = r.last_answer();
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert!(answer.to_string().len() < 4096);
+    assert_eq!(answer["Data"]["AccountIdsTruncated"], "true");
+    assert_eq!(answer["Data"]["AccountCount"], "400");
+    let shown = answer["Data"]["AccountIds"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .count();
+    assert!(shown > 200 && shown < 400, "{shown}");
+    assert_eq!(r.bed.instance_accounts(STACK_SET).await.len(), 400);
+}
+
+#[tokio::test]
+async fn a_put_that_fails_twice_is_retried_until_it_succeeds() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    r.sink.fail_next(3);
+    r.invoke(request(
+        &r.sink,
+        "create",
+        "put",
+        props(&f.ou("Root/Prod/US"), "ALL", ""),
+    ))
+    .await;
+    assert_eq!(r.sink.attempts(), 4, "three 500s, then one success");
+    assert_eq!(r.sink.bodies().len(), 1);
+    assert_eq!(r.last_answer()["Status"], "SUCCESS");
+}
+
+#[tokio::test]
+async fn not_running_in_the_management_account_names_both_accounts() {
+    let bed = e2e::TestBed::start().await;
+    let r = rig_with(
+        bed,
+        FixedIdentity(AccountId::parse("222233334444").unwrap()),
+    )
+    .await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    r.invoke(request(
+        &r.sink,
+        "create",
+        "wrong",
+        props(&f.root(), "ALL", ""),
+    ))
+    .await;
+    let a = r.last_answer();
+    assert_eq!(a["Status"], "FAILED");
+    let reason = a["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("222233334444") && reason.contains(&f.management()),
+        "{reason}"
+    );
+    assert!(reason.contains("management account"), "{reason}");
+    assert!(r.bed.mutating_stackset_calls().await.is_empty());
+}
+
+async fn failed_reason(
+    ous: &str,
+    mode: &str,
+    accounts: &str,
+    setup: impl AsyncFnOnce(&e2e::TestBed),
+) -> String {
+    let r = rig().await;
+    r.bed.sample().await;
+    setup(&r.bed).await;
+    r.invoke(request(&r.sink, "create", "pf", props(ous, mode, accounts)))
+        .await;
+    let a = r.last_answer();
+    assert_eq!(a["Status"], "FAILED", "{a}");
+    assert!(
+        a["PhysicalResourceId"]
+            .as_str()
+            .unwrap()
+            .starts_with("orgscope-create-failed/"),
+        "{a}"
+    );
+    assert!(
+        r.bed.mutating_stackset_calls().await.is_empty(),
+        "no change"
+    );
+    a["Reason"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn trusted_access_off_fails_with_the_exact_fix() {
+    let r = rig().await;
+    r.bed
+        .control("fixture/sample", json!({"trusted_access": false}))
+        .await;
+    r.invoke(request(&r.sink, "create", "ta", props("r-abcd", "ALL", "")))
+        .await;
+    let reason = r.last_answer()["Reason"].as_str().unwrap().to_owned();
+    assert!(
+        reason.contains("aws cloudformation activate-organizations-access"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_ou_says_what_an_ou_id_looks_like_and_where_to_find_it() {
+    let reason = failed_reason("ou-zzzz-99999999", "ALL", "", async |b| {
+        b.create_stack_set(STACK_SET, true).await
+    })
+    .await;
+    assert!(
+        reason.contains("ou-zzzz-99999999 does not exist"),
+        "{reason}"
+    );
+    assert!(reason.contains("ou-abcd-12345678"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_listed_account_outside_the_organization_is_named() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    r.invoke(request(
+        &r.sink,
+        "create",
+        "typo",
+        props(&f.root(), "DIFFERENCE", "000000000042"),
+    ))
+    .await;
+    let a = r.last_answer();
+    assert_eq!(a["Status"], "FAILED");
+    let reason = a["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("000000000042") && reason.contains("not in this organization"),
+        "{reason}"
+    );
+    assert!(r.bed.mutating_stackset_calls().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_stack_set_and_a_self_managed_one_are_explained() {
+    let reason = failed_reason("r-abcd", "ALL", "", async |_| {}).await;
+    assert!(
+        reason.contains("does not exist") && reason.contains(STACK_SET),
+        "{reason}"
+    );
+    let reason = failed_reason("r-abcd", "ALL", "", async |b| {
+        b.create_stack_set(STACK_SET, false).await
+    })
+    .await;
+    assert!(reason.contains("self-managed"), "{reason}");
+}
+
+#[tokio::test]
+async fn bad_properties_fail_before_any_aws_call() {
+    let r = rig().await;
+    r.invoke(request(
+        &r.sink,
+        "create",
+        "bad",
+        props("ou-ABCD-12345678", "ALL", ""),
+    ))
+    .await;
+    let a: Value = r.last_answer();
+    assert_eq!(a["Status"], "FAILED");
+    assert!(a["Reason"].as_str().unwrap().contains("lowercase"));
+    assert!(r.bed.requests().await.is_empty());
+}

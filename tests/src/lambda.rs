@@ -1,0 +1,347 @@
+//! Local stand-ins for AWS Lambda and CloudFormation's ResponseURL, so the real function
+//! binaries run unchanged: the Lambda runtime API (`AWS_LAMBDA_RUNTIME_API`), the Lambda
+//! `Invoke` API (for a function that re-invokes itself), and an S3-presigned-URL-like PUT
+//! target that records what CloudFormation would receive.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+
+use crate::http::{serve, HttpRequest, HttpResponse};
+
+/// What CloudFormation would receive at the ResponseURL.
+#[derive(Clone, Default)]
+pub struct ResponseSink {
+    inner: Arc<Mutex<SinkState>>,
+    notify: Arc<Notify>,
+    pub addr: Option<SocketAddr>,
+}
+
+#[derive(Default)]
+struct SinkState {
+    fail_next: u32,
+    attempts: u32,
+    bodies: Vec<Value>,
+}
+
+impl ResponseSink {
+    /// Listens on a free port; answers 200 to each PUT, or 500 while `fail_next` lasts.
+    pub async fn start() -> Self {
+        let mut sink = Self::default();
+        let s = sink.clone();
+        let addr = serve(move |req: HttpRequest| {
+            let s = s.clone();
+            async move {
+                let mut st = s.inner.lock().unwrap();
+                st.attempts += 1;
+                if req.method != "PUT" {
+                    return HttpResponse::status(405);
+                }
+                if st.fail_next > 0 {
+                    st.fail_next -= 1;
+                    return HttpResponse::status(500);
+                }
+                let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                st.bodies.push(v);
+                s.notify.notify_waiters();
+                HttpResponse::status(200)
+            }
+        })
+        .await;
+        sink.addr = Some(addr);
+        sink
+    }
+
+    /// A presigned-looking URL: the signature in the query is what must never be logged.
+    pub fn url(&self, request_id: &str) -> String {
+        format!(
+            "http://{}/cloudformation-custom-resource-response-useast1/arn%3Aaws%3Acloudformation/{request_id}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=SECRETSIGNATURE0123456789",
+            self.addr.expect("started")
+        )
+    }
+
+    pub fn fail_next(&self, n: u32) {
+        self.inner.lock().unwrap().fail_next = n;
+    }
+
+    /// Every body received, in order.
+    pub fn bodies(&self) -> Vec<Value> {
+        self.inner.lock().unwrap().bodies.clone()
+    }
+
+    /// PUT attempts, failed ones included.
+    pub fn attempts(&self) -> u32 {
+        self.inner.lock().unwrap().attempts
+    }
+
+    /// Waits for the n-th body (1-based).
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Option<Value> {
+        let end = Instant::now() + timeout;
+        loop {
+            let notified = self.notify.notified();
+            if let Some(v) = self.inner.lock().unwrap().bodies.get(n - 1).cloned() {
+                return Some(v);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
+        }
+    }
+}
+
+/// One queued invocation.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub payload: Value,
+    pub timeout: Duration,
+    /// Queued by the function itself through the Invoke API.
+    pub self_invoked: bool,
+}
+
+#[derive(Default)]
+struct RuntimeState {
+    queue: VecDeque<Invocation>,
+    results: HashMap<String, Result<Value, Value>>,
+    history: Vec<Invocation>,
+    first_next: Option<Instant>,
+    init_error: Option<Value>,
+    seq: u64,
+}
+
+/// The Lambda runtime API plus the Lambda Invoke API, in one local server.
+#[derive(Clone)]
+pub struct LambdaStub {
+    state: Arc<Mutex<RuntimeState>>,
+    notify: Arc<Notify>,
+    pub addr: SocketAddr,
+    /// The timeout each invocation gets (`Lambda-Runtime-Deadline-Ms` = now + this).
+    pub default_timeout: Duration,
+}
+
+pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:orgscope-test";
+
+impl LambdaStub {
+    pub async fn start(default_timeout: Duration) -> Self {
+        let state: Arc<Mutex<RuntimeState>> = Arc::default();
+        let notify = Arc::new(Notify::new());
+        let (st, nt) = (state.clone(), notify.clone());
+        let timeout = default_timeout;
+        let addr = serve(move |req: HttpRequest| {
+            let (st, nt) = (st.clone(), nt.clone());
+            async move { handle(st, nt, req, timeout).await }
+        })
+        .await;
+        Self {
+            state,
+            notify,
+            addr,
+            default_timeout,
+        }
+    }
+
+    /// Queues an invocation; returns its request ID.
+    pub fn invoke(&self, payload: Value) -> String {
+        enqueue(
+            &self.state,
+            &self.notify,
+            payload,
+            self.default_timeout,
+            false,
+        )
+    }
+
+    /// Waits for an invocation's result: `Ok(response)` or `Err(error body)`.
+    pub async fn result(
+        &self,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Option<Result<Value, Value>> {
+        let end = Instant::now() + timeout;
+        loop {
+            let notified = self.notify.notified();
+            if let Some(r) = self.state.lock().unwrap().results.get(request_id).cloned() {
+                return Some(r);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
+        }
+    }
+
+    /// Every invocation queued so far, self-invocations included.
+    pub fn history(&self) -> Vec<Invocation> {
+        self.state.lock().unwrap().history.clone()
+    }
+
+    /// When the function first asked for work (its init ended).
+    pub fn first_next(&self) -> Option<Instant> {
+        self.state.lock().unwrap().first_next
+    }
+
+    pub fn init_error(&self) -> Option<Value> {
+        self.state.lock().unwrap().init_error.clone()
+    }
+
+    /// Waits until every queued invocation has a result.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            {
+                let st = self.state.lock().unwrap();
+                if st.queue.is_empty()
+                    && st
+                        .history
+                        .iter()
+                        .all(|i| st.results.contains_key(&i.request_id))
+                {
+                    return true;
+                }
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Spawns a function binary against this stub (and `env`, e.g. the emulator's).
+    pub fn spawn(&self, binary: &Path, env: &[(&str, String)]) -> Child {
+        Command::new(binary)
+            .env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "orgscope-test")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/orgscope-test")
+            .env("AWS_ENDPOINT_URL_LAMBDA", format!("http://{}", self.addr))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn function binary")
+    }
+}
+
+fn enqueue(
+    state: &Mutex<RuntimeState>,
+    notify: &Notify,
+    payload: Value,
+    timeout: Duration,
+    self_invoked: bool,
+) -> String {
+    let mut st = state.lock().unwrap();
+    st.seq += 1;
+    let inv = Invocation {
+        request_id: format!("00000000-0000-4000-8000-{:012}", st.seq),
+        payload,
+        timeout,
+        self_invoked,
+    };
+    st.queue.push_back(inv.clone());
+    st.history.push(inv.clone());
+    drop(st);
+    notify.notify_waiters();
+    inv.request_id
+}
+
+async fn handle(
+    state: Arc<Mutex<RuntimeState>>,
+    notify: Arc<Notify>,
+    req: HttpRequest,
+    timeout: Duration,
+) -> HttpResponse {
+    let path = req.path.split('?').next().unwrap_or_default().to_owned();
+    if std::env::var_os("STUB_DEBUG").is_some() {
+        eprintln!("stub: {} {}", req.method, req.path);
+    }
+    if req.method == "GET" && path == "/2018-06-01/runtime/invocation/next" {
+        state
+            .lock()
+            .unwrap()
+            .first_next
+            .get_or_insert_with(Instant::now);
+        loop {
+            let notified = notify.notified();
+            let popped = state.lock().unwrap().queue.pop_front();
+            if std::env::var_os("STUB_DEBUG").is_some() {
+                eprintln!("stub: next -> {:?}", popped.as_ref().map(|i| &i.request_id));
+            }
+            if let Some(inv) = popped {
+                let deadline = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis()
+                    + inv.timeout.as_millis();
+                return HttpResponse {
+                    status: 200,
+                    headers: vec![
+                        ("Content-Type".into(), "application/json".into()),
+                        (
+                            "Lambda-Runtime-Aws-Request-Id".into(),
+                            inv.request_id.clone(),
+                        ),
+                        ("Lambda-Runtime-Deadline-Ms".into(), deadline.to_string()),
+                        (
+                            "Lambda-Runtime-Invoked-Function-Arn".into(),
+                            FUNCTION_ARN.into(),
+                        ),
+                        (
+                            "Lambda-Runtime-Trace-Id".into(),
+                            "Root=1-00000000-000000000000000000000000".into(),
+                        ),
+                    ],
+                    body: inv.payload.to_string().into_bytes(),
+                };
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
+        }
+    }
+    if req.method == "POST" && path == "/2018-06-01/runtime/init/error" {
+        state.lock().unwrap().init_error =
+            Some(serde_json::from_slice(&req.body).unwrap_or(Value::Null));
+        notify.notify_waiters();
+        return HttpResponse::status(202);
+    }
+    if req.method == "POST" && path.starts_with("/2018-06-01/runtime/invocation/") {
+        let rest = &path["/2018-06-01/runtime/invocation/".len()..];
+        let (id, what) = rest.split_once('/').unwrap_or((rest, ""));
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let result = if what == "response" {
+            Ok(body)
+        } else {
+            Err(body)
+        };
+        state.lock().unwrap().results.insert(id.to_owned(), result);
+        notify.notify_waiters();
+        return HttpResponse::status(202);
+    }
+    if req.method == "POST"
+        && path.starts_with("/2015-03-31/functions/")
+        && path.ends_with("/invocations")
+    {
+        let payload: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        if req.header("x-amz-invocation-type") != Some("Event") {
+            return HttpResponse::json(
+                400,
+                &serde_json::json!({"message": "stub supports InvocationType=Event only"}),
+            );
+        }
+        enqueue(&state, &notify, payload, timeout, true);
+        return HttpResponse {
+            status: 202,
+            headers: vec![("x-amzn-RequestId".into(), "stub".into())],
+            body: vec![],
+        };
+    }
+    HttpResponse::status(404)
+}
