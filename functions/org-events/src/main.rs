@@ -1,1 +1,46 @@
-fn main() {}
+//! The org-events Lambda: wiring only. See `lib.rs`.
+#![recursion_limit = "256"]
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use org_events::{Config, Handler, Invocation};
+use serde_json::Value;
+use shared::adapters::{load_config, CfnStackSets, SdkOrganizations};
+use shared::ports::TokioClock;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let conf = load_config().await;
+    let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
+    // Invalid configuration fails the start-up (an init error), with the scope engine's words.
+    let config = match Config::from_env(|k| std::env::var(k).ok(), &region) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            eprintln!("org-events: invalid configuration: {e}");
+            return Err(e.into());
+        }
+    };
+    tracing::info!(
+        stack_set = %config.stack_set,
+        targets = config.scope.targets.len(),
+        mode = %config.scope.mode,
+        regions = ?config.regions,
+        "org-events ready"
+    );
+    let handler = Handler::new(
+        SdkOrganizations::new(&conf),
+        CfnStackSets::new(&conf),
+        TokioClock,
+        config,
+    );
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let inv = Invocation::from_lambda(&event.context.request_id, event.context.deadline);
+        handler
+            .handle(&event.payload, &inv)
+            .await
+            .map_err(Error::from)
+    }))
+    .await
+}

@@ -1,0 +1,193 @@
+//! The coalescing target: 200 `MoveAccount` events inside 10 seconds, operations lasting 2
+//! seconds, end with the right instances, at most 4 StackSet operations, and no failed
+//! invocation. Reserved concurrency 1 is simulated: one consumer feeds the events to one
+//! handler, one after another, while the moves keep happening.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::{mutating, World};
+use e2e::STACK_SET;
+use org_events::handler::Disposition;
+use serde_json::Value;
+
+const EVENTS: usize = 200;
+const BURST: Duration = Duration::from_secs(10);
+
+/// A small deterministic generator (no dependency needed).
+struct Lcg(u64);
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+#[tokio::test]
+async fn burst_of_200_moves_in_10_seconds_ends_right_with_at_most_4_operations() {
+    burst(false).await;
+}
+
+/// The same without the warm instance's memory: every event is checked and read afresh.
+#[tokio::test]
+async fn burst_on_cold_instances_still_ends_right_with_at_most_4_operations() {
+    burst(true).await;
+}
+
+async fn burst(cold: bool) {
+    let w = World::new(&["Root/Prod"], "ALL", &[], &[("SETTLE_SECONDS", "2")], 2.0).await;
+    // More accounts to move around: 12 new ones, in the root.
+    let mut movable: Vec<String> = Vec::new();
+    for i in 0..12 {
+        movable.push(w.create_account(&format!("burst-{i:02}")).await);
+    }
+    for n in [
+        "sandbox-orphan",
+        "prod-web",
+        "prod-data",
+        "prod-eu-1",
+        "prod-us-1",
+        "staging-1",
+        "staging-2",
+    ] {
+        movable.push(w.f.account(n));
+    }
+    let s = w.schedule().await;
+    assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
+
+    // Where each movable account is now.
+    let root = w.f.root();
+    let mut at: BTreeMap<String, String> = BTreeMap::new();
+    for a in &movable {
+        let p = w
+            .orgs
+            .list_parents()
+            .child_id(a)
+            .send()
+            .await
+            .unwrap()
+            .parents()[0]
+            .id()
+            .unwrap()
+            .to_owned();
+        at.insert(a.clone(), p);
+    }
+    let places: Vec<String> = [
+        "Root/Prod",
+        "Root/Prod/EU",
+        "Root/Prod/EU/Payments/PCI",
+        "Root/Prod/US",
+        "Root/Staging",
+        "Root/Sandbox",
+    ]
+    .iter()
+    .map(|p| w.f.ou(p))
+    .chain([root.clone()])
+    .collect();
+    w.clear_requests().await;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let orgs = w.orgs.clone();
+    let start = Instant::now();
+    let producer = {
+        let movable = movable.clone();
+        let places = places.clone();
+        let mut at = at.clone();
+        tokio::spawn(async move {
+            let mut rng = Lcg(42);
+            for i in 0..EVENTS {
+                let due = start + BURST.mul_f64(i as f64 / EVENTS as f64);
+                tokio::time::sleep_until(due.into()).await;
+                let a = &movable[rng.below(movable.len())];
+                let from = at[a].clone();
+                let mut to = places[rng.below(places.len())].clone();
+                if to == from {
+                    to = places
+                        [(places.iter().position(|p| *p == from).unwrap() + 1) % places.len()]
+                    .clone();
+                }
+                orgs.move_account()
+                    .account_id(a)
+                    .source_parent_id(&from)
+                    .destination_parent_id(&to)
+                    .send()
+                    .await
+                    .expect("MoveAccount");
+                at.insert(a.clone(), to.clone());
+                tx.send(common::move_event(a, &from, &to)).unwrap();
+            }
+            (at, start.elapsed())
+        })
+    };
+
+    let mut failed = 0;
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut handled = 0;
+    while let Some(ev) = rx.recv().await {
+        let r = if cold {
+            w.try_invoke_cold(&ev).await
+        } else {
+            w.try_invoke(&ev).await
+        };
+        match r {
+            Ok(s) => *outcomes.entry(format!("{:?}", s.outcome)).or_default() += 1,
+            Err(e) => {
+                failed += 1;
+                eprintln!("invocation failed: {e}");
+            }
+        }
+        handled += 1;
+    }
+    let (final_at, burst_took) = producer.await.unwrap();
+    let converged_after = start.elapsed();
+    assert_eq!(handled, EVENTS);
+
+    // The right instances: the baseline's, with the movable accounts where they ended.
+    let in_prod: BTreeSet<String> = [
+        "Root/Prod",
+        "Root/Prod/EU",
+        "Root/Prod/EU/Payments/PCI",
+        "Root/Prod/US",
+    ]
+    .iter()
+    .map(|p| w.f.ou(p))
+    .collect();
+    let mut want: BTreeSet<String> = w
+        .ids(&["prod-eu-payments", "prod-eu-pci"])
+        .into_iter()
+        .collect();
+    for (a, p) in &final_at {
+        if in_prod.contains(p) {
+            want.insert(a.clone());
+        }
+    }
+    let got: BTreeSet<String> = w.enrolled().await.into_iter().collect();
+    let ops = mutating(&w.calls().await);
+    let op_list = w
+        .bed
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r["service"] == "cloudformation" && r["action"] == "ListStackSetOperations")
+        .count();
+    eprintln!(
+        "burst (cold: {cold}): {EVENTS} events in {:.1} s; {} StackSet operations {ops:?}; converged {:.1} s \
+         after the first move; failed invocations {failed}; outcomes {outcomes:?}; \
+         ListStackSetOperations calls {op_list}",
+        burst_took.as_secs_f64(),
+        ops.len(),
+        converged_after.as_secs_f64()
+    );
+    assert_eq!(failed, 0);
+    assert_eq!(got, want, "instances differ from the scope");
+    assert!(ops.len() <= 4, "{ops:?}");
+    assert!(burst_took <= BURST + Duration::from_secs(2));
+    for i in w.bed.instances(STACK_SET).await {
+        assert_eq!(i["status"], "CURRENT", "{i}");
+    }
+}
