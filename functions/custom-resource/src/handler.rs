@@ -435,16 +435,14 @@ where
             for f in &report.failures {
                 tracing::warn!(account = %f.account, region = %f.region, reason = %f.reason, advice = %f.advice, "account not CURRENT");
             }
-            let mut resp = self.failed(
+            // A failed Update keeps the old PhysicalResourceId: CloudFormation rolls back to it.
+            let resp = self.failed(
                 c,
                 format!(
                     "{total} of {n} in-scope account(s) did not get Port's role: {}{more}",
                     shown.join("; ")
                 ),
             );
-            if c.request_type == "Update" {
-                resp.physical_resource_id = self.physical_id(c, Some(props));
-            }
             return Step::Answer(resp, ops, n);
         }
         let resp = CfnResponse {
@@ -463,7 +461,7 @@ where
         &self,
         c: &Common,
         props: Option<Props>,
-        _carried: Option<&Continuation>,
+        carried: Option<&Continuation>,
         deadline: Instant,
     ) -> Step {
         let physical = c.physical_resource_id.clone().unwrap_or_default();
@@ -544,7 +542,7 @@ where
                 operation,
                 done_kinds,
                 first_seen_ms: 0,
-                hop: _carried.map(|x| x.hop + 1).unwrap_or(1),
+                hop: carried.map(|x| x.hop + 1).unwrap_or(1),
             }),
             Err(e) => Step::Answer(self.failed(c, error_reason(&e)), vec![], 0),
         }
