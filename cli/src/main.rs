@@ -1,6 +1,8 @@
 //! `orgscope`: preview, check and monitor the accounts Port's role reaches.
 
+mod doctor;
 mod render;
+mod status;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -37,6 +39,14 @@ struct ScopeArgs {
     target_account_ids: String,
 }
 
+/// Where the StackSet lives.
+#[derive(clap::Args, Debug, Clone)]
+struct StackSetArgs {
+    /// The StackSet the stack created (its StackSetName parameter).
+    #[arg(long, env = "STACK_SET_NAME", default_value = "Port-Integration-v3")]
+    stack_set_name: String,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Output {
     Text,
@@ -52,6 +62,19 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Check everything the stack needs before you deploy it (and after, when something is
+    /// off): management account, trusted access, all features, region, every target OU and
+    /// listed account, Port's OIDC provider and role, the StackSet, and the scope.
+    ///
+    /// Prints PASS, WARN or FAIL per check, each with what was found and the exact fix. Exits 1
+    /// if any check fails. Read-only: it never changes anything in AWS.
+    Doctor(doctor::DoctorArgs),
+    /// Compare the accounts the scope wants with the StackSet's stack instances: enrolled,
+    /// missing, extra, failed (with the fix), outdated, skipped, drifted; and the last StackSet
+    /// operations. Read-only.
+    ///
+    /// With --watch it refreshes until the running operation ends, with a progress bar.
+    Status(status::StatusArgs),
     /// Print a shell completion script, e.g. `orgscope completions bash > /etc/bash_completion.d/orgscope`.
     Completions { shell: clap_complete::Shell },
 }
@@ -97,6 +120,8 @@ async fn run(cli: Cli) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Doctor(args) => doctor::run(args, color()).await,
+        Command::Status(args) => status::run(args, color()).await,
         Command::Plan { scope, output } => {
             let scope = match parse_scope(&scope) {
                 Ok(s) => s,

@@ -7,19 +7,23 @@ use serde_json::json;
 use shared::core::{Entry, Expansion, OrgTree, Scope, TargetId};
 use shared::read::ReadStats;
 
-struct Paint(bool);
+/// ANSI colors, or none.
+pub(crate) struct Paint(pub(crate) bool);
 
 impl Paint {
-    fn green(&self, s: &str) -> String {
+    pub(crate) fn green(&self, s: &str) -> String {
         self.wrap("32", s)
     }
-    fn red(&self, s: &str) -> String {
+    pub(crate) fn red(&self, s: &str) -> String {
         self.wrap("31", s)
     }
-    fn dim(&self, s: &str) -> String {
+    pub(crate) fn yellow(&self, s: &str) -> String {
+        self.wrap("33", s)
+    }
+    pub(crate) fn dim(&self, s: &str) -> String {
         self.wrap("2", s)
     }
-    fn bold(&self, s: &str) -> String {
+    pub(crate) fn bold(&self, s: &str) -> String {
         self.wrap("1", s)
     }
     fn wrap(&self, code: &str, s: &str) -> String {
@@ -31,7 +35,8 @@ impl Paint {
     }
 }
 
-fn clip(s: &str, max: usize) -> String {
+/// Cuts `s` to `max` characters, ending in `…` when cut.
+pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
@@ -39,6 +44,48 @@ fn clip(s: &str, max: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// Word-wraps `text` to `width` columns; the first line is prefixed by `first`, the others
+/// by `indent` spaces. Words longer than the width are kept whole.
+pub(crate) fn wrap(text: &str, first: &str, indent: usize, width: usize) -> String {
+    let avail = width.saturating_sub(indent).max(20);
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    // A word wider than the column (a long URL) is cut into pieces that fit.
+    let words = text.split_whitespace().flat_map(|w| {
+        let chars: Vec<char> = w.chars().collect();
+        chars
+            .chunks(avail)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+    });
+    for word in words {
+        let word = word.as_str();
+        let len = cur.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > avail {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    let pad = " ".repeat(indent);
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        if i == 0 {
+            out.push_str(first);
+        } else {
+            out.push_str(&pad);
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
 }
 
 /// The targeted part of the tree, each account marked in (✔) or out (✘) and why.

@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod core;
+pub mod doctor;
 pub mod engine;
 pub mod ports;
 pub mod preflight;

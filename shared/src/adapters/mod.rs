@@ -3,6 +3,7 @@
 
 pub mod cloudformation;
 pub mod errors;
+pub mod iam;
 pub mod organizations;
 pub mod retry;
 pub mod sts;

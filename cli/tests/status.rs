@@ -1,0 +1,305 @@
+//! `orgscope status` against the local test bed: desired vs actual, operations, --watch.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use e2e::{Fixture, TestBed, REGION, STACK_SET};
+use serde_json::{json, Value};
+
+async fn cfn(bed: &TestBed) -> aws_sdk_cloudformation::Client {
+    aws_sdk_cloudformation::Client::new(&bed.sdk_config().await)
+}
+
+/// Deploys to Prod and Staging (a wider scope than the one status is asked about), with one
+/// injected failure, then waits for the operation.
+async fn deploy(bed: &TestBed, f: &Fixture, op: &str) {
+    cfn(bed)
+        .await
+        .create_stack_instances()
+        .stack_set_name(STACK_SET)
+        .deployment_targets(
+            aws_sdk_cloudformation::types::DeploymentTargets::builder()
+                .organizational_unit_ids(f.ou("Root/Prod"))
+                .organizational_unit_ids(f.ou("Root/Staging"))
+                .build(),
+        )
+        .regions(REGION)
+        .operation_id(op)
+        .operation_preferences(
+            aws_sdk_cloudformation::types::StackSetOperationPreferences::builder()
+                .failure_tolerance_count(5)
+                .max_concurrent_count(10)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateStackInstances");
+    wait_idle(bed).await;
+}
+
+async fn wait_idle(bed: &TestBed) {
+    for _ in 0..100 {
+        let ops = cfn(bed)
+            .await
+            .list_stack_set_operations()
+            .stack_set_name(STACK_SET)
+            .send()
+            .await
+            .expect("ListStackSetOperations");
+        if ops
+            .summaries()
+            .iter()
+            .all(|o| o.status().map(|s| s.as_str()) != Some("RUNNING"))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("operation did not finish");
+}
+
+fn status_args<'a>(f: &'a Fixture, extra: &[&'a str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "status".into(),
+        "--target-ou-ids".into(),
+        f.ou("Root/Prod"),
+        "--account-scope".into(),
+        "DIFFERENCE".into(),
+        "--target-account-ids".into(),
+        f.account("prod-eu-pci"),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Accounts in this state, sorted by ID.
+fn rows<'a>(v: &'a Value, state: &str) -> Vec<&'a str> {
+    let mut out: Vec<&str> = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == state)
+        .map(|r| r["account"].as_str().unwrap())
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn status_tells_every_state_apart() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    bed.control(
+        "fail-account",
+        json!({"account_id": f.account("prod-data"), "times": 1, "reason":
+            "ResourceLogicalId:PortIntegrationRole, ResourceType:AWS::IAM::Role, \
+             ResourceStatusReason:PortIntegrationRole-aws-v3-multi already exists."}),
+    )
+    .await;
+    deploy(&bed, &f, "op-create-1").await;
+    // Someone edits prod-web's role; drift detection finds it.
+    bed.control(
+        "drift",
+        json!({"stack_set_name": STACK_SET, "account_id": f.account("prod-web"), "region": REGION}),
+    )
+    .await;
+    cfn(&bed)
+        .await
+        .detect_stack_set_drift()
+        .stack_set_name(STACK_SET)
+        .operation_id("op-drift-1")
+        .send()
+        .await
+        .expect("DetectStackSetDrift");
+    wait_idle(&bed).await;
+    // prod-us-1's instance disappears.
+    bed.control(
+        "delete-instance",
+        json!({"stack_set_name": STACK_SET, "account_id": f.account("prod-us-1"), "region": REGION}),
+    )
+    .await;
+    clear_log(&bed).await;
+
+    let args = status_args(&f, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = orgscope(&bed, &args, &[]).await;
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_fits(&text);
+    insta::assert_snapshot!("status_every_state", redact(&text, &f));
+
+    let args = status_args(&f, &["--output", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v = json(&orgscope(&bed, &args, &[]).await);
+    let mut current = vec![f.account("prod-eu-1"), f.account("prod-eu-payments")];
+    current.sort();
+    assert_eq!(rows(&v, "current"), current);
+    assert_eq!(rows(&v, "missing"), vec![f.account("prod-us-1")]);
+    assert_eq!(rows(&v, "failed"), vec![f.account("prod-data")]);
+    assert_eq!(rows(&v, "drifted"), vec![f.account("prod-web")]);
+    assert_eq!(
+        rows(&v, "skipped_suspended"),
+        vec![f.account("staging-suspended")]
+    );
+    let mut extra = vec![
+        f.account("prod-eu-pci"),
+        f.account("staging-1"),
+        f.account("staging-2"),
+    ];
+    extra.sort();
+    assert_eq!(rows(&v, "extra"), extra);
+    let failed = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["state"] == "failed")
+        .unwrap();
+    assert!(failed["advice"]
+        .as_str()
+        .unwrap()
+        .contains("cannot reuse an existing role"));
+    let staging = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account"] == f.account("staging-1").as_str())
+        .unwrap();
+    assert_eq!(
+        staging["ou_path"],
+        format!("Root/Staging ({})", f.ou("Root/Staging"))
+    );
+    assert_eq!(v["converged"], false);
+    assert_eq!(v["summary"]["current"], 2);
+    assert_eq!(v["summary"]["extra"], 3);
+    let ops: Vec<(&str, &str, &str)> = v["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["id"].as_str().unwrap(),
+                o["action"].as_str().unwrap(),
+                o["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            ("op-drift-1", "DETECT_DRIFT", "SUCCEEDED"),
+            ("op-create-1", "CREATE", "SUCCEEDED")
+        ]
+    );
+    assert!(v["operations"][0]["duration_secs"].as_f64().unwrap() >= 0.0);
+    assert_eq!(v["stack_set"]["service_managed"], true);
+    assert_eq!(mutating_calls(&bed).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_converged_stack_set_says_so() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    cfn(&bed)
+        .await
+        .create_stack_instances()
+        .stack_set_name(STACK_SET)
+        .deployment_targets(
+            aws_sdk_cloudformation::types::DeploymentTargets::builder()
+                .organizational_unit_ids(f.ou("Root/Prod/EU"))
+                .build(),
+        )
+        .regions(REGION)
+        .operation_id("op-eu")
+        .send()
+        .await
+        .expect("CreateStackInstances");
+    wait_idle(&bed).await;
+    let ou = f.ou("Root/Prod/EU");
+    let out = orgscope(
+        &bed,
+        &["status", "--target-ou-ids", &ou, "--account-scope", "ALL"],
+        &[],
+    )
+    .await;
+    let text = stdout(&out);
+    assert!(
+        text.contains("Every account in scope is enrolled and CURRENT."),
+        "{text}"
+    );
+    assert!(text.contains("3 stack instances"), "{text}");
+}
+
+#[tokio::test]
+async fn watch_refreshes_until_the_running_operation_ends() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    bed.configure(json!({"operation_seconds": 2.0})).await;
+    cfn(&bed)
+        .await
+        .create_stack_instances()
+        .stack_set_name(STACK_SET)
+        .deployment_targets(
+            aws_sdk_cloudformation::types::DeploymentTargets::builder()
+                .organizational_unit_ids(f.ou("Root/Prod"))
+                .build(),
+        )
+        .regions(REGION)
+        .operation_id("op-watch")
+        .send()
+        .await
+        .expect("CreateStackInstances");
+    clear_log(&bed).await;
+    let args = status_args(&f, &["--watch", "--interval", "0.3", "--output", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let out = orgscope(&bed, &args, &[]).await;
+    assert!(out.status.success());
+    // Not a terminal: no progress bar on stderr, clean JSON on stdout.
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("accounts"),
+        "progress bar hidden"
+    );
+    let v = json(&out);
+    assert!(v["running"].is_null(), "{v:#}");
+    assert_eq!(v["operations"][0]["id"], "op-watch");
+    assert_eq!(v["operations"][0]["status"], "SUCCEEDED");
+    assert_eq!(rows(&v, "running"), Vec::<&str>::new());
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let polls = bed
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r["action"] == "ListStackSetOperations")
+        .count();
+    assert!(polls >= 2, "refreshed {polls} times");
+    assert_eq!(mutating_calls(&bed).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_missing_stack_set_is_explained() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    let ou = f.ou("Root/Prod");
+    let out = orgscope(
+        &bed,
+        &["status", "--target-ou-ids", &ou, "--account-scope", "ALL"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("StackSet `Port-Integration-v3` does not exist"),
+        "{err}"
+    );
+}

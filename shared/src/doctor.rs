@@ -1,0 +1,1065 @@
+//! `orgscope doctor`: the seed's "Common Configuration Issues" and Troubleshooting as a
+//! checklist. Pure: the CLI gathers the facts (read-only AWS calls), this module decides
+//! PASS / WARN / FAIL, the one-line explanation, and the exact fix.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::core::{AccountId, AccountScope, Expansion, OrgTree, Reason, Scope, TargetId};
+use crate::ports::{AwsResult, OrgInfo, StackSetInfo};
+
+/// Port's OIDC issuer (the template's default `OIDCProviderUrl`).
+pub const PORT_OIDC_URL: &str =
+    "https://oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4";
+/// The audience (client ID) Port's tokens carry.
+pub const PORT_AUDIENCE: &str = "sts.amazonaws.com";
+/// The only region whose EventBridge sees AWS Organizations events; the template refuses others.
+pub const EVENTS_REGION: &str = "us-east-1";
+/// The template's default `IntegrationIdentifier`.
+pub const DEFAULT_INTEGRATION: &str = "aws-v3-multi";
+/// The tag every Port resource of the stack carries.
+pub const INTEGRATION_TAG: &str = "port:integration";
+
+/// The role name the template uses when `CustomRoleName` is empty.
+pub fn default_role_name(integration: &str) -> String {
+    format!("PortIntegrationRole-{integration}")
+}
+
+/// `PASS`, `WARN` or `FAIL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::Warn => "WARN",
+            Self::Fail => "FAIL",
+        }
+    }
+}
+
+/// One line of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// Stable machine name, e.g. `trusted-access`, `target-ou:ou-abcd-12345678`.
+    pub id: String,
+    pub status: Status,
+    pub title: String,
+    /// One line: what was found.
+    pub detail: String,
+    /// The exact fix, when there is something to do.
+    pub fix: Option<String>,
+}
+
+fn check(id: impl Into<String>, status: Status, title: &str, detail: String) -> Check {
+    Check {
+        id: id.into(),
+        status,
+        title: title.into(),
+        detail,
+        fix: None,
+    }
+}
+
+impl Check {
+    fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+/// An IAM OIDC identity provider (`GetOpenIDConnectProvider`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcProvider {
+    pub arn: String,
+    /// As IAM stores it: host and path, no scheme.
+    pub url: String,
+    pub client_ids: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An IAM role (`GetRole`), with its trust policy decoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub arn: String,
+    pub trust_policy: Value,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Read access to the management account's IAM. Each method is a few read-only calls.
+pub trait IamApi: Send + Sync {
+    /// The provider whose URL is `url` (with or without `https://`), if any.
+    fn oidc_provider(
+        &self,
+        url: &str,
+    ) -> impl Future<Output = AwsResult<Option<OidcProvider>>> + Send;
+    /// The role named `name`, if any.
+    fn role(&self, name: &str) -> impl Future<Output = AwsResult<Option<Role>>> + Send;
+}
+
+/// An existing OU, for suggestions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownOu {
+    pub id: String,
+    pub name: String,
+    /// `Root/Prod/EU (ou-...)`.
+    pub path: String,
+}
+
+/// What the CLI found out about one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TargetFinding {
+    /// The organization's root.
+    Root,
+    /// An existing OU, with its path.
+    Found { path: String },
+    /// Unknown here; the closest existing OUs (or the real root).
+    NotFound { suggestions: Vec<KnownOu> },
+}
+
+/// Everything the checks need, gathered by the caller. `Err` holds why a fact could not be read.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    pub caller: Result<AccountId, String>,
+    pub organization: Result<OrgInfo, String>,
+    pub trusted_access: Result<bool, String>,
+    pub region: Option<String>,
+    pub scope: &'a Scope,
+    pub targets: Vec<(TargetId, Result<TargetFinding, String>)>,
+    /// The tree and expansion over the existing targets, listed accounts that are not in the
+    /// organization left out (they are in `not_in_organization`).
+    pub read: Result<(OrgTree, Expansion), String>,
+    pub not_in_organization: BTreeSet<AccountId>,
+    pub integration: String,
+    pub role_name: String,
+    pub oidc_url: String,
+    pub provider: Result<Option<OidcProvider>, String>,
+    pub role: Result<Option<Role>, String>,
+    pub stack_set_name: String,
+    pub stack_set: Result<Option<StackSetInfo>, String>,
+}
+
+/// Every check, in the order a user would fix them.
+pub fn checks(i: &Inputs<'_>) -> Vec<Check> {
+    let mut out = vec![management(i), trusted_access(i), all_features(i), region(i)];
+    out.extend(targets(i));
+    out.extend(listed_accounts(i));
+    out.push(oidc_provider(i));
+    out.push(role(i));
+    out.push(stack_set(i));
+    out.push(scope(i));
+    out
+}
+
+/// Exit status: any FAIL.
+pub fn has_failure(checks: &[Check]) -> bool {
+    checks.iter().any(|c| c.status == Status::Fail)
+}
+
+fn management(i: &Inputs<'_>) -> Check {
+    const T: &str = "Management account";
+    let org = match &i.organization {
+        Ok(o) => o,
+        Err(e) => {
+            return check("management-account", Status::Fail, T, e.clone()).fix(
+                "Sign in to your organization's management account (AWS Organizations > \
+                 Settings shows it) and run again.",
+            )
+        }
+    };
+    match &i.caller {
+        Err(e) => check(
+            "management-account",
+            Status::Fail,
+            T,
+            format!("could not tell which account you are signed in to: {e}"),
+        )
+        .fix("Check your AWS credentials (`aws sts get-caller-identity`)."),
+        Ok(caller) if *caller == org.management_account_id => check(
+            "management-account",
+            Status::Pass,
+            T,
+            format!(
+                "signed in to {caller}, the management account of organization {}",
+                org.id
+            ),
+        ),
+        Ok(caller) => check(
+            "management-account",
+            Status::Fail,
+            T,
+            format!(
+                "signed in to {caller}, a member account; the management account of organization \
+                 {} is {}. Only it can deploy service-managed StackSets",
+                org.id, org.management_account_id
+            ),
+        )
+        .fix(format!(
+            "Sign in to account {} and run again (deploy the stack there too).",
+            org.management_account_id
+        )),
+    }
+}
+
+fn trusted_access(i: &Inputs<'_>) -> Check {
+    const T: &str = "Trusted access";
+    const FIX: &str = "aws cloudformation activate-organizations-access   (in the management \
+                       account; or CloudFormation > StackSets > Activate trusted access)";
+    match &i.trusted_access {
+        Ok(true) => check(
+            "trusted-access",
+            Status::Pass,
+            T,
+            "trusted access for CloudFormation StackSets is enabled in AWS Organizations".into(),
+        ),
+        Ok(false) => check(
+            "trusted-access",
+            Status::Fail,
+            T,
+            "trusted access for CloudFormation StackSets is off: service-managed StackSets \
+             cannot deploy (\"You must enable organizations access\")"
+                .into(),
+        )
+        .fix(FIX),
+        Err(e) => check(
+            "trusted-access",
+            Status::Fail,
+            T,
+            format!("could not read the organization's service access: {e}"),
+        )
+        .fix(format!(
+            "Run this from the management account; if access is off: {FIX}"
+        )),
+    }
+}
+
+fn all_features(i: &Inputs<'_>) -> Check {
+    const T: &str = "All features";
+    match &i.organization {
+        Ok(o) if o.all_features => check(
+            "all-features",
+            Status::Pass,
+            T,
+            format!("organization {} has all features enabled", o.id),
+        ),
+        Ok(o) => check(
+            "all-features",
+            Status::Fail,
+            T,
+            format!(
+                "organization {} has only consolidated billing: StackSets cannot deploy through \
+                 AWS Organizations",
+                o.id
+            ),
+        )
+        .fix(
+            "aws organizations enable-all-features   (or AWS Organizations > Settings; every \
+             member account must accept)",
+        ),
+        Err(e) => check(
+            "all-features",
+            Status::Fail,
+            T,
+            format!("could not read the organization: {e}"),
+        ),
+    }
+}
+
+fn region(i: &Inputs<'_>) -> Check {
+    const T: &str = "Region";
+    match i.region.as_deref() {
+        Some(EVENTS_REGION) => check(
+            "region",
+            Status::Pass,
+            T,
+            "us-east-1: AWS Organizations events (accounts joining or moving) reach the \
+             stack's EventBridge rule here"
+                .into(),
+        ),
+        Some(r) => check(
+            "region",
+            Status::Fail,
+            T,
+            format!(
+                "{r}: the template refuses regions other than us-east-1, because AWS \
+                 Organizations events reach EventBridge only there and a stack in {r} would \
+                 never see accounts join or move (the StackSet check below looks in {r})"
+            ),
+        )
+        .fix(
+            "Deploy the stack in us-east-1 and run doctor there: AWS_REGION=us-east-1 (IAM roles \
+             are global: this does not limit the regions Port reads).",
+        ),
+        None => check(
+            "region",
+            Status::Fail,
+            T,
+            "no AWS region is configured".into(),
+        )
+        .fix("export AWS_REGION=us-east-1"),
+    }
+}
+
+fn targets(i: &Inputs<'_>) -> Vec<Check> {
+    const T: &str = "Target OU";
+    // Existing targets by path, then the unknown ones.
+    let mut sorted: Vec<&(TargetId, Result<TargetFinding, String>)> = i.targets.iter().collect();
+    sorted.sort_by_key(|(t, f)| match f {
+        Ok(TargetFinding::Root) => (0, String::new()),
+        Ok(TargetFinding::Found { path }) => (1, path.clone()),
+        _ => (2, t.as_str().to_owned()),
+    });
+    sorted
+        .into_iter()
+        .map(|(t, f)| {
+            let id = format!("target-ou:{t}");
+            match f {
+                Ok(TargetFinding::Root) => check(
+                    id,
+                    Status::Pass,
+                    T,
+                    format!("{t} is the root: the whole organization (every account in every OU)"),
+                ),
+                Ok(TargetFinding::Found { path }) => check(
+                    id,
+                    Status::Pass,
+                    T,
+                    format!("{path} exists; its child OUs are included"),
+                ),
+                Ok(TargetFinding::NotFound { suggestions }) => {
+                    let kind = if t.is_root() { "root" } else { "OU" };
+                    let hint = if suggestions.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ". Closest: {}",
+                            suggestions
+                                .iter()
+                                .map(|s| s.path.clone())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    check(
+                        id,
+                        Status::Fail,
+                        T,
+                        format!("{kind} {t} does not exist in this organization{hint}"),
+                    )
+                    .fix(
+                        "Copy the OU ID from AWS Organizations > AWS accounts (click the OU; the \
+                         ID is under its name), or run `aws organizations \
+                         list-organizational-units-for-parent --parent-id <root-id>`.",
+                    )
+                }
+                Err(e) => check(id, Status::Fail, T, format!("could not look up {t}: {e}")),
+            }
+        })
+        .collect()
+}
+
+fn listed_accounts(i: &Inputs<'_>) -> Vec<Check> {
+    const T: &str = "Listed account";
+    if i.scope.accounts.is_empty() {
+        return vec![];
+    }
+    let mode = i.scope.mode;
+    let (tree, exp) = match &i.read {
+        Ok((tree, exp)) => (tree, exp),
+        Err(e) => {
+            return vec![check(
+                "listed-accounts",
+                Status::Fail,
+                "Listed accounts",
+                format!("could not look up the listed accounts: {e}"),
+            )]
+        }
+    };
+    let entries: BTreeMap<&AccountId, &crate::core::Entry> = exp
+        .included
+        .iter()
+        .chain(&exp.skipped)
+        .map(|e| (&e.id, e))
+        .collect();
+    let remove = "Remove it from --target-account-ids (TargetAccountIds).";
+    // By name (then ID), the way a user reads a list of accounts.
+    let mut listed: Vec<&AccountId> = i.scope.accounts.iter().collect();
+    listed.sort_by_key(|a| {
+        (
+            entries.get(a).map(|e| e.name.clone()),
+            a.as_str().to_owned(),
+        )
+    });
+    listed
+        .into_iter()
+        .map(|a| {
+            let id = format!("account:{a}");
+            if i.not_in_organization.contains(a) {
+                return check(
+                    id,
+                    Status::Fail,
+                    T,
+                    format!("{a} is not in this organization"),
+                )
+                .fix(
+                    "Check for a typo (12 digits, comma-separated, e.g. \
+                     111111111111,222222222222), or invite the account first.",
+                );
+            }
+            let Some(e) = entries.get(a) else {
+                return check(
+                    id,
+                    Status::Warn,
+                    T,
+                    format!("{a} was not found under the targets nor located elsewhere"),
+                );
+            };
+            let who = format!("{a} ({})", e.name);
+            if tree.management_account_id.as_ref() == Some(a) {
+                return check(
+                    id,
+                    Status::Warn,
+                    T,
+                    format!(
+                        "{who} is the management account: StackSets never deploy there (the \
+                         stack's own role covers it), so listing it has no effect"
+                    ),
+                )
+                .fix(remove);
+            }
+            match &e.reason {
+                Reason::ListedUnderTarget { .. } => check(
+                    id,
+                    Status::Pass,
+                    T,
+                    format!("{who} in {}: in scope", e.ou_path),
+                ),
+                Reason::ExcludedByList => check(
+                    id,
+                    Status::Pass,
+                    T,
+                    format!("{who} in {}: excluded, as DIFFERENCE asks", e.ou_path),
+                ),
+                Reason::OutsideTargets { actual } => {
+                    let (what, fix) = match mode {
+                        AccountScope::Intersection => (
+                            "INTERSECTION drops it: it gets no role",
+                            "Add its OU to --target-ou-ids (TargetOUIds), or move the account \
+                             into a target OU.",
+                        ),
+                        AccountScope::Difference => (
+                            "DIFFERENCE would not deploy to it anyway, so listing it excludes \
+                             nothing (a typo?)",
+                            remove,
+                        ),
+                        AccountScope::All => ("ALL ignores the list", remove),
+                    };
+                    check(
+                        id,
+                        Status::Warn,
+                        T,
+                        format!("{who} lives in {actual}, outside every target OU; {what}"),
+                    )
+                    .fix(fix)
+                }
+                Reason::NotActive { state } => {
+                    let what = match mode {
+                        AccountScope::Intersection => {
+                            "StackSets skip it, so INTERSECTION drops it until it is ACTIVE"
+                        }
+                        _ => "StackSets skip it anyway, so excluding it changes nothing",
+                    };
+                    check(
+                        id,
+                        Status::Warn,
+                        T,
+                        format!("{who} in {} is {state}, not ACTIVE: {what}", e.ou_path),
+                    )
+                    .fix(match mode {
+                        AccountScope::Intersection => {
+                            "Reactivate the account, or remove it from --target-account-ids."
+                        }
+                        _ => remove,
+                    })
+                }
+                Reason::ManagementAccount => check(
+                    id,
+                    Status::Warn,
+                    T,
+                    format!(
+                        "{who} is the management account: StackSets never deploy there (the \
+                         stack's own role covers it), so listing it has no effect"
+                    ),
+                )
+                .fix(remove),
+                r => check(id, Status::Pass, T, format!("{who} in {}: {r}", e.ou_path)),
+            }
+        })
+        .collect()
+}
+
+/// `https://host/path` → `host/path`, as IAM names providers.
+pub fn issuer_of(url: &str) -> &str {
+    let u = url.trim();
+    let u = u.strip_prefix("https://").unwrap_or(u);
+    u.trim_end_matches('/')
+}
+
+fn caller_or_mgmt(i: &Inputs<'_>) -> String {
+    match &i.caller {
+        Ok(a) => a.to_string(),
+        Err(_) => "this account".into(),
+    }
+}
+
+fn oidc_provider(i: &Inputs<'_>) -> Check {
+    const T: &str = "OIDC provider";
+    let acct = caller_or_mgmt(i);
+    let issuer = issuer_of(&i.oidc_url);
+    match &i.provider {
+        Err(e) => check(
+            "oidc-provider",
+            Status::Warn,
+            T,
+            format!("could not read IAM in {acct}: {e}"),
+        )
+        .fix(format!(
+            "Check it by hand: aws iam list-open-id-connect-providers (look for {issuer})"
+        )),
+        Ok(None) => check(
+            "oidc-provider",
+            Status::Pass,
+            T,
+            format!(
+                "none for Port's issuer in {acct} yet: keep CreateOIDCProvider=true (the \
+                 default)"
+            ),
+        ),
+        Ok(Some(p)) => {
+            let ours = p.tags.get(INTEGRATION_TAG) == Some(&i.integration);
+            let aud = p.client_ids.iter().any(|c| c == PORT_AUDIENCE);
+            if ours && aud {
+                return check(
+                    "oidc-provider",
+                    Status::Pass,
+                    T,
+                    format!(
+                        "Port's OIDC provider in {acct} was created by this integration's stack \
+                         ({INTEGRATION_TAG}={})",
+                        i.integration
+                    ),
+                );
+            }
+            let mut c = check(
+                "oidc-provider",
+                Status::Warn,
+                T,
+                format!(
+                    "an OIDC provider for Port's URL already exists in {acct}: an account holds \
+                     one per URL, so creating it again fails with EntityAlreadyExists{}",
+                    if aud {
+                        String::new()
+                    } else {
+                        format!("; it lacks the client ID {PORT_AUDIENCE}")
+                    }
+                ),
+            );
+            let mut fix = "Deploy with CreateOIDCProvider=false: the stack reuses the existing \
+                           provider."
+                .to_owned();
+            if !aud {
+                fix.push_str(&format!(
+                    " Then: aws iam add-client-id-to-open-id-connect-provider \
+                     --open-id-connect-provider-arn {} --client-id {PORT_AUDIENCE}",
+                    p.arn
+                ));
+            }
+            c = c.fix(fix);
+            c
+        }
+    }
+}
+
+fn role(i: &Inputs<'_>) -> Check {
+    const T: &str = "IAM role";
+    let acct = caller_or_mgmt(i);
+    let name = &i.role_name;
+    match &i.role {
+        Err(e) => check(
+            "role",
+            Status::Warn,
+            T,
+            format!("could not read role {name} in {acct}: {e}"),
+        )
+        .fix(format!(
+            "Check it by hand: aws iam get-role --role-name {name}"
+        )),
+        Ok(None) => check(
+            "role",
+            Status::Pass,
+            T,
+            format!("no role named {name} in {acct} yet: the stack creates it with Port's trust"),
+        ),
+        Ok(Some(r)) => {
+            let why = trust_mismatch(&r.trust_policy, &i.oidc_url);
+            let ours = r.tags.get(INTEGRATION_TAG) == Some(&i.integration);
+            let other_name = format!(
+                "Choose a free name: another --integration-identifier (role \
+                 PortIntegrationRole-<id>) or CustomRoleName, or delete the old role: aws iam \
+                 delete-role --role-name {name} (detach its policies first)."
+            );
+            if !why.is_empty() {
+                check(
+                    "role",
+                    Status::Fail,
+                    T,
+                    format!(
+                        "{name} already exists in {acct} and cannot be reused: {}. Port signs \
+                         in only through its OIDC provider, and the stack must create the role \
+                         with that trust itself",
+                        why.join("; ")
+                    ),
+                )
+                .fix(other_name)
+            } else if ours {
+                check(
+                    "role",
+                    Status::Pass,
+                    T,
+                    format!(
+                        "{name} exists in {acct}, created by this integration's stack \
+                         ({INTEGRATION_TAG}={}), and trusts Port's OIDC provider",
+                        i.integration
+                    ),
+                )
+            } else {
+                check(
+                    "role",
+                    Status::Warn,
+                    T,
+                    format!(
+                        "{name} already exists in {acct} and its trust matches Port's, but this \
+                         integration's stack did not create it (no {INTEGRATION_TAG}={} tag): \
+                         CloudFormation cannot adopt a role, so the stack fails with \"already \
+                         exists\"",
+                        i.integration
+                    ),
+                )
+                .fix(other_name)
+            }
+        }
+    }
+}
+
+fn stack_set(i: &Inputs<'_>) -> Check {
+    const T: &str = "StackSet";
+    let name = &i.stack_set_name;
+    match &i.stack_set {
+        Err(e) => check(
+            "stack-set",
+            Status::Fail,
+            T,
+            format!("could not describe StackSet {name}: {e}"),
+        ),
+        Ok(None) => check(
+            "stack-set",
+            Status::Warn,
+            T,
+            format!(
+                "{name} does not exist in {} yet: the stack creates it (resource PortStackSet)",
+                i.region.as_deref().unwrap_or("this region")
+            ),
+        )
+        .fix(
+            "Nothing to do before the first deploy. After it, check --stack-set-name \
+             (StackSetName) and the region.",
+        ),
+        Ok(Some(s)) if !s.service_managed => check(
+            "stack-set",
+            Status::Fail,
+            T,
+            format!(
+                "{name} uses self-managed permissions: this integration needs a service-managed \
+                 StackSet, which deploys through AWS Organizations"
+            ),
+        )
+        .fix(
+            "Use the StackSet this stack creates (--stack-set-name), or delete this one and let \
+             the stack create it.",
+        ),
+        Ok(Some(s)) if s.auto_deployment => check(
+            "stack-set",
+            Status::Fail,
+            T,
+            format!(
+                "{name} has AutoDeployment on: StackSets then deploy to every account added to a \
+                 target OU, ignoring INTERSECTION and DIFFERENCE"
+            ),
+        )
+        .fix(format!(
+            "CloudFormation > StackSets > {name} > Actions > Edit StackSet details > Automatic \
+             deployment: Deactivated (or update the stack: its template keeps it off)."
+        )),
+        Ok(Some(s)) => check(
+            "stack-set",
+            Status::Pass,
+            T,
+            format!(
+                "{name} exists ({}), service-managed, auto-deployment off",
+                if s.status.is_empty() {
+                    "status unknown"
+                } else {
+                    &s.status
+                }
+            ),
+        ),
+    }
+}
+
+fn scope(i: &Inputs<'_>) -> Check {
+    const T: &str = "Scope";
+    match &i.read {
+        Err(e) => check(
+            "scope",
+            Status::Fail,
+            T,
+            format!("could not expand the scope: {e}"),
+        ),
+        Ok((_, e)) => {
+            let n = e.included.len();
+            let unknown = i
+                .targets
+                .iter()
+                .filter(|(_, f)| {
+                    !matches!(f, Ok(TargetFinding::Root | TargetFinding::Found { .. }))
+                })
+                .count();
+            let mut why: BTreeMap<String, usize> = BTreeMap::new();
+            for x in &e.skipped {
+                let k = match &x.reason {
+                    Reason::ManagementAccount => "management account".to_owned(),
+                    Reason::NotActive { state } => state.to_string(),
+                    Reason::NotListed => "not listed".into(),
+                    Reason::ExcludedByList => "excluded by list".into(),
+                    Reason::OutsideTargets { .. } => "outside targets".into(),
+                    _ => "other".into(),
+                };
+                *why.entry(k).or_default() += 1;
+            }
+            let why: Vec<String> = why.into_iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let detail = format!(
+                "{} mode: {n} account{} get{} Port's role through the StackSet; {} skipped{}{}",
+                e.mode,
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" },
+                e.skipped.len(),
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", why.join(", "))
+                },
+                if unknown > 0 {
+                    format!(
+                        "; counting only the targets that exist ({unknown} target{} missing)",
+                        if unknown == 1 { " is" } else { "s are" }
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            if n == 0 {
+                check("scope", Status::Warn, T, detail).fix(
+                    "Check --target-ou-ids, --account-scope and --target-account-ids: the \
+                     StackSet would deploy nowhere. `orgscope plan` shows why each account is \
+                     out.",
+                )
+            } else {
+                check("scope", Status::Pass, T, detail)
+            }
+        }
+    }
+}
+
+/// Why a role's trust policy is not Port's; empty when it is. Port's trust: `Allow`,
+/// `Principal.Federated` = the IAM OIDC provider for the issuer, `sts:AssumeRoleWithWebIdentity`,
+/// and a `StringEquals` condition `<issuer>:aud` = `sts.amazonaws.com`.
+pub fn trust_mismatch(doc: &Value, oidc_url: &str) -> Vec<String> {
+    let issuer = issuer_of(oidc_url);
+    let provider_suffix = format!(":oidc-provider/{issuer}");
+    let statements: Vec<&Value> = match &doc["Statement"] {
+        Value::Array(a) => a.iter().collect(),
+        v @ Value::Object(_) => vec![v],
+        _ => vec![],
+    };
+    let allow: Vec<&Value> = statements
+        .into_iter()
+        .filter(|s| s["Effect"].as_str() == Some("Allow"))
+        .collect();
+    let strings = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            _ => vec![],
+        }
+    };
+    let federated: Vec<&Value> = allow
+        .iter()
+        .copied()
+        .filter(|s| {
+            strings(&s["Principal"]["Federated"])
+                .iter()
+                .any(|p| p.ends_with(&provider_suffix))
+        })
+        .collect();
+    if federated.is_empty() {
+        let mut seen: Vec<String> = Vec::new();
+        for s in &allow {
+            match &s["Principal"] {
+                Value::String(p) => seen.push(p.clone()),
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        for p in strings(v) {
+                            seen.push(format!("{k} {p}"));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        seen.sort();
+        seen.dedup();
+        let who = if seen.is_empty() {
+            "no one".to_owned()
+        } else {
+            seen.join(", ")
+        };
+        return vec![format!(
+            "its trust policy allows {who}, not Port's OIDC provider for {issuer}"
+        )];
+    }
+    let action_ok = |s: &&Value| {
+        strings(&s["Action"])
+            .iter()
+            .any(|a| matches!(a.as_str(), "sts:AssumeRoleWithWebIdentity" | "sts:*" | "*"))
+    };
+    let with_action: Vec<&Value> = federated.iter().copied().filter(action_ok).collect();
+    if with_action.is_empty() {
+        return vec![format!(
+            "it trusts Port's OIDC provider but does not allow sts:AssumeRoleWithWebIdentity \
+             (it allows {})",
+            federated
+                .iter()
+                .flat_map(|s| strings(&s["Action"]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )];
+    }
+    let aud_key = format!("{issuer}:aud");
+    let aud_ok = with_action.iter().any(|s| {
+        ["StringEquals", "StringLike", "ForAnyValue:StringEquals"]
+            .iter()
+            .any(|op| {
+                strings(&s["Condition"][op][&aud_key])
+                    .iter()
+                    .any(|v| v == PORT_AUDIENCE)
+            })
+    });
+    if !aud_ok {
+        return vec![format!(
+            "its trust has no condition {aud_key} = {PORT_AUDIENCE}, the audience Port's \
+             tokens carry"
+        )];
+    }
+    vec![]
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986); some emulators return them plain.
+pub fn decode_policy(raw: &str) -> Result<Value, String> {
+    if let Ok(v) = serde_json::from_str(raw) {
+        return Ok(v);
+    }
+    let decoded = percent_decode(raw)?;
+    serde_json::from_str(&decoded).map_err(|e| format!("trust policy is not JSON: {e}"))
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent-encoding at byte {i}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|e| format!("trust policy is not UTF-8: {e}"))
+}
+
+/// Edit distance (Levenshtein), by characters.
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The existing OUs closest to `unknown` (at most `n`): by edit distance of the ID, or of the
+/// name against the ID's middle part (`ou-prod-12345678` → `prod`, as in the seed's examples).
+/// When some are close (at most 30% of the characters differ), only those.
+pub fn suggest(unknown: &str, known: &[KnownOu], n: usize) -> Vec<KnownOu> {
+    let lower = unknown.to_ascii_lowercase();
+    let middle = lower.split('-').nth(1).unwrap_or("").to_owned();
+    let norm = |d: usize, a: usize, b: usize| d as f64 / a.max(b).max(1) as f64;
+    let mut scored: Vec<(f64, &KnownOu)> = known
+        .iter()
+        .map(|k| {
+            let by_id = norm(levenshtein(&lower, &k.id), lower.len(), k.id.len());
+            let name = k.name.to_ascii_lowercase();
+            let by_name = if middle.is_empty() {
+                1.0
+            } else {
+                norm(levenshtein(&middle, &name), middle.len(), name.len())
+            };
+            (by_id.min(by_name), k)
+        })
+        .collect();
+    scored.sort_by(|a, b| {
+        a.0.partial_cmp(&b.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.1.path.cmp(&b.1.path))
+    });
+    // Close matches (a typo, or the name in the ID) only; otherwise the nearest few.
+    let close = scored.iter().filter(|(d, _)| *d <= 0.3).count();
+    let take = if close > 0 { close.min(n) } else { n };
+    scored
+        .into_iter()
+        .take(take)
+        .map(|(_, k)| k.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const URL: &str = PORT_OIDC_URL;
+
+    fn port_trust(account: &str) -> Value {
+        let iss = issuer_of(URL);
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": format!("arn:aws:iam::{account}:oidc-provider/{iss}")},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                format!("{iss}:aud"): "sts.amazonaws.com",
+                format!("{iss}:sub"): "system:serviceaccount:org-x-port-oidc-sa"
+            }}
+        }]})
+    }
+
+    #[test]
+    fn port_trust_matches() {
+        assert!(trust_mismatch(&port_trust("123456789012"), URL).is_empty());
+    }
+
+    #[test]
+    fn an_ec2_role_is_explained() {
+        let doc = json!({"Statement": {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}});
+        let why = trust_mismatch(&doc, URL);
+        assert_eq!(why.len(), 1);
+        assert!(why[0].contains("Service ec2.amazonaws.com"), "{why:?}");
+        assert!(why[0].contains("not Port's OIDC provider"), "{why:?}");
+    }
+
+    #[test]
+    fn wrong_action_and_missing_audience_are_named() {
+        let mut doc = port_trust("123456789012");
+        doc["Statement"][0]["Action"] = json!("sts:AssumeRole");
+        assert!(
+            trust_mismatch(&doc, URL)[0].contains("does not allow sts:AssumeRoleWithWebIdentity")
+        );
+        let mut doc = port_trust("123456789012");
+        doc["Statement"][0]["Condition"] = json!({});
+        assert!(trust_mismatch(&doc, URL)[0].contains(":aud = sts.amazonaws.com"));
+    }
+
+    #[test]
+    fn another_issuer_does_not_match() {
+        let doc = port_trust("123456789012");
+        let why = trust_mismatch(&doc, "https://token.actions.githubusercontent.com");
+        assert!(why[0].contains("not Port's OIDC provider"), "{why:?}");
+    }
+
+    #[test]
+    fn policies_decode_encoded_or_plain() {
+        let plain = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        assert_eq!(decode_policy(plain).unwrap()["Version"], "2012-10-17");
+        let enc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+        assert_eq!(decode_policy(enc).unwrap()["Version"], "2012-10-17");
+        assert!(decode_policy("%7B%2").is_err());
+    }
+
+    #[test]
+    fn levenshtein_basics() {
+        assert_eq!(levenshtein("", "abc"), 3);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("ou-ab12-aaaaaaaa", "ou-ab12-aaaaaaab"), 1);
+    }
+
+    #[test]
+    fn suggestions_rank_by_id_then_name() {
+        let k = |id: &str, name: &str| KnownOu {
+            id: id.into(),
+            name: name.into(),
+            path: format!("Root/{name} ({id})"),
+        };
+        let known = vec![
+            k("ou-ab12-11111111", "Staging"),
+            k("ou-ab12-22222222", "Prod"),
+            k("ou-ab12-33333333", "Sandbox"),
+        ];
+        assert_eq!(suggest("ou-ab12-22222223", &known, 1)[0].name, "Prod");
+        assert_eq!(suggest("ou-prod-12345678", &known, 1)[0].name, "Prod");
+        assert_eq!(suggest("ou-stag-99999999", &known, 1)[0].name, "Staging");
+        assert_eq!(
+            suggest("ou-ab12-22222223", &known, 3).len(),
+            1,
+            "only the close one"
+        );
+        assert_eq!(
+            suggest("ou-zzzz-99999999", &known, 5).len(),
+            3,
+            "none close: nearest"
+        );
+    }
+}
