@@ -150,6 +150,14 @@ enum Waited {
     StillRunning(String),
 }
 
+/// An operation this pass wanted: ended, still running at the deadline, or not started
+/// because another operation still held the StackSet at the deadline.
+enum Ran {
+    Finished(OpRecord),
+    Running(OpRecord),
+    Blocked(OpRecord),
+}
+
 impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
     /// The StackSet must exist and be service-managed.
     pub async fn check_stack_set(&self, name: &str) -> Result<StackSetInfo, EngineError> {
@@ -215,6 +223,36 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             self.clock.sleep(delay).await;
             delay = (delay * 2).min(self.config.poll_max);
         }
+    }
+
+    /// Starts one operation for `batch` and waits for it to end, or for the deadline.
+    async fn run_op(
+        &self,
+        stack_set: &str,
+        deadline: Instant,
+        kind: OpKind,
+        targets: &Targets,
+        batch: &Batch,
+        op_id: &str,
+    ) -> Result<Ran, EngineError> {
+        let id = match self
+            .start(stack_set, deadline, kind, targets, &batch.regions, op_id)
+            .await?
+        {
+            Ok(id) => id,
+            Err(busy) => return Ok(Ran::Blocked(busy)),
+        };
+        tracing::info!(operation_id = %id, kind = kind.as_str(), accounts = batch.accounts.len(), "started StackSet operation");
+        let record = OpRecord {
+            kind,
+            id: id.clone(),
+            accounts: batch.accounts.clone(),
+            status: "RUNNING".into(),
+        };
+        Ok(match self.wait_op(stack_set, &id, deadline).await? {
+            Waited::Finished(status) => Ran::Finished(OpRecord { status, ..record }),
+            Waited::StillRunning(status) => Ran::Running(OpRecord { status, ..record }),
+        })
     }
 
     /// Starts an operation, waiting out operations in progress; an ID that already exists
@@ -331,45 +369,17 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             }
             let targets = self.targets_for(req.scope, kind, batch, &instances);
             let op_id = operation_id(req.seed, kind, batch);
-            let id = match self
-                .start(
-                    req.stack_set,
-                    req.deadline,
-                    kind,
-                    &targets,
-                    &batch.regions,
-                    &op_id,
-                )
-                .await?
-            {
-                Ok(id) => id,
-                Err(busy) => {
+            let ran = self
+                .run_op(req.stack_set, req.deadline, kind, &targets, batch, &op_id)
+                .await?;
+            if !matches!(ran, Ran::Blocked(_)) && !done_kinds.contains(&kind) {
+                done_kinds.push(kind);
+            }
+            match ran {
+                Ran::Finished(op) => operations.push(op),
+                Ran::Running(operation) | Ran::Blocked(operation) => {
                     return Ok(Outcome::Pending {
-                        operation: busy,
-                        done_kinds,
-                    })
-                }
-            };
-            tracing::info!(operation_id = %id, kind = kind.as_str(), accounts = batch.accounts.len(), "started StackSet operation");
-            let record = OpRecord {
-                kind,
-                id: id.clone(),
-                accounts: batch.accounts.clone(),
-                status: "RUNNING".into(),
-            };
-            match self.wait_op(req.stack_set, &id, req.deadline).await? {
-                Waited::Finished(status) => {
-                    if !done_kinds.contains(&kind) {
-                        done_kinds.push(kind);
-                    }
-                    operations.push(OpRecord { status, ..record });
-                }
-                Waited::StillRunning(status) => {
-                    if !done_kinds.contains(&kind) {
-                        done_kinds.push(kind);
-                    }
-                    return Ok(Outcome::Pending {
-                        operation: OpRecord { status, ..record },
+                        operation,
                         done_kinds,
                     });
                 }
@@ -434,36 +444,14 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                 filter: "INTERSECTION".into(),
             };
             let op_id = operation_id(seed, OpKind::Delete, batch);
-            let id = match self
-                .start(
-                    stack_set,
-                    deadline,
-                    OpKind::Delete,
-                    &targets,
-                    &batch.regions,
-                    &op_id,
-                )
+            match self
+                .run_op(stack_set, deadline, OpKind::Delete, &targets, batch, &op_id)
                 .await?
             {
-                Ok(id) => id,
-                Err(busy) => {
+                Ran::Finished(op) => operations.push(op),
+                Ran::Running(operation) | Ran::Blocked(operation) => {
                     return Ok(Outcome::Pending {
-                        operation: busy,
-                        done_kinds: vec![],
-                    })
-                }
-            };
-            let record = OpRecord {
-                kind: OpKind::Delete,
-                id: id.clone(),
-                accounts: batch.accounts.clone(),
-                status: "RUNNING".into(),
-            };
-            match self.wait_op(stack_set, &id, deadline).await? {
-                Waited::Finished(status) => operations.push(OpRecord { status, ..record }),
-                Waited::StillRunning(status) => {
-                    return Ok(Outcome::Pending {
-                        operation: OpRecord { status, ..record },
+                        operation,
                         done_kinds: vec![],
                     })
                 }

@@ -179,7 +179,11 @@ pub async fn read_org<O: OrganizationsApi>(
     }
     if let Some(mut e) = first_error {
         // Let calls already in flight finish, so nothing reaches AWS after we have answered.
-        while running.next().await.is_some() {}
+        while let Some(done) = running.next().await {
+            if let Done::Org(Ok(info)) = done {
+                tree.organization_id = info.id;
+            }
+        }
         if let ReadError::TargetNotFound { org, .. } = &mut e {
             org.clone_from(&tree.organization_id);
             if org.is_empty() {

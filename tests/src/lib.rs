@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod lambda;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -70,7 +70,9 @@ impl Settings {
 #[serde(rename_all = "PascalCase")]
 pub struct Continuation {
     pub request: Value,
-    pub operation: OpRecord,
+    /// The operation being waited on; `None` when an AWS call was still unanswered at the
+    /// deadline (the next invocation looks again).
+    pub operation: Option<OpRecord>,
     pub done_kinds: Vec<OpKind>,
     pub first_seen_ms: u64,
     pub hop: u32,
@@ -251,12 +253,32 @@ where
         let lambda_left = inv.deadline.saturating_duration_since(now);
         let deadline = now + budget_left.min(lambda_left.saturating_sub(self.settings.margin));
 
-        let step = AssertUnwindSafe(self.process(&c, carried.as_ref(), deadline))
-            .catch_unwind()
-            .await;
+        // A hard stop shortly before Lambda's own: an AWS call that hangs or keeps being
+        // retried (an outage) must not cost the answer or the continuation.
+        let hard_stop = lambda_left.saturating_sub(self.settings.margin / 2);
+        let step = tokio::time::timeout(
+            hard_stop,
+            AssertUnwindSafe(self.process(&c, carried.as_ref(), deadline)).catch_unwind(),
+        )
+        .await;
         let step = match step {
-            Ok(s) => s,
-            Err(panic) => {
+            Err(_) => {
+                tracing::warn!(
+                    "the Lambda deadline came during an AWS call; continuing in a new invocation"
+                );
+                Step::Continue(Continuation {
+                    request: Value::Null,
+                    operation: None,
+                    done_kinds: carried
+                        .as_ref()
+                        .map(|x| x.done_kinds.clone())
+                        .unwrap_or_default(),
+                    first_seen_ms: 0,
+                    hop: carried.as_ref().map(|x| x.hop + 1).unwrap_or(1),
+                })
+            }
+            Ok(Ok(s)) => s,
+            Ok(Err(panic)) => {
                 let msg = panic
                     .downcast_ref::<String>()
                     .cloned()
@@ -285,17 +307,24 @@ where
                     let resp = self.failed(
                         &c,
                         format!(
-                            "Gave up after {} minutes: StackSet operation {} is still {}. It continues in AWS; check CloudFormation > StackSets > {} > Operations, then update the stack again.",
+                            "Gave up after {} minutes: {}. It continues in AWS; check CloudFormation > StackSets > {} > Operations, then update the stack again.",
                             self.settings.budget.as_secs() / 60,
-                            cont.operation.id,
-                            cont.operation.status,
+                            match &cont.operation {
+                                Some(op) => format!("StackSet operation {} is still {}", op.id, op.status),
+                                None => "AWS did not answer in time".into(),
+                            },
                             Props::parse(&c.props, &self.settings.default_region).map(|p| p.stack_set).unwrap_or_default()
                         ),
                     );
                     summary.answered = Some(self.answer(&c.response_url, resp).await);
                 } else {
-                    tracing::info!(operation_id = %cont.operation.id, hop = cont.hop, "deadline near: carrying the wait over to a new invocation");
-                    summary.operations = vec![cont.operation.id.clone()];
+                    let waiting_on = cont
+                        .operation
+                        .as_ref()
+                        .map(|o| o.id.clone())
+                        .unwrap_or_default();
+                    tracing::info!(operation_id = %waiting_on, hop = cont.hop, "deadline near: carrying the wait over to a new invocation");
+                    summary.operations = cont.operation.iter().map(|o| o.id.clone()).collect();
                     match self
                         .reinvoker
                         .reinvoke(&json!({ CONTINUATION_KEY: cont }))
@@ -304,7 +333,7 @@ where
                         Ok(()) => summary.reinvoked = true,
                         Err(e) => {
                             tracing::error!(error = %e, "re-invocation failed; answering now");
-                            let resp = self.failed(&c, format!("Could not continue waiting for StackSet operation {} ({e}); it continues in AWS. Update the stack again once it has finished.", cont.operation.id));
+                            let resp = self.failed(&c, format!("Could not continue waiting for the StackSet ({e}); any running operation continues in AWS. Update the stack again once it has finished (CloudFormation > StackSets > Operations)."));
                             summary.answered = Some(self.answer(&c.response_url, resp).await);
                         }
                     }
@@ -404,7 +433,7 @@ where
                 done_kinds,
             }) => Step::Continue(Continuation {
                 request: Value::Null,
-                operation,
+                operation: Some(operation),
                 done_kinds,
                 first_seen_ms: 0,
                 hop: carried.map(|x| x.hop + 1).unwrap_or(1),
@@ -539,7 +568,7 @@ where
                 done_kinds,
             }) => Step::Continue(Continuation {
                 request: Value::Null,
-                operation,
+                operation: Some(operation),
                 done_kinds,
                 first_seen_ms: 0,
                 hop: carried.map(|x| x.hop + 1).unwrap_or(1),

@@ -15,18 +15,18 @@ pub struct Props {
     pub on_leave: LeavePolicy,
 }
 
-fn text(props: &Value, key: &'static str) -> Result<Option<String>, ScopeError> {
+fn text(
+    props: &Value,
+    key: &'static str,
+    example: &'static str,
+) -> Result<Option<String>, ScopeError> {
     match props.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ScopeError::WrongType {
+        Some(other) => Err(ScopeError::NotAString {
             field: key,
-            got: match other {
-                Value::Array(_) => "a list".into(),
-                Value::Number(_) => "a number".into(),
-                Value::Bool(_) => "a boolean".into(),
-                _ => "an object".into(),
-            },
+            got: shared::core::scope::kind(key, other).into(),
+            example,
         }),
     }
 }
@@ -45,18 +45,20 @@ impl Props {
             field: "TargetOUIds",
             help: "Give the OU IDs (ou-abcd-12345678) or the root ID (r-abcd) to deploy to.",
         })?;
-        let mode = text(props, "AccountScope")?.ok_or(ScopeError::Missing {
+        let mode = text(props, "AccountScope", "DIFFERENCE")?.ok_or(ScopeError::Missing {
             field: "AccountScope",
             help: "Use ALL, INTERSECTION or DIFFERENCE.",
         })?;
         let accounts = list(props, "TargetAccountIds")?.unwrap_or(RawList::Text(String::new()));
         let scope = Scope::parse(&ous, &mode, &accounts)?;
-        let stack_set = parse_stack_set_name(&text(props, "StackSetName")?.unwrap_or_default())?;
+        let stack_set = parse_stack_set_name(
+            &text(props, "StackSetName", "Port-Integration-v3")?.unwrap_or_default(),
+        )?;
         let regions = parse_regions(
             &list(props, "Regions")?.unwrap_or(RawList::Text(String::new())),
             default_region,
         )?;
-        let on_leave = text(props, "OnAccountLeavesScope")?
+        let on_leave = text(props, "OnAccountLeavesScope", "DELETE")?
             .unwrap_or_default()
             .parse()?;
         Ok(Self {

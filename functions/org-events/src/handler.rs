@@ -42,6 +42,11 @@ const MAX_DEPTH: usize = 10;
 pub enum HandlerError {
     #[error("{0}")]
     Engine(#[from] EngineError),
+    #[error(
+        "the Lambda deadline came while an AWS call was still unanswered; nothing is lost: \
+         the next delivery of this event, or the scheduled run, looks again"
+    )]
+    Deadline,
 }
 
 /// What the Lambda runtime tells about one invocation.
@@ -210,7 +215,14 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
     pub async fn handle(&self, event: &Value, inv: &Invocation) -> Result<Summary, HandlerError> {
         let started = self.clock.now();
         let classified = classify(event);
-        let result = self.run(&classified, inv).await;
+        // A hard stop half a margin after the working deadline: an AWS call that hangs or is
+        // retried through an outage must not run into Lambda's own timeout.
+        let hard_stop =
+            inv.deadline.saturating_duration_since(self.clock.now()) + DEADLINE_MARGIN / 2;
+        let result = match tokio::time::timeout(hard_stop, self.run(&classified, inv)).await {
+            Ok(r) => r,
+            Err(_) => Err(HandlerError::Deadline),
+        };
         let ms = self.clock.now().duration_since(started).as_millis() as u64;
         match result {
             Ok(mut summary) => {
@@ -238,6 +250,9 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         }
         let seed = format!("{}/{}", inv.request_id, c.trigger.kind());
         if c.trigger == Trigger::Schedule {
+            self.engine()
+                .check_stack_set(&self.config.stack_set)
+                .await?;
             return self.scheduled(c, inv, &seed).await;
         }
         if let Some(why) = self.covered(c) {
@@ -250,6 +265,9 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
             Ok(Decision::Reconcile(why)) => tracing::info!(why = %why, "event may touch the scope"),
             Err(e) => tracing::warn!(error = %e, "relevance check failed; reconciling anyway"),
         }
+        self.engine()
+            .check_stack_set(&self.config.stack_set)
+            .await?;
         self.on_event(c, inv, &seed).await
     }
 

@@ -13,7 +13,12 @@ async fn main() -> Result<(), Error> {
     let conf = load_config().await;
     let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
     // Invalid configuration fails the start-up (an init error), with the scope engine's words.
-    let config = match Config::from_env(|k| std::env::var(k).ok(), &region) {
+    let config = match Config::from_env(
+        // Lossy: a value that is not UTF-8 reaches the parser (and is rejected by name)
+        // instead of silently counting as unset.
+        |k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()),
+        &region,
+    ) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "invalid configuration");

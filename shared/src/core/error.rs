@@ -110,4 +110,11 @@ pub enum ScopeError {
 
     #[error("{field}: expected a string or a list of strings, got {got}.")]
     WrongType { field: &'static str, got: String },
+
+    #[error("{field}: expected a single string such as {example}, got {got}.")]
+    NotAString {
+        field: &'static str,
+        got: String,
+        example: &'static str,
+    },
 }

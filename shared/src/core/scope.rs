@@ -84,14 +84,14 @@ impl RawList {
                     serde_json::Value::String(s) => Ok(s.clone()),
                     other => Err(ScopeError::WrongType {
                         field,
-                        got: kind(other).into(),
+                        got: kind(field, other).into(),
                     }),
                 })
                 .collect::<Result<_, _>>()
                 .map(Self::Items),
             other => Err(ScopeError::WrongType {
                 field,
-                got: kind(other).into(),
+                got: kind(field, other).into(),
             }),
         }
     }
@@ -159,13 +159,15 @@ fn check_len(field: &'static str, s: &str) -> Result<(), ScopeError> {
     Ok(())
 }
 
-fn kind(v: &serde_json::Value) -> &'static str {
+/// What a JSON value is, in words; for account IDs, a number gets the leading-zero warning.
+pub fn kind(field: &str, v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => {
+        serde_json::Value::Number(_) if field == "TargetAccountIds" => {
             "a number (quote account IDs so that leading zeros are kept)"
         }
+        serde_json::Value::Number(_) => "a number",
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "a list",
         serde_json::Value::Object(_) => "an object",

@@ -1,0 +1,430 @@
+//! The fault matrix (issue 7) for the custom resource: the faults `faults.rs` and
+//! `lifecycle.rs` do not already cover. Each test asserts the final stack instances equal the
+//! scope exactly, and that CloudFormation got exactly one answer. FAULTS.md lists every fault
+//! with what was injected, what the function did, and the test that shows it.
+//!
+//! Run: `cargo test -p custom-resource --test fault_matrix`
+
+mod common;
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{props, request, Capture};
+use custom_resource::aws::HttpResponder;
+use custom_resource::handler::{Handler, Invocation, Settings};
+use e2e::lambda::{LambdaStub, ResponseSink};
+use e2e::proxy::TcpProxy;
+use e2e::{Fixture, TestBed, REGION, STACK_SET};
+use serde_json::{json, Value};
+use shared::adapters::{CfnStackSets, SdkIdentity, SdkOrganizations};
+use shared::engine::EngineConfig;
+use shared::ports::TokioClock;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const PROD: &[&str] = &[
+    "prod-web",
+    "prod-data",
+    "prod-eu-1",
+    "prod-eu-payments",
+    "prod-eu-pci",
+    "prod-us-1",
+];
+
+fn ids(f: &Fixture, names: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = names.iter().map(|n| f.account(n)).collect();
+    v.sort();
+    v
+}
+
+/// The real `custom-resource` binary under a local Lambda (runtime + Invoke API), its
+/// stdout/stderr drained concurrently (DEBUG logs would fill the pipes and block it) into a
+/// log that can be read at any time.
+struct Function {
+    child: tokio::process::Child,
+    log: Arc<Mutex<String>>,
+}
+
+fn drain(r: impl tokio::io::AsyncRead + Unpin + Send + 'static, log: Arc<Mutex<String>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(r).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            let mut g = log.lock().unwrap();
+            g.push_str(&l);
+            g.push('\n');
+        }
+    });
+}
+
+impl Function {
+    fn start(stub: &LambdaStub, bed: &TestBed, extra: &[(&'static str, &str)]) -> Self {
+        let mut env = bed.env();
+        env.push(("AWS_LAMBDA_LOG_FORMAT", "JSON".into()));
+        for (k, v) in extra {
+            env.push((k, (*v).to_owned()));
+        }
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_custom-resource"));
+        cmd.env("AWS_LAMBDA_RUNTIME_API", stub.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "orgscope-test")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_ENDPOINT_URL_LAMBDA", format!("http://{}", stub.addr))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn custom-resource");
+        let log = Arc::new(Mutex::new(String::new()));
+        drain(child.stdout.take().unwrap(), log.clone());
+        drain(child.stderr.take().unwrap(), log.clone());
+        Self { child, log }
+    }
+
+    /// The log so far.
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Stops the function; its whole log.
+    async fn logs(mut self) -> String {
+        self.child.kill().await.ok();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.log()
+    }
+}
+
+#[tokio::test]
+async fn throttling_through_the_real_binary_is_retried_visibly_and_the_result_is_exact() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    bed.configure(json!({"operation_seconds": 0.3})).await;
+    let sink = ResponseSink::start().await;
+    let stub = LambdaStub::start(Duration::from_secs(300)).await;
+    let func = Function::start(&stub, &bed, &[("AWS_LAMBDA_LOG_LEVEL", "DEBUG")]);
+    bed.configure(json!({"throttle": {"organizations": 0.3, "cloudformation": 0.3}, "seed": 3}))
+        .await;
+    // Create, then Updates that move the scope round, until the SDK's own three attempts
+    // have run out at least once and an adapter retry shows (at least three steps, at most
+    // ten): every step must end with exactly the scoped accounts.
+    let scopes: [(Value, Vec<String>); 3] = [
+        (
+            props(&f.root(), "DIFFERENCE", &f.account("staging-2")),
+            ids(
+                &f,
+                &[
+                    "sandbox-orphan",
+                    "shared-services",
+                    "prod-web",
+                    "prod-data",
+                    "prod-eu-1",
+                    "prod-eu-payments",
+                    "prod-eu-pci",
+                    "prod-us-1",
+                    "staging-1",
+                ],
+            ),
+        ),
+        (props(&f.ou("Root/Prod"), "ALL", ""), ids(&f, PROD)),
+        (
+            props(
+                &f.ou("Root/Prod/EU"),
+                "INTERSECTION",
+                &format!("{},{}", f.account("prod-eu-pci"), f.account("prod-web")),
+            ),
+            ids(&f, &["prod-eu-pci"]),
+        ),
+    ];
+    let mut steps = 0;
+    while steps < 3 || (func.log().matches("retrying AWS call").count() == 0 && steps < 10) {
+        let (p, want) = &scopes[steps % scopes.len()];
+        let kind = if steps == 0 { "create" } else { "update" };
+        let id = stub.invoke(request(
+            &sink,
+            kind,
+            &format!("throttled-{steps}"),
+            p.clone(),
+        ));
+        let result = stub.result(&id, Duration::from_secs(120)).await;
+        assert!(matches!(result, Some(Ok(_))), "{result:?}");
+        let answer = sink
+            .wait_for(steps + 1, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+        assert_eq!(answer["Data"]["AccountIds"], json!(want.join(",")));
+        assert_eq!(
+            bed.instance_accounts(STACK_SET).await,
+            *want,
+            "step {steps}"
+        );
+        steps += 1;
+    }
+    bed.configure(json!({"throttle": {"organizations": 0.0, "cloudformation": 0.0}}))
+        .await;
+    assert_eq!(sink.bodies().len(), steps, "one answer per request");
+    let throttled = bed
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r["throttled"] == true)
+        .count();
+    let logs = func.logs().await;
+    let retries = logs.matches("retrying AWS call").count();
+    println!(
+        "{steps} requests, {throttled} throttled AWS requests, {retries} adapter retries logged"
+    );
+    assert!(throttled >= 10, "{throttled}");
+    assert!(retries >= 1, "no `retrying AWS call` in the DEBUG log");
+    // Each retry line says which call, which attempt, and why.
+    let line = logs
+        .lines()
+        .find(|l| l.contains("retrying AWS call"))
+        .unwrap();
+    let v: Value = serde_json::from_str(line).expect("JSON log line");
+    assert_eq!(v["level"], "DEBUG", "{line}");
+    assert!(
+        line.contains("Throttl") || line.contains("TooManyRequests"),
+        "{line}"
+    );
+    assert!(!logs.contains("SECRETSIGNATURE"));
+}
+
+#[tokio::test]
+async fn the_deadline_during_a_running_operation_is_carried_over_by_the_real_binary() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    // 35 s per invocation minus the function's 30 s margin: 5 s of work per invocation,
+    // against an operation that runs for 8 s.
+    bed.configure(json!({"operation_seconds": 8.0})).await;
+    let sink = ResponseSink::start().await;
+    let stub = LambdaStub::start(Duration::from_secs(35)).await;
+    let func = Function::start(&stub, &bed, &[("AWS_LAMBDA_LOG_LEVEL", "INFO")]);
+    let started = Instant::now();
+    stub.invoke(request(
+        &sink,
+        "create",
+        "carried",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    ));
+    let answer = sink
+        .wait_for(1, Duration::from_secs(60))
+        .await
+        .expect("answered");
+    let took = started.elapsed();
+    assert!(
+        stub.drain(Duration::from_secs(20)).await,
+        "every invocation ended"
+    );
+    // Nothing more arrives: exactly one answer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.bodies().len(), 1, "{:?}", sink.bodies());
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["Data"]["AccountIds"], json!(ids(&f, PROD).join(",")));
+    assert_eq!(bed.instance_accounts(STACK_SET).await, ids(&f, PROD));
+    let history = stub.history();
+    let hops = history.iter().filter(|i| i.self_invoked).count();
+    assert!(hops >= 1, "the wait was carried over by a self-invocation");
+    for inv in history.iter().filter(|i| i.self_invoked) {
+        assert!(
+            inv.payload.get("OrgscopeContinuation").is_some(),
+            "{}",
+            inv.payload
+        );
+    }
+    assert_eq!(
+        bed.mutating_stackset_calls().await,
+        ["CreateStackInstances"],
+        "the wait resumed; nothing was started twice"
+    );
+    let logs = func.logs().await;
+    assert!(logs.contains("carrying the wait over"), "{logs}");
+    println!(
+        "answered after {:.1} s, {} invocation(s), {hops} self-invocation(s)",
+        took.as_secs_f64(),
+        history.len()
+    );
+}
+
+/// The handler with real SDK clients that reach the emulator through `proxy`.
+async fn via_proxy(
+    proxy: &TcpProxy,
+) -> Handler<SdkOrganizations, CfnStackSets, SdkIdentity, TokioClock, HttpResponder, Capture> {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(proxy.url())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await;
+    let mut settings = Settings::new(REGION);
+    settings.margin = Duration::from_millis(500);
+    settings.engine = EngineConfig {
+        poll_initial: Duration::from_millis(100),
+        poll_max: Duration::from_millis(500),
+        ..EngineConfig::default()
+    };
+    let mut responder = HttpResponder::new();
+    responder.base_delay = Duration::from_millis(50);
+    Handler {
+        org: SdkOrganizations::new(&conf),
+        stacksets: CfnStackSets::new(&conf),
+        identity: SdkIdentity::new(&conf),
+        clock: TokioClock,
+        responder,
+        reinvoker: Capture::default(),
+        settings,
+    }
+}
+
+/// Waits until the emulator has seen `action` (read straight from the emulator, not through
+/// the proxy).
+async fn wait_for_action(bed: &TestBed, action: &str) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while !bed.requests().await.iter().any(|r| r["action"] == action) {
+        assert!(Instant::now() < end, "{action} never came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One outage: waits until the emulator saw `action`, then takes the endpoint down for
+/// `down`, then brings it back. Returns when the endpoint is back.
+async fn outage_after(bed: &TestBed, proxy: &TcpProxy, action: &str, down: Duration) {
+    wait_for_action(bed, action).await;
+    proxy.stop();
+    tokio::time::sleep(down).await;
+    proxy.resume().await;
+}
+
+fn inv(left: Duration) -> Invocation {
+    Invocation {
+        request_id: "lambda-request".into(),
+        deadline: Instant::now() + left,
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_outage_during_the_wait_is_ridden_out_and_answered_once() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    bed.configure(json!({"operation_seconds": 2.0})).await;
+    let proxy = TcpProxy::start(&bed.endpoint).await;
+    let sink = ResponseSink::start().await;
+    let h = via_proxy(&proxy).await;
+    let req = request(
+        &sink,
+        "create",
+        "outage",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    );
+    // The endpoint goes away just after CreateStackInstances, for 4 s: every poll of the
+    // operation in that time is refused or reset.
+    let (summary, ()) = tokio::join!(
+        h.handle(req, inv(Duration::from_secs(120))),
+        outage_after(&bed, &proxy, "CreateStackInstances", Duration::from_secs(4))
+    );
+    assert!(proxy.accepted() > 0);
+    assert_eq!(summary.answered.as_deref(), Some("SUCCESS"), "{summary:?}");
+    assert_eq!(sink.bodies().len(), 1);
+    assert_eq!(bed.instance_accounts(STACK_SET).await, ids(&f, PROD));
+    assert_eq!(
+        bed.mutating_stackset_calls().await,
+        ["CreateStackInstances"]
+    );
+}
+
+#[tokio::test]
+async fn an_invocation_killed_during_an_outage_is_finished_by_the_next_delivery() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    bed.configure(json!({"operation_seconds": 2.0})).await;
+    let proxy = TcpProxy::start(&bed.endpoint).await;
+    let sink = ResponseSink::start().await;
+    let h = via_proxy(&proxy).await;
+    let req = request(
+        &sink,
+        "create",
+        "killed",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    );
+    // The endpoint goes away just after CreateStackInstances and stays away until Lambda
+    // stops the invocation (simulated: the invocation is dropped 3 s later, mid-retry).
+    let first = tokio::time::timeout(
+        Duration::from_secs(3),
+        h.handle(req.clone(), inv(Duration::from_secs(120))),
+    );
+    let (first, ()) = tokio::join!(first, async {
+        wait_for_action(&bed, "CreateStackInstances").await;
+        proxy.stop();
+    });
+    assert!(
+        first.is_err(),
+        "the first invocation was stopped mid-outage"
+    );
+    assert!(sink.bodies().is_empty(), "nothing was answered by it");
+    // The endpoint comes back; Lambda delivers the same (asynchronous) event again.
+    proxy.resume().await;
+    let second = h.handle(req, inv(Duration::from_secs(120))).await;
+    assert_eq!(second.answered.as_deref(), Some("SUCCESS"), "{second:?}");
+    assert_eq!(sink.bodies().len(), 1, "answered exactly once");
+    assert_eq!(bed.instance_accounts(STACK_SET).await, ids(&f, PROD));
+    // The retry found its own operation (same request, same OperationId): no second one.
+    assert_eq!(
+        bed.mutating_stackset_calls().await,
+        ["CreateStackInstances"]
+    );
+}
+
+/// The Lambda deadline must be honoured while the endpoint is down: answer or carry the wait
+/// over before Lambda stops the function. Today the adapters' retries (12 attempts, up to 5 s
+/// apart, each with the SDK's own 3 attempts) ignore the deadline, so an outage that begins
+/// shortly before the deadline keeps the invocation busy past it: in AWS, Lambda kills it,
+/// nothing is answered and nothing is re-invoked, and CloudFormation waits until its timeout.
+/// Scaled down here: 5 s of Lambda time, a 0.5 s margin, a 12 s outage.
+#[tokio::test]
+async fn the_invocation_yields_at_its_deadline_even_while_the_endpoint_is_down() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    bed.configure(json!({"operation_seconds": 2.0})).await;
+    let proxy = TcpProxy::start(&bed.endpoint).await;
+    let sink = ResponseSink::start().await;
+    let h = via_proxy(&proxy).await;
+    let req = request(
+        &sink,
+        "create",
+        "late",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    );
+    let started = Instant::now();
+    let (summary, ()) = tokio::join!(
+        async {
+            let s = h.handle(req, inv(Duration::from_secs(5))).await;
+            (s, started.elapsed())
+        },
+        outage_after(
+            &bed,
+            &proxy,
+            "CreateStackInstances",
+            Duration::from_secs(12)
+        )
+    );
+    let (summary, took) = summary;
+    println!("{summary:?} after {:.1} s", took.as_secs_f64());
+    assert!(
+        summary.answered.is_some() || summary.reinvoked,
+        "{summary:?}"
+    );
+    assert!(
+        took <= Duration::from_secs(5),
+        "the invocation ran {:.1} s past a 5 s Lambda deadline",
+        took.as_secs_f64()
+    );
+}
