@@ -6,12 +6,13 @@ use std::fmt::Write;
 use std::process::ExitCode;
 
 use serde_json::json;
+use shared::adapters::cloudtrail::SdkCloudTrail;
 use shared::adapters::iam::SdkIam;
 use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations};
 use shared::core::{expand, Expansion, OrgTree, Scope, TargetId};
 use shared::doctor::{
-    checks, default_role_name, has_failure, suggest, Check, IamApi, Inputs, KnownOu, Status,
-    TargetFinding, DEFAULT_INTEGRATION, PORT_OIDC_URL,
+    checks, default_role_name, has_failure, suggest, Check, CloudTrailApi, IamApi, Inputs, KnownOu,
+    Status, TargetFinding, DEFAULT_INTEGRATION, EVENTS_REGION, PORT_OIDC_URL,
 };
 use shared::ports::{AwsError, IdentityApi, OrgInfo, OrganizationsApi, StackSetApi};
 use shared::preflight::STACKSETS_PRINCIPAL;
@@ -64,6 +65,7 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
     let cfn = CfnStackSets::new(&conf);
     let sts = SdkIdentity::new(&conf);
     let iam = SdkIam::new(&conf);
+    let cloudtrail = SdkCloudTrail::new(&conf);
     let region = conf.region().map(|r| r.to_string());
     let role_name = args
         .role_name
@@ -72,10 +74,12 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
         .unwrap_or_else(|| default_role_name(&args.integration_identifier));
     let stack_set_name = args.stack_set.stack_set_name.clone();
 
-    let (caller, organization, trusted, provider, role, stack_set) = tokio::join!(
+    let (caller, organization, trusted, trails, provider, role, stack_set) = tokio::join!(
         sts.caller_account(),
         org.describe_organization(),
         org.service_access_enabled(STACKSETS_PRINCIPAL),
+        // Asked in us-east-1 whatever the region: that is where Organizations' events arrive.
+        cloudtrail.trails(EVENTS_REGION),
         iam.oidc_provider(&args.oidc_provider_url),
         iam.role(&role_name),
         cfn.describe(&stack_set_name),
@@ -93,6 +97,7 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
         organization,
         trusted_access: trusted.map_err(org_error),
         region: region.clone(),
+        trails: trails.map_err(|e| e.to_string()),
         scope: &scope,
         targets: facts.targets,
         read: facts.read.clone(),

@@ -25,6 +25,7 @@ async fn a_ready_organization_passes_every_check() {
     let bed = TestBed::start().await;
     let f = bed.sample().await;
     bed.create_stack_set(STACK_SET, true).await;
+    create_trail(&bed, "org-trail", true, true).await;
     clear_log(&bed).await;
     let out = orgscope(
         &bed,
@@ -427,6 +428,117 @@ async fn outside_us_east_1_the_region_check_fails_and_a_self_managed_stack_set_t
     let c = check(&v, "stack-set");
     assert_eq!(c["status"], "FAIL");
     assert!(c["detail"].as_str().unwrap().contains("self-managed"));
+    assert_eq!(mutating_calls(&bed).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn cloudtrail_no_trail_warns_and_a_logging_multi_region_trail_passes() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    let doctor = || async {
+        json(
+            &orgscope(
+                &bed,
+                &args(&f.ou("Root/Prod"), "ALL", "", &["--output", "json"]),
+                &[],
+            )
+            .await,
+        )
+    };
+
+    // No trail: a WARN (not a FAIL) naming what follows and the fix.
+    clear_log(&bed).await;
+    let v = doctor().await;
+    assert_eq!(v["ok"], true, "a WARN does not fail doctor: {v:#}");
+    let c = check(&v, "cloudtrail");
+    assert_eq!(c["status"], "WARN");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no trail logs management events in us-east-1"),
+        "{detail}"
+    );
+    assert!(detail.contains("every 6 hours by default"), "{detail}");
+    assert!(
+        detail.contains("(CreateAccountResult) still arrive at once"),
+        "{detail}"
+    );
+    let fix = c["fix"].as_str().unwrap();
+    assert!(fix.contains("--is-multi-region-trail"), "{fix}");
+    assert!(
+        fix.contains("aws cloudtrail start-logging --name org-trail"),
+        "{fix}"
+    );
+    // Right after Region, before the targets.
+    let ids: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let at = ids.iter().position(|i| *i == "cloudtrail").unwrap();
+    assert_eq!(ids[at - 1], "region", "{ids:?}");
+
+    // A multi-region trail that is not logging: still a WARN, and the fix starts it.
+    create_trail(&bed, "org-trail", true, false).await;
+    clear_log(&bed).await;
+    let c = check(&doctor().await, "cloudtrail").clone();
+    assert_eq!(c["status"], "WARN");
+    assert!(c["detail"]
+        .as_str()
+        .unwrap()
+        .contains("trail org-trail is not logging"));
+    assert!(c["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("aws cloudtrail start-logging --name org-trail --region us-east-1"));
+    assert_eq!(mutating_calls(&bed).await, Vec::<String>::new());
+
+    // Logging, but its selectors record only reads: a WARN.
+    let ct = aws_sdk_cloudtrail::Client::new(&bed.sdk_config().await);
+    ct.start_logging()
+        .name("org-trail")
+        .send()
+        .await
+        .expect("StartLogging");
+    ct.put_event_selectors()
+        .trail_name("org-trail")
+        .event_selectors(
+            aws_sdk_cloudtrail::types::EventSelector::builder()
+                .read_write_type(aws_sdk_cloudtrail::types::ReadWriteType::ReadOnly)
+                .include_management_events(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutEventSelectors");
+    let c = check(&doctor().await, "cloudtrail").clone();
+    assert_eq!(c["status"], "WARN", "{c:#}");
+    assert!(c["detail"]
+        .as_str()
+        .unwrap()
+        .contains("leave out management write events"));
+
+    // Logging every management event: a PASS.
+    ct.put_event_selectors()
+        .trail_name("org-trail")
+        .event_selectors(
+            aws_sdk_cloudtrail::types::EventSelector::builder()
+                .read_write_type(aws_sdk_cloudtrail::types::ReadWriteType::All)
+                .include_management_events(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutEventSelectors");
+    clear_log(&bed).await;
+    let c = check(&doctor().await, "cloudtrail").clone();
+    assert_eq!(c["status"], "PASS", "{c:#}");
+    assert!(c["detail"]
+        .as_str()
+        .unwrap()
+        .contains("trail org-trail (multi-region, logging)"));
+    assert!(c["fix"].is_null());
     assert_eq!(mutating_calls(&bed).await, Vec::<String>::new());
 }
 

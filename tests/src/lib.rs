@@ -250,6 +250,27 @@ impl TestBed {
             .expect("MoveAccount");
     }
 
+    /// Creates an S3 bucket in `REGION` (CloudTrail's CreateTrail needs one to exist). A plain
+    /// request: the emulator reads the service from the SigV4 credential scope and does not
+    /// verify signatures, so no S3 client is needed.
+    pub async fn create_bucket(&self, name: &str) {
+        let r = self
+            .http
+            .put(format!("{}/{name}", self.endpoint))
+            .header(
+                "Authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=testing/20250101/{REGION}/s3/aws4_request, \
+                     SignedHeaders=host, Signature=0"
+                ),
+            )
+            .send()
+            .await
+            .expect("CreateBucket");
+        let status = r.status();
+        assert!(status.is_success(), "CreateBucket {name}: {status}");
+    }
+
     /// Stops the emulator now (as a crash would).
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;

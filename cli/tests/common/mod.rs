@@ -83,7 +83,12 @@ pub async fn mutating_calls(bed: &TestBed) -> Vec<String> {
     bed.requests()
         .await
         .into_iter()
-        .filter_map(|r| r["action"].as_str().map(str::to_owned))
+        // JSON services log their X-Amz-Target (`com.amazonaws.cloudtrail....CreateTrail`).
+        .filter_map(|r| {
+            r["action"]
+                .as_str()
+                .map(|a| a.rsplit('.').next().unwrap_or(a).to_owned())
+        })
         .filter(|a| {
             [
                 "Create",
@@ -101,6 +106,7 @@ pub async fn mutating_calls(bed: &TestBed) -> Vec<String> {
                 "Detach",
                 "Move",
                 "Stop",
+                "Start",
                 "Add",
                 "Remove",
                 "Invite",
@@ -169,6 +175,27 @@ pub async fn create_role(bed: &TestBed, name: &str, trust: &str, tag: Option<&st
         );
     }
     req.send().await.expect("CreateRole");
+}
+
+/// A CloudTrail trail in the emulator's `us-east-1`, with its S3 bucket; logging when `logging`.
+pub async fn create_trail(bed: &TestBed, name: &str, multi_region: bool, logging: bool) {
+    let bucket = format!("{name}-logs");
+    bed.create_bucket(&bucket).await;
+    let ct = aws_sdk_cloudtrail::Client::new(&bed.sdk_config().await);
+    ct.create_trail()
+        .name(name)
+        .s3_bucket_name(&bucket)
+        .is_multi_region_trail(multi_region)
+        .send()
+        .await
+        .expect("CreateTrail");
+    if logging {
+        ct.start_logging()
+            .name(name)
+            .send()
+            .await
+            .expect("StartLogging");
+    }
 }
 
 pub async fn clear_log(bed: &TestBed) {

@@ -2,6 +2,7 @@
 //! only here.
 
 pub mod cloudformation;
+pub mod cloudtrail;
 pub mod errors;
 pub mod iam;
 pub mod organizations;
