@@ -139,7 +139,15 @@ async fn run(cli: Cli) -> ExitCode {
             };
             match output {
                 Output::Json => {
-                    println!("{}", render::plan_json(&scope, &tree, &expansion, &stats))
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    let written =
+                        render::write_plan_json(&mut out, &scope, &tree, &expansion, &stats)
+                            .map_err(std::io::Error::from)
+                            .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
+                            .and_then(|()| std::io::Write::flush(&mut out));
+                    if let Err(e) = written {
+                        return fail(1, &format!("cannot write the plan: {e}"));
+                    }
                 }
                 Output::Text => print!("{}", render::plan_text(&scope, &tree, &expansion, color())),
             }

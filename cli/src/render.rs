@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use serde_json::json;
 use shared::core::{Entry, Expansion, OrgTree, Scope, TargetId};
 use shared::read::ReadStats;
 
@@ -295,27 +294,78 @@ fn draw(
     }
 }
 
-/// `{accounts, skipped, organization_id, management_account_id, ...}`.
-pub fn plan_json(scope: &Scope, tree: &OrgTree, e: &Expansion, stats: &ReadStats) -> String {
-    let entry = |x: &Entry| {
-        json!({
-            "id": x.id,
-            "name": x.name,
-            "ou_path": x.ou_path,
-            "state": x.state.to_string(),
-            "reason": x.reason.to_string(),
-            "reason_code": x.reason,
-        })
+/// `{accounts, skipped, organization_id, management_account_id, ...}`, streamed to `w`: at
+/// 10,000 accounts, building the whole document as a `serde_json::Value` first would more than
+/// double the command's peak memory.
+pub fn write_plan_json(
+    w: impl std::io::Write,
+    scope: &Scope,
+    tree: &OrgTree,
+    e: &Expansion,
+    stats: &ReadStats,
+) -> serde_json::Result<()> {
+    #[derive(serde::Serialize)]
+    struct EntryOut<'a> {
+        id: &'a shared::core::AccountId,
+        name: &'a str,
+        ou_path: &'a str,
+        state: String,
+        reason: String,
+        reason_code: &'a shared::core::Reason,
+    }
+    struct Entries<'a>(&'a [Entry]);
+    impl serde::Serialize for Entries<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(|x| EntryOut {
+                id: &x.id,
+                name: &x.name,
+                ou_path: &x.ou_path,
+                state: x.state.to_string(),
+                reason: x.reason.to_string(),
+                reason_code: &x.reason,
+            }))
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct TargetOut<'a> {
+        id: &'a TargetId,
+        path: String,
+    }
+    #[derive(serde::Serialize)]
+    struct Summary {
+        in_scope: usize,
+        skipped: usize,
+    }
+    #[derive(serde::Serialize)]
+    struct PlanOut<'a> {
+        organization_id: &'a str,
+        management_account_id: &'a Option<shared::core::AccountId>,
+        account_scope: shared::core::AccountScope,
+        targets: Vec<TargetOut<'a>>,
+        accounts: Entries<'a>,
+        skipped: Entries<'a>,
+        summary: Summary,
+        organizations_calls: &'a ReadStats,
+    }
+    let out = PlanOut {
+        organization_id: &e.organization_id,
+        management_account_id: &e.management_account_id,
+        account_scope: e.mode,
+        targets: scope
+            .targets
+            .iter()
+            .map(|t| TargetOut {
+                id: t,
+                path: tree.path(t.as_str()),
+            })
+            .collect(),
+        accounts: Entries(&e.included),
+        skipped: Entries(&e.skipped),
+        summary: Summary {
+            in_scope: e.included.len(),
+            skipped: e.skipped.len(),
+        },
+        organizations_calls: stats,
     };
-    let v = json!({
-        "organization_id": e.organization_id,
-        "management_account_id": e.management_account_id,
-        "account_scope": e.mode,
-        "targets": scope.targets.iter().map(|t| json!({"id": t, "path": tree.path(t.as_str())})).collect::<Vec<_>>(),
-        "accounts": e.included.iter().map(entry).collect::<Vec<_>>(),
-        "skipped": e.skipped.iter().map(entry).collect::<Vec<_>>(),
-        "summary": {"in_scope": e.included.len(), "skipped": e.skipped.len()},
-        "organizations_calls": stats,
-    });
-    serde_json::to_string_pretty(&v).unwrap_or_default()
+    serde_json::to_writer_pretty(w, &out)
 }

@@ -45,7 +45,12 @@ pub fn parse_rfc3339(s: &str) -> Option<f64> {
     }
     let offset = match rest {
         "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+        // ASCII only: slicing by byte position must not land inside a multi-byte character.
+        o if o.len() == 6
+            && o.is_ascii()
+            && (o.starts_with('+') || o.starts_with('-'))
+            && &o[3..4] == ":" =>
+        {
             let oh: i64 = o[1..3].parse().ok()?;
             let om: i64 = o[4..6].parse().ok()?;
             let v = oh * 3600 + om * 60;
@@ -117,6 +122,10 @@ mod tests {
             "yesterday",
             "2024-13-01T00:00:00Z",
             "2024-05-01T12:00:00",
+            // Found by the event_parse fuzz target's neighbourhood: a multi-byte character
+            // where the offset's colon should be once panicked on a byte slice.
+            "2024-05-01T12:00:00+0é00",
+            "2024-05-01T12:00:00+é:00",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }

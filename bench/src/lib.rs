@@ -1,0 +1,600 @@
+//! Shared pieces of the benchmarks: an in-process organization with a fixed latency per call,
+//! the call lower bound and critical path of a tree, the planner's 10,000-account inputs, and
+//! small output helpers. Figures are printed by `src/bin/*` and `benches/*`; `scripts/bench`
+//! runs them all and splices the tables into `BENCHMARKS.md`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use shared::core::{
+    Account, AccountId, AccountState, Desired, DetailedStatus, DriftStatus, InstanceStatus,
+    OrgNode, PlanPolicy, StackInstance,
+};
+use shared::ports::{AwsError, AwsResult, OrgInfo, OrganizationsApi, Page, ParentRef};
+
+/// Organizations page size (AWS's and the emulator's).
+pub const PAGE: usize = 20;
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    e2e::repo_root()
+}
+
+/// Where the binaries leave their tables for `scripts/bench`.
+pub fn results_dir() -> PathBuf {
+    let d = repo_root().join("target/bench-results");
+    std::fs::create_dir_all(&d).expect("create target/bench-results");
+    d
+}
+
+/// Writes `text` to `target/bench-results/<name>` and prints it.
+pub fn emit(name: &str, text: &str) {
+    print!("{text}");
+    std::fs::write(results_dir().join(name), text).expect("write results");
+}
+
+/// An organization as a tree: built from the emulator's fixture JSON, so the in-process
+/// organization and the emulator hold exactly the same shape.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    pub organization_id: String,
+    pub root: String,
+    pub management: String,
+    /// Node ID → name, parent.
+    pub nodes: BTreeMap<String, OrgNode>,
+    /// Node ID → child OU IDs, in creation order.
+    pub children: BTreeMap<String, Vec<String>>,
+    /// Node ID → accounts directly in it.
+    pub accounts: BTreeMap<String, Vec<Account>>,
+}
+
+impl Tree {
+    /// From `POST /_fidelity/fixture/generate`'s answer.
+    pub fn from_fixture(f: &Value) -> Self {
+        let root = f["root_id"].as_str().expect("root_id").to_owned();
+        let management = f["management_account_id"]
+            .as_str()
+            .expect("management_account_id")
+            .to_owned();
+        let mut t = Tree {
+            organization_id: f["organization_id"].as_str().unwrap_or_default().into(),
+            root: root.clone(),
+            management: management.clone(),
+            ..Default::default()
+        };
+        let ous = f["ous"].as_object().expect("ous");
+        // Paths sort parents before children; generated names (unit-00042) sort by creation.
+        let mut paths: Vec<(&String, &Value)> = ous.iter().collect();
+        paths.sort_by(|a, b| a.0.cmp(b.0));
+        let id_of: BTreeMap<&str, &str> = paths
+            .iter()
+            .map(|(p, id)| (p.as_str(), id.as_str().expect("ou id")))
+            .collect();
+        for (path, id) in &paths {
+            let id = id.as_str().expect("ou id").to_owned();
+            let (parent, name) = match path.rsplit_once('/') {
+                Some((pp, name)) => (Some(id_of[pp].to_owned()), name.to_owned()),
+                None => (None, "Root".to_owned()),
+            };
+            if let Some(p) = &parent {
+                t.children.entry(p.clone()).or_default().push(id.clone());
+            }
+            t.children.entry(id.clone()).or_default();
+            t.accounts.entry(id.clone()).or_default();
+            t.nodes.insert(id.clone(), OrgNode { id, name, parent });
+        }
+        let mut accts: Vec<(&String, &Value)> = f["accounts"]
+            .as_object()
+            .expect("accounts")
+            .iter()
+            .collect();
+        accts.sort_by(|a, b| a.0.cmp(b.0));
+        // The management account lives in the root and is not among the generated ones.
+        t.accounts.get_mut(&root).expect("root").push(Account {
+            id: AccountId::parse(&management).expect("management id"),
+            name: "management".into(),
+            state: AccountState::Active,
+            parent: root.clone(),
+        });
+        for (name, a) in accts {
+            let parent = id_of[a["ou_path"].as_str().expect("ou_path")].to_owned();
+            t.accounts.get_mut(&parent).expect("parent").push(Account {
+                id: AccountId::parse(a["id"].as_str().expect("id")).expect("account id"),
+                name: name.clone(),
+                state: AccountState::parse(a["state"].as_str().unwrap_or("ACTIVE")),
+                parent,
+            });
+        }
+        t
+    }
+
+    /// Every node at or below `target`, the target first.
+    pub fn subtree(&self, target: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![target.to_owned()];
+        while let Some(n) = stack.pop() {
+            stack.extend(self.children[&n].iter().rev().cloned());
+            out.push(n);
+        }
+        out
+    }
+
+    pub fn account_count(&self) -> usize {
+        self.accounts.values().map(Vec::len).sum()
+    }
+
+    pub fn suspended_count(&self) -> usize {
+        self.accounts
+            .values()
+            .flatten()
+            .filter(|a| a.state == AccountState::Suspended)
+            .count()
+    }
+
+    /// Depth of the deepest OU (root = 0).
+    pub fn depth(&self) -> usize {
+        self.nodes
+            .keys()
+            .map(|n| self.ancestors(n).len())
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn ancestors(&self, n: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        let mut cur = self.nodes[n].parent.clone();
+        while let Some(p) = cur {
+            cur = self.nodes[&p].parent.clone();
+            v.push(p);
+        }
+        v
+    }
+
+    /// The top-level OU with the most accounts below it.
+    pub fn biggest_top_level_ou(&self) -> String {
+        self.children[&self.root]
+            .iter()
+            .max_by_key(|ou| {
+                self.subtree(ou)
+                    .iter()
+                    .map(|n| self.accounts[n].len())
+                    .sum::<usize>()
+            })
+            .expect("a top-level OU")
+            .clone()
+    }
+
+    /// Accounts below `target`, in a fixed order.
+    pub fn accounts_under(&self, target: &str) -> Vec<&Account> {
+        self.subtree(target)
+            .iter()
+            .flat_map(|n| self.accounts[n].iter())
+            .collect()
+    }
+
+    /// The foundation issue's lower bound for walking `target`'s subtree: one call per page of
+    /// `ListAccountsForParent` and of `ListOrganizationalUnitsForParent` for each OU (an empty
+    /// list is still a page), plus `DescribeOrganization`.
+    pub fn lower_bound(&self, target: &str) -> u32 {
+        let sub = self.subtree(target);
+        let accounts: BTreeMap<String, usize> = sub
+            .iter()
+            .map(|n| (n.clone(), self.accounts[n].len()))
+            .collect();
+        let ous: BTreeMap<String, usize> = sub
+            .iter()
+            .map(|n| (n.clone(), self.children[n].len()))
+            .collect();
+        shared::read::lower_bound(&accounts, &ous, PAGE)
+    }
+
+    /// The longest chain of calls that must run one after another to walk `target`: a child
+    /// OU is known only once the page of its parent's `ListOrganizationalUnitsForParent` that
+    /// names it has arrived, and the pages of one listing follow each other (each needs the
+    /// previous page's token). Returns (calls on the chain, depth of the subtree, most pages
+    /// of one listing on that chain).
+    pub fn critical_path(&self, target: &str) -> (u32, u32, u32) {
+        let pages = |n: usize| n.div_ceil(PAGE).max(1) as u32;
+        // (node, calls before it is known, depth below target, most pages seen on the path)
+        let mut stack = vec![(target.to_owned(), 0u32, 0u32, 0u32)];
+        let mut best = (1u32, 0u32, 0u32); // DescribeOrganization alone
+        while let Some((n, known, depth, widest)) = stack.pop() {
+            let acc = pages(self.accounts[&n].len());
+            let ou = pages(self.children[&n].len());
+            let widest = widest.max(acc).max(ou);
+            let done = known + acc.max(ou);
+            if (done, depth) > (best.0, best.1) {
+                best = (done, depth, widest);
+            }
+            for (i, c) in self.children[&n].iter().enumerate() {
+                stack.push((c.clone(), known + (i / PAGE) as u32 + 1, depth + 1, widest));
+            }
+        }
+        let max_depth = self
+            .subtree(target)
+            .iter()
+            .map(|n| self.ancestors(n).len() - self.ancestors(target).len())
+            .max()
+            .unwrap_or(0) as u32;
+        (best.0, max_depth.max(best.1), best.2)
+    }
+}
+
+/// Calls made to a [`MemOrg`], by API action.
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub describe_organization: AtomicU32,
+    pub list_ous: AtomicU32,
+    pub list_accounts: AtomicU32,
+    pub list_parents: AtomicU32,
+    pub describe_ou: AtomicU32,
+    pub describe_account: AtomicU32,
+    pub other: AtomicU32,
+}
+
+impl Calls {
+    pub fn total(&self) -> u32 {
+        [
+            &self.describe_organization,
+            &self.list_ous,
+            &self.list_accounts,
+            &self.list_parents,
+            &self.describe_ou,
+            &self.describe_account,
+            &self.other,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+}
+
+/// An in-process organization: pages of [`PAGE`], a fixed latency per call, call counters.
+pub struct MemOrg {
+    pub tree: Tree,
+    pub latency: Duration,
+    pub calls: Calls,
+    parent_of: BTreeMap<String, String>,
+    account_at: BTreeMap<AccountId, Account>,
+}
+
+impl MemOrg {
+    pub fn new(tree: Tree, latency: Duration) -> Self {
+        let mut parent_of = BTreeMap::new();
+        let mut account_at = BTreeMap::new();
+        for n in tree.nodes.values() {
+            if let Some(p) = &n.parent {
+                parent_of.insert(n.id.clone(), p.clone());
+            }
+        }
+        for a in tree.accounts.values().flatten() {
+            parent_of.insert(a.id.as_str().to_owned(), a.parent.clone());
+            account_at.insert(a.id.clone(), a.clone());
+        }
+        Self {
+            tree,
+            latency,
+            calls: Calls::default(),
+            parent_of,
+            account_at,
+        }
+    }
+
+    async fn call(&self, counter: &AtomicU32) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(self.latency).await;
+    }
+
+    fn page<T: Clone>(items: &[T], token: Option<String>) -> Page<T> {
+        let start: usize = token.and_then(|t| t.parse().ok()).unwrap_or(0);
+        let end = (start + PAGE).min(items.len());
+        Page {
+            items: items[start.min(end)..end].to_vec(),
+            next: (end < items.len()).then(|| end.to_string()),
+        }
+    }
+
+    fn not_found(what: &str) -> AwsError {
+        AwsError::NotFound { what: what.into() }
+    }
+}
+
+impl OrganizationsApi for MemOrg {
+    async fn describe_organization(&self) -> AwsResult<OrgInfo> {
+        self.call(&self.calls.describe_organization).await;
+        Ok(OrgInfo {
+            id: self.tree.organization_id.clone(),
+            management_account_id: AccountId::parse(&self.tree.management)
+                .map_err(|e| AwsError::Validation(e.to_string()))?,
+            all_features: true,
+        })
+    }
+
+    async fn list_ous_page(&self, parent: &str, token: Option<String>) -> AwsResult<Page<OrgNode>> {
+        self.call(&self.calls.list_ous).await;
+        let ids = self
+            .tree
+            .children
+            .get(parent)
+            .ok_or_else(|| Self::not_found(parent))?;
+        let nodes: Vec<OrgNode> = ids.iter().map(|i| self.tree.nodes[i].clone()).collect();
+        Ok(Self::page(&nodes, token))
+    }
+
+    async fn list_accounts_page(
+        &self,
+        parent: &str,
+        token: Option<String>,
+    ) -> AwsResult<Page<Account>> {
+        self.call(&self.calls.list_accounts).await;
+        let accts = self
+            .tree
+            .accounts
+            .get(parent)
+            .ok_or_else(|| Self::not_found(parent))?;
+        Ok(Self::page(accts, token))
+    }
+
+    async fn parent_of(&self, child: &str) -> AwsResult<ParentRef> {
+        self.call(&self.calls.list_parents).await;
+        let p = self
+            .parent_of
+            .get(child)
+            .ok_or_else(|| Self::not_found(child))?;
+        Ok(ParentRef {
+            id: p.clone(),
+            is_root: *p == self.tree.root,
+        })
+    }
+
+    async fn ou_name(&self, ou: &str) -> AwsResult<String> {
+        self.call(&self.calls.describe_ou).await;
+        self.tree
+            .nodes
+            .get(ou)
+            .map(|n| n.name.clone())
+            .ok_or_else(|| Self::not_found(ou))
+    }
+
+    async fn describe_account(&self, id: &AccountId) -> AwsResult<(String, AccountState)> {
+        self.call(&self.calls.describe_account).await;
+        self.account_at
+            .get(id)
+            .map(|a| (a.name.clone(), a.state.clone()))
+            .ok_or_else(|| Self::not_found(id.as_str()))
+    }
+
+    async fn service_access_enabled(&self, _principal: &str) -> AwsResult<bool> {
+        self.call(&self.calls.other).await;
+        Ok(true)
+    }
+
+    async fn roots(&self) -> AwsResult<Vec<OrgNode>> {
+        self.call(&self.calls.other).await;
+        Ok(vec![self.tree.nodes[&self.tree.root].clone()])
+    }
+}
+
+/// A tiny deterministic generator (no dependency needed).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// The planner's inputs at organization scale: `n` desired accounts in one region; instances
+/// for 95% of them with a mix of statuses (most CURRENT; some FAILED with earlier attempts,
+/// OUTDATED, drifted, RUNNING, skipped because suspended); 300 instances of accounts no longer
+/// in scope.
+pub fn plan_inputs(
+    n: usize,
+) -> (
+    Desired,
+    Vec<StackInstance>,
+    BTreeMap<AccountId, u32>,
+    PlanPolicy,
+) {
+    let id = |i: usize| {
+        AccountId::parse(&format!("{:012}", 100_000_000_000u64 + i as u64 * 7919))
+            .expect("12 digits")
+    };
+    let region = "us-east-1".to_owned();
+    let desired = Desired {
+        accounts: (0..n).map(id).collect::<BTreeSet<_>>(),
+        regions: [region.clone()].into(),
+    };
+    let mut rng = Lcg(7);
+    let mut attempts = BTreeMap::new();
+    let mut instances = Vec::with_capacity(n);
+    let existing = n * 95 / 100;
+    for i in (0..existing).chain(n + 1000..n + 1300) {
+        let roll = rng.below(1000);
+        let (status, detailed, drift) = match roll {
+            0..=19 => (
+                InstanceStatus::Outdated,
+                DetailedStatus::Failed,
+                DriftStatus::NotChecked,
+            ),
+            20..=29 => (
+                InstanceStatus::Outdated,
+                DetailedStatus::Succeeded,
+                DriftStatus::InSync,
+            ),
+            30..=39 => (
+                InstanceStatus::Current,
+                DetailedStatus::Succeeded,
+                DriftStatus::Drifted,
+            ),
+            40..=44 => (
+                InstanceStatus::Outdated,
+                DetailedStatus::Running,
+                DriftStatus::NotChecked,
+            ),
+            45..=69 => (
+                InstanceStatus::Outdated,
+                DetailedStatus::SkippedSuspendedAccount,
+                DriftStatus::NotChecked,
+            ),
+            _ => (
+                InstanceStatus::Current,
+                DetailedStatus::Succeeded,
+                DriftStatus::InSync,
+            ),
+        };
+        if detailed == DetailedStatus::Failed {
+            attempts.insert(id(i), rng.below(5) as u32);
+        }
+        instances.push(StackInstance {
+            account: id(i),
+            region: region.clone(),
+            status,
+            detailed,
+            status_reason: (detailed == DetailedStatus::Failed)
+                .then(|| "ResourceLogicalId:PortIntegrationRole, ResourceStatusReason: Role already exists".into()),
+            drift,
+            ou: Some(format!("ou-abcd-{:08}", i % 1000)),
+        });
+    }
+    (desired, instances, attempts, PlanPolicy::default())
+}
+
+/// `(ratio, verdict)` of a figure against a target where lower is better.
+pub fn verdict(measured: f64, target: f64) -> (String, &'static str) {
+    let ratio = measured / target;
+    (
+        format!("{ratio:.2}"),
+        if measured <= target { "met" } else { "MISSED" },
+    )
+}
+
+/// The median of some durations, in milliseconds.
+pub fn median_ms(v: &mut [Duration]) -> f64 {
+    v.sort();
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mid = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2
+    };
+    mid.as_secs_f64() * 1e3
+}
+
+/// One line about the machine and its load, for the tables.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cores} cores, {cpu}, load average {}", load())
+}
+
+/// `/proc/loadavg`'s first three fields.
+pub fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Runs a command to completion and returns (exit status, wall time, peak RSS in KiB, stdout).
+///
+/// The peak RSS is `ru_maxrss` from `wait4`, taken by a small helper process (this binary
+/// re-executed with `--rss-of`, see [`rss_helper`]) rather than by the caller: Linux carries
+/// the high-water RSS of the address space a process replaces at `exec` into its `maxrss`, and
+/// a child spawned by a big process (vfork/posix_spawn share its memory) would report the
+/// parent's peak instead of its own.
+pub fn run_measured(
+    cmd: &mut std::process::Command,
+) -> std::io::Result<(i32, Duration, u64, Vec<u8>)> {
+    use std::io::Read;
+    let me = std::env::current_exe()?;
+    let mut wrapped = std::process::Command::new(me);
+    wrapped
+        .arg("--rss-of")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    let start = std::time::Instant::now();
+    let mut child = wrapped
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut out = Vec::new();
+    let mut so = child.stdout.take().expect("stdout");
+    let mut se = child.stderr.take().expect("stderr");
+    let t = std::thread::spawn(move || {
+        let mut err = Vec::new();
+        let _ = se.read_to_end(&mut err);
+        err
+    });
+    so.read_to_end(&mut out)?;
+    let err = String::from_utf8_lossy(&t.join().unwrap_or_default()).into_owned();
+    let status = child.wait()?;
+    let wall = start.elapsed();
+    let code = status.code().unwrap_or(-1);
+    if code != 0 {
+        eprintln!("{err}");
+    }
+    let rss = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("BENCH_MAXRSS_KIB "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    Ok((code, wall, rss, out))
+}
+
+/// The `--rss-of PROGRAM ARGS...` mode of a bench binary: runs the program (same stdio and
+/// environment), waits for it with `wait4`, prints `BENCH_MAXRSS_KIB <n>` on stderr and
+/// returns its exit code. Returns `None` when the process was not started in this mode. Call
+/// it first thing in `main`.
+pub fn rss_helper() -> Option<i32> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).map(|a| a == "--rss-of") != Some(true) {
+        return None;
+    }
+    // Reaped below by `wait4`, which std cannot do (it would discard the rusage).
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(&args[2])
+        .args(&args[3..])
+        .spawn()
+        .expect("spawn the measured program");
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; wait4 fills it for the child we spawned and have not
+    // waited for (std's Child is never waited on here, so it does not reap it first).
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert!(r == pid, "wait4: {}", std::io::Error::last_os_error());
+    // Linux reports ru_maxrss in KiB.
+    eprintln!("BENCH_MAXRSS_KIB {}", ru.ru_maxrss);
+    Some(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    })
+}
