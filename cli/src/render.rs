@@ -260,13 +260,13 @@ fn draw(
         } else {
             (p.red("✘"), p.dim(&clip(&x.reason.to_string(), 60)))
         };
-        let _ = writeln!(
-            out,
+        let line = format!(
             "{indent}{}{mark} {}  {:<22} {note}",
             if last { "└── " } else { "├── " },
             x.id,
             clip(&x.name, 22)
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     for k in kids {
         i += 1;
