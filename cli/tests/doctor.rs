@@ -395,14 +395,7 @@ async fn outside_us_east_1_the_region_check_fails_and_a_self_managed_stack_set_t
     let bed = TestBed::start().await;
     let f = bed.sample().await;
     // The StackSet in eu-west-1 is self-managed.
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&bed.endpoint)
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
+    let conf = e2e::sdk_config_for(&bed.endpoint, "eu-west-1").await;
     aws_sdk_cloudformation::Client::new(&conf)
         .create_stack_set()
         .stack_set_name(STACK_SET)

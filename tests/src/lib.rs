@@ -30,6 +30,19 @@ pub const STACK_SET: &str = "Port-Integration-v3";
 /// A tiny member template: the emulator records instances, it does not run stacks.
 pub const MEMBER_TEMPLATE: &str = r#"{"Resources":{"PortIntegrationRole":{"Type":"AWS::IAM::Role","Properties":{"RoleName":"PortIntegrationRole-test","AssumeRolePolicyDocument":{"Version":"2012-10-17","Statement":[]}}}}}"#;
 
+/// SDK configuration aimed at `endpoint` (the emulator, or a proxy in front of it) in `region`.
+pub async fn sdk_config_for(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
 /// One running emulator; killed on drop.
 pub struct TestBed {
     child: Child,
@@ -196,15 +209,7 @@ impl TestBed {
 
     /// SDK configuration aimed at this emulator, as `AWS_ENDPOINT_URL` would make it.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-            .load()
-            .await
+        sdk_config_for(&self.endpoint, REGION).await
     }
 
     /// Environment for a child process (the CLI, a function binary) to reach this emulator.

@@ -253,15 +253,7 @@ async fn the_deadline_during_a_running_operation_is_carried_over_by_the_real_bin
 async fn via_proxy(
     proxy: &TcpProxy,
 ) -> Handler<SdkOrganizations, CfnStackSets, SdkIdentity, TokioClock, HttpResponder, Capture> {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(proxy.url())
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await;
+    let conf = e2e::sdk_config_for(&proxy.url(), REGION).await;
     let mut settings = Settings::new(REGION);
     settings.margin = Duration::from_millis(500);
     settings.engine = EngineConfig {

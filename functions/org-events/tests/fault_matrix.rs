@@ -226,15 +226,7 @@ async fn via_proxy(
     proxy: &TcpProxy,
     env: &std::collections::BTreeMap<String, String>,
 ) -> Handler<SdkOrganizations, CfnStackSets, TokioClock> {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(proxy.url())
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_organizations::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await;
+    let conf = e2e::sdk_config_for(&proxy.url(), REGION).await;
     let config = Config::from_env(|k| env.get(k).cloned(), REGION).expect("config");
     let mut h = Handler::new(
         SdkOrganizations::new(&conf),
