@@ -229,6 +229,7 @@ pub struct Calls {
     pub describe_organization: AtomicU32,
     pub list_ous: AtomicU32,
     pub list_accounts: AtomicU32,
+    pub list_all_accounts: AtomicU32,
     pub list_parents: AtomicU32,
     pub describe_ou: AtomicU32,
     pub describe_account: AtomicU32,
@@ -241,6 +242,7 @@ impl Calls {
             &self.describe_organization,
             &self.list_ous,
             &self.list_accounts,
+            &self.list_all_accounts,
             &self.list_parents,
             &self.describe_ou,
             &self.describe_account,
@@ -336,6 +338,19 @@ impl OrganizationsApi for MemOrg {
             .get(parent)
             .ok_or_else(|| Self::not_found(parent))?;
         Ok(Self::page(accts, token))
+    }
+
+    async fn list_all_accounts_page(&self, token: Option<String>) -> AwsResult<Page<Account>> {
+        self.call(&self.calls.list_all_accounts).await;
+        let all: Vec<Account> = self
+            .account_at
+            .values()
+            .map(|a| Account {
+                parent: String::new(),
+                ..a.clone()
+            })
+            .collect();
+        Ok(Self::page(&all, token))
     }
 
     async fn parent_of(&self, child: &str) -> AwsResult<ParentRef> {

@@ -86,6 +86,12 @@ pub trait OrganizationsApi: Send + Sync {
         parent: &str,
         token: Option<String>,
     ) -> impl Future<Output = AwsResult<Page<Account>>> + Send;
+    /// `ListAccounts`: one page of every account in the organization, whatever its OU. The
+    /// accounts' `parent` is empty: `ListAccounts` does not say where an account is.
+    fn list_all_accounts_page(
+        &self,
+        token: Option<String>,
+    ) -> impl Future<Output = AwsResult<Page<Account>>> + Send;
     /// `ListParents` (an OU or account has exactly one parent).
     fn parent_of(&self, child: &str) -> impl Future<Output = AwsResult<ParentRef>> + Send;
     /// `DescribeOrganizationalUnit`: the name.
@@ -183,6 +189,13 @@ pub trait StackSetApi: Send + Sync {
     fn describe(&self, name: &str) -> impl Future<Output = AwsResult<StackSetInfo>> + Send;
     /// Every instance, all pages.
     fn instances(&self, name: &str) -> impl Future<Output = AwsResult<Vec<StackInstance>>> + Send;
+    /// The instances of these accounts only: `ListStackInstances` with
+    /// `StackInstanceAccount`, one call per account (a page holds every region of it).
+    fn instances_of(
+        &self,
+        name: &str,
+        accounts: &[AccountId],
+    ) -> impl Future<Output = AwsResult<Vec<StackInstance>>> + Send;
     /// Starts Create/Update/Delete; returns the operation ID.
     fn start(
         &self,

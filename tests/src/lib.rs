@@ -30,7 +30,8 @@ pub const STACK_SET: &str = "Port-Integration-v3";
 /// A tiny member template: the emulator records instances, it does not run stacks.
 pub const MEMBER_TEMPLATE: &str = r#"{"Resources":{"PortIntegrationRole":{"Type":"AWS::IAM::Role","Properties":{"RoleName":"PortIntegrationRole-test","AssumeRolePolicyDocument":{"Version":"2012-10-17","Statement":[]}}}}}"#;
 
-/// SDK configuration aimed at `endpoint` (the emulator, or a proxy in front of it) in `region`.
+/// SDK configuration aimed at `endpoint` (the emulator, or a proxy in front of it) in `region`,
+/// retrying as the functions and the CLI do (`shared::adapters::retry_config`).
 pub async fn sdk_config_for(endpoint: &str, region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -38,7 +39,7 @@ pub async fn sdk_config_for(endpoint: &str, region: &str) -> aws_config::SdkConf
         .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
             "testing", "testing", None, None, "test",
         ))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .retry_config(shared::adapters::retry_config())
         .load()
         .await
 }

@@ -237,6 +237,12 @@ impl shared::ports::OrganizationsApi for PanickingOrg {
     ) -> shared::ports::AwsResult<shared::ports::Page<shared::core::Account>> {
         unreachable!()
     }
+    async fn list_all_accounts_page(
+        &self,
+        _: Option<String>,
+    ) -> shared::ports::AwsResult<shared::ports::Page<shared::core::Account>> {
+        panic!("simulated bug")
+    }
     async fn parent_of(&self, _: &str) -> shared::ports::AwsResult<shared::ports::ParentRef> {
         unreachable!()
     }

@@ -30,6 +30,10 @@ const PROD: &[&str] = &[
     "prod-us-1",
 ];
 
+/// What the SDK's retry strategy logs at DEBUG before a retry: "attempt #1 failed with
+/// RetryIndicated(RetryableError { kind: ThrottlingError, .. }); retrying after 412ms".
+const SDK_RETRY: &str = "; retrying after ";
+
 fn drain(r: impl tokio::io::AsyncRead + Unpin + Send + 'static, log: Arc<Mutex<String>>) {
     tokio::spawn(async move {
         let mut lines = BufReader::new(r).lines();
@@ -70,8 +74,31 @@ async fn throttling_through_the_real_binary_is_retried_visibly_and_converges_exa
     let log = Arc::new(Mutex::new(String::new()));
     drain(child.stdout.take().unwrap(), log.clone());
     drain(child.stderr.take().unwrap(), log.clone());
-    let retries =
-        |log: &Arc<Mutex<String>>| log.lock().unwrap().matches("retrying AWS call").count();
+    let retries = |log: &Arc<Mutex<String>>| log.lock().unwrap().matches(SDK_RETRY).count();
+    // Organizations requests of one scheduled run: (answered, throttled). The test's own
+    // MoveAccount calls are not the function's.
+    let org_requests = |reqs: &[Value]| {
+        let org: Vec<&Value> = reqs
+            .iter()
+            .filter(|r| r["service"] == "organizations" && r["action"] != "MoveAccount")
+            .collect();
+        let throttled = org.iter().filter(|r| r["throttled"] == true).count();
+        (org.len() - throttled, throttled)
+    };
+
+    // The baseline: one scheduled run without throttling (it enrolls Prod).
+    let id = stub.invoke(event("scheduled.json", &[]));
+    assert!(matches!(
+        stub.result(&id, Duration::from_secs(120)).await,
+        Some(Ok(_))
+    ));
+    let (baseline, none) = org_requests(&bed.requests().await);
+    assert_eq!(none, 0);
+    assert_eq!(bed.instance_accounts(STACK_SET).await, {
+        let mut v: Vec<String> = PROD.iter().map(|n| f.account(n)).collect();
+        v.sort();
+        v
+    });
 
     bed.configure(json!({"throttle": {"organizations": 0.3, "cloudformation": 0.3}, "seed": 5}))
         .await;
@@ -83,11 +110,15 @@ async fn throttling_through_the_real_binary_is_retried_visibly_and_converges_exa
         v
     };
     // Scheduled runs, with sandbox-orphan moved in and out of Prod between them, until the
-    // SDK's own three attempts have run out at least once and an adapter retry shows (at
-    // least three runs, at most ten). Each run must end with exactly the scoped accounts.
+    // SDK's retry shows in the DEBUG log (at least three runs, at most ten). Each run must end
+    // with exactly the scoped accounts, and read exactly what the unthrottled run read:
+    // throttling adds the SDK's retried attempts and nothing else (no page read twice, no
+    // call redone above the SDK).
     let mut runs = 0;
     let mut inside = false;
+    let (mut answered_total, mut throttled_total, mut all_throttled) = (0, 0, 0);
     while runs < 3 || (retries(&log) == 0 && runs < 10) {
+        bed.control("requests/clear", json!({})).await;
         if runs > 0 {
             let (from, to) = if inside {
                 (f.ou("Root/Prod/EU"), f.root())
@@ -125,34 +156,44 @@ async fn throttling_through_the_real_binary_is_retried_visibly_and_converges_exa
             want.sort();
         }
         assert_eq!(bed.instance_accounts(STACK_SET).await, want, "run {runs}");
+        let reqs = bed.requests().await;
+        all_throttled += reqs.iter().filter(|r| r["throttled"] == true).count();
+        let (answered, throttled) = org_requests(&reqs);
+        assert_eq!(
+            answered, baseline,
+            "run {runs}: Organizations requests answered under throttling"
+        );
+        answered_total += answered;
+        throttled_total += throttled;
         runs += 1;
     }
     bed.configure(json!({"throttle": {"organizations": 0.0, "cloudformation": 0.0}}))
         .await;
-    let throttled = bed
-        .requests()
-        .await
-        .iter()
-        .filter(|r| r["throttled"] == true)
-        .count();
+    let throttled = all_throttled;
     child.kill().await.ok();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let log = log.lock().unwrap().clone();
-    let n = log.matches("retrying AWS call").count();
+    let n = log.matches(SDK_RETRY).count();
     println!(
-        "{runs} scheduled runs, {throttled} throttled AWS requests, {n} adapter retries logged"
+        "{runs} scheduled runs, {throttled} throttled AWS requests, {n} SDK retries logged; \
+         Organizations per run: {baseline} calls unthrottled, {answered_total} answered + \
+         {throttled_total} throttled over {runs} throttled runs ({:.2} attempts per call)",
+        (answered_total + throttled_total) as f64 / answered_total as f64
     );
     assert!(throttled >= 10, "{throttled}");
+    // At a 30 % throttling rate any retry scheme needs 1 / 0.7 = 1.43 attempts per call on
+    // average; the SDK's retries must not add more than chance does.
+    assert!(
+        (answered_total + throttled_total) as f64 <= answered_total as f64 * 1.43 * 1.3,
+        "{answered_total} answered, {throttled_total} throttled"
+    );
     let line = log
         .lines()
-        .find(|l| l.contains("retrying AWS call"))
-        .expect("an adapter retry in the DEBUG log");
+        .find(|l| l.contains(SDK_RETRY))
+        .expect("an SDK retry in the DEBUG log");
     let v: Value = serde_json::from_str(line).expect("JSON log line");
     assert_eq!(v["level"], "DEBUG", "{line}");
-    assert!(
-        line.contains("Throttl") || line.contains("TooManyRequests"),
-        "{line}"
-    );
+    assert!(line.contains("ThrottlingError"), "{line}");
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use aws_sdk_cloudformation::types::{
     AccountFilterType, CallAs, ConcurrencyMode, DeploymentTargets, RegionConcurrencyType,
-    StackSetOperationPreferences,
+    StackInstanceSummary, StackSetOperationPreferences,
 };
 use aws_smithy_types::DateTime;
 
@@ -12,18 +12,15 @@ use crate::ports::{
 };
 
 use super::errors::classify;
-use super::retry::{retrying, RetryPolicy};
 
 pub struct CfnStackSets {
     client: aws_sdk_cloudformation::Client,
-    retry: RetryPolicy,
 }
 
 impl CfnStackSets {
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
         Self {
             client: aws_sdk_cloudformation::Client::new(conf),
-            retry: RetryPolicy::default(),
         }
     }
 }
@@ -52,6 +49,42 @@ fn deployment_targets(t: &Targets) -> DeploymentTargets {
         .build()
 }
 
+/// One `ListStackInstances` summary; `None` when AWS gives no valid account ID.
+fn to_instance(s: &StackInstanceSummary) -> Option<StackInstance> {
+    let account = AccountId::parse(s.account().unwrap_or_default()).ok()?;
+    Some(StackInstance {
+        account,
+        region: s.region().unwrap_or_default().to_owned(),
+        status: match s.status().map(|x| x.as_str()) {
+            Some("CURRENT") => InstanceStatus::Current,
+            Some("INOPERABLE") => InstanceStatus::Inoperable,
+            _ => InstanceStatus::Outdated,
+        },
+        detailed: match s
+            .stack_instance_status()
+            .and_then(|d| d.detailed_status())
+            .map(|x| x.as_str())
+        {
+            Some("PENDING") => DetailedStatus::Pending,
+            Some("RUNNING") => DetailedStatus::Running,
+            Some("SUCCEEDED") => DetailedStatus::Succeeded,
+            Some("FAILED") => DetailedStatus::Failed,
+            Some("CANCELLED") => DetailedStatus::Cancelled,
+            Some("INOPERABLE") => DetailedStatus::Inoperable,
+            Some("SKIPPED_SUSPENDED_ACCOUNT") => DetailedStatus::SkippedSuspendedAccount,
+            _ => DetailedStatus::Unknown,
+        },
+        status_reason: s.status_reason().map(str::to_owned),
+        drift: match s.drift_status().map(|x| x.as_str()) {
+            Some("DRIFTED") => DriftStatus::Drifted,
+            Some("IN_SYNC") => DriftStatus::InSync,
+            Some("UNKNOWN") => DriftStatus::Unknown,
+            _ => DriftStatus::NotChecked,
+        },
+        ou: s.organizational_unit_id().map(str::to_owned),
+    })
+}
+
 fn ts(d: Option<&DateTime>) -> Option<String> {
     d.and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
 }
@@ -62,16 +95,14 @@ fn secs(a: Option<&DateTime>, b: Option<&DateTime>) -> Option<f64> {
 
 impl StackSetApi for CfnStackSets {
     async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
-        let out = retrying(self.retry, "DescribeStackSet", || async {
-            self.client
-                .describe_stack_set()
-                .stack_set_name(name)
-                .call_as(CallAs::SelfValue)
-                .send()
-                .await
-                .map_err(|e| classify("cloudformation", "DescribeStackSet", e))
-        })
-        .await?;
+        let out = self
+            .client
+            .describe_stack_set()
+            .stack_set_name(name)
+            .call_as(CallAs::SelfValue)
+            .send()
+            .await
+            .map_err(|e| classify("cloudformation", "DescribeStackSet", e))?;
         let s = out.stack_set().ok_or_else(|| AwsError::NotFound {
             what: format!("StackSet {name}"),
         })?;
@@ -94,59 +125,51 @@ impl StackSetApi for CfnStackSets {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = retrying(self.retry, "ListStackInstances", || async {
-                self.client
-                    .list_stack_instances()
-                    .stack_set_name(name)
-                    .call_as(CallAs::SelfValue)
-                    .set_next_token(token.clone())
-                    .max_results(100)
-                    .send()
-                    .await
-                    .map_err(|e| classify("cloudformation", "ListStackInstances", e))
-            })
-            .await?;
-            for s in page.summaries() {
-                let Ok(account) = AccountId::parse(s.account().unwrap_or_default()) else {
-                    continue;
-                };
-                out.push(StackInstance {
-                    account,
-                    region: s.region().unwrap_or_default().to_owned(),
-                    status: match s.status().map(|x| x.as_str()) {
-                        Some("CURRENT") => InstanceStatus::Current,
-                        Some("INOPERABLE") => InstanceStatus::Inoperable,
-                        _ => InstanceStatus::Outdated,
-                    },
-                    detailed: match s
-                        .stack_instance_status()
-                        .and_then(|d| d.detailed_status())
-                        .map(|x| x.as_str())
-                    {
-                        Some("PENDING") => DetailedStatus::Pending,
-                        Some("RUNNING") => DetailedStatus::Running,
-                        Some("SUCCEEDED") => DetailedStatus::Succeeded,
-                        Some("FAILED") => DetailedStatus::Failed,
-                        Some("CANCELLED") => DetailedStatus::Cancelled,
-                        Some("INOPERABLE") => DetailedStatus::Inoperable,
-                        Some("SKIPPED_SUSPENDED_ACCOUNT") => {
-                            DetailedStatus::SkippedSuspendedAccount
-                        }
-                        _ => DetailedStatus::Unknown,
-                    },
-                    status_reason: s.status_reason().map(str::to_owned),
-                    drift: match s.drift_status().map(|x| x.as_str()) {
-                        Some("DRIFTED") => DriftStatus::Drifted,
-                        Some("IN_SYNC") => DriftStatus::InSync,
-                        Some("UNKNOWN") => DriftStatus::Unknown,
-                        _ => DriftStatus::NotChecked,
-                    },
-                    ou: s.organizational_unit_id().map(str::to_owned),
-                });
-            }
+            let page = self
+                .client
+                .list_stack_instances()
+                .stack_set_name(name)
+                .call_as(CallAs::SelfValue)
+                .set_next_token(token.clone())
+                .max_results(100)
+                .send()
+                .await
+                .map_err(|e| classify("cloudformation", "ListStackInstances", e))?;
+            out.extend(page.summaries().iter().filter_map(to_instance));
             match page.next_token() {
                 Some(t) => token = Some(t.to_owned()),
                 None => break,
+            }
+        }
+        out.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+        Ok(out)
+    }
+
+    async fn instances_of(
+        &self,
+        name: &str,
+        accounts: &[AccountId],
+    ) -> AwsResult<Vec<StackInstance>> {
+        let mut out = Vec::new();
+        for a in accounts {
+            let mut token: Option<String> = None;
+            loop {
+                let page = self
+                    .client
+                    .list_stack_instances()
+                    .stack_set_name(name)
+                    .call_as(CallAs::SelfValue)
+                    .stack_instance_account(a.as_str())
+                    .set_next_token(token)
+                    .max_results(100)
+                    .send()
+                    .await
+                    .map_err(|e| classify("cloudformation", "ListStackInstances", e))?;
+                out.extend(page.summaries().iter().filter_map(to_instance));
+                match page.next_token() {
+                    Some(t) => token = Some(t.to_owned()),
+                    None => break,
+                }
             }
         }
         out.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
@@ -165,85 +188,67 @@ impl StackSetApi for CfnStackSets {
         let dt = deployment_targets(targets);
         let regions = regions.to_vec();
         let id = match kind {
-            OpKind::Create => {
-                retrying(self.retry, "CreateStackInstances", || async {
-                    c.create_stack_instances()
-                        .stack_set_name(name)
-                        .call_as(CallAs::SelfValue)
-                        .deployment_targets(dt.clone())
-                        .set_regions(Some(regions.clone()))
-                        .operation_preferences(preferences())
-                        .operation_id(operation_id)
-                        .send()
-                        .await
-                        .map(|o| o.operation_id().map(str::to_owned))
-                        .map_err(|e| classify("cloudformation", "CreateStackInstances", e))
-                })
-                .await?
-            }
-            OpKind::Update => {
-                retrying(self.retry, "UpdateStackInstances", || async {
-                    c.update_stack_instances()
-                        .stack_set_name(name)
-                        .call_as(CallAs::SelfValue)
-                        .deployment_targets(dt.clone())
-                        .set_regions(Some(regions.clone()))
-                        .operation_preferences(preferences())
-                        .operation_id(operation_id)
-                        .send()
-                        .await
-                        .map(|o| o.operation_id().map(str::to_owned))
-                        .map_err(|e| classify("cloudformation", "UpdateStackInstances", e))
-                })
-                .await?
-            }
-            OpKind::Delete => {
-                retrying(self.retry, "DeleteStackInstances", || async {
-                    c.delete_stack_instances()
-                        .stack_set_name(name)
-                        .call_as(CallAs::SelfValue)
-                        .deployment_targets(dt.clone())
-                        .set_regions(Some(regions.clone()))
-                        .operation_preferences(preferences())
-                        .retain_stacks(false)
-                        .operation_id(operation_id)
-                        .send()
-                        .await
-                        .map(|o| o.operation_id().map(str::to_owned))
-                        .map_err(|e| classify("cloudformation", "DeleteStackInstances", e))
-                })
-                .await?
-            }
-            OpKind::DetectDrift => {
-                retrying(self.retry, "DetectStackSetDrift", || async {
-                    c.detect_stack_set_drift()
-                        .stack_set_name(name)
-                        .call_as(CallAs::SelfValue)
-                        .operation_preferences(preferences())
-                        .operation_id(operation_id)
-                        .send()
-                        .await
-                        .map(|o| o.operation_id().map(str::to_owned))
-                        .map_err(|e| classify("cloudformation", "DetectStackSetDrift", e))
-                })
-                .await?
-            }
+            OpKind::Create => c
+                .create_stack_instances()
+                .stack_set_name(name)
+                .call_as(CallAs::SelfValue)
+                .deployment_targets(dt.clone())
+                .set_regions(Some(regions.clone()))
+                .operation_preferences(preferences())
+                .operation_id(operation_id)
+                .send()
+                .await
+                .map(|o| o.operation_id().map(str::to_owned))
+                .map_err(|e| classify("cloudformation", "CreateStackInstances", e))?,
+            OpKind::Update => c
+                .update_stack_instances()
+                .stack_set_name(name)
+                .call_as(CallAs::SelfValue)
+                .deployment_targets(dt.clone())
+                .set_regions(Some(regions.clone()))
+                .operation_preferences(preferences())
+                .operation_id(operation_id)
+                .send()
+                .await
+                .map(|o| o.operation_id().map(str::to_owned))
+                .map_err(|e| classify("cloudformation", "UpdateStackInstances", e))?,
+            OpKind::Delete => c
+                .delete_stack_instances()
+                .stack_set_name(name)
+                .call_as(CallAs::SelfValue)
+                .deployment_targets(dt.clone())
+                .set_regions(Some(regions.clone()))
+                .operation_preferences(preferences())
+                .retain_stacks(false)
+                .operation_id(operation_id)
+                .send()
+                .await
+                .map(|o| o.operation_id().map(str::to_owned))
+                .map_err(|e| classify("cloudformation", "DeleteStackInstances", e))?,
+            OpKind::DetectDrift => c
+                .detect_stack_set_drift()
+                .stack_set_name(name)
+                .call_as(CallAs::SelfValue)
+                .operation_preferences(preferences())
+                .operation_id(operation_id)
+                .send()
+                .await
+                .map(|o| o.operation_id().map(str::to_owned))
+                .map_err(|e| classify("cloudformation", "DetectStackSetDrift", e))?,
         };
         Ok(id.unwrap_or_else(|| operation_id.to_owned()))
     }
 
     async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
-        let out = retrying(self.retry, "DescribeStackSetOperation", || async {
-            self.client
-                .describe_stack_set_operation()
-                .stack_set_name(name)
-                .operation_id(id)
-                .call_as(CallAs::SelfValue)
-                .send()
-                .await
-                .map_err(|e| classify("cloudformation", "DescribeStackSetOperation", e))
-        })
-        .await?;
+        let out = self
+            .client
+            .describe_stack_set_operation()
+            .stack_set_name(name)
+            .operation_id(id)
+            .call_as(CallAs::SelfValue)
+            .send()
+            .await
+            .map_err(|e| classify("cloudformation", "DescribeStackSetOperation", e))?;
         let o = out
             .stack_set_operation()
             .ok_or_else(|| AwsError::NotFound {
@@ -267,17 +272,15 @@ impl StackSetApi for CfnStackSets {
     }
 
     async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
-        let out = retrying(self.retry, "ListStackSetOperations", || async {
-            self.client
-                .list_stack_set_operations()
-                .stack_set_name(name)
-                .call_as(CallAs::SelfValue)
-                .max_results(max)
-                .send()
-                .await
-                .map_err(|e| classify("cloudformation", "ListStackSetOperations", e))
-        })
-        .await?;
+        let out = self
+            .client
+            .list_stack_set_operations()
+            .stack_set_name(name)
+            .call_as(CallAs::SelfValue)
+            .max_results(max)
+            .send()
+            .await
+            .map_err(|e| classify("cloudformation", "ListStackSetOperations", e))?;
         Ok(out
             .summaries()
             .iter()
@@ -303,19 +306,17 @@ impl StackSetApi for CfnStackSets {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = retrying(self.retry, "ListStackSetOperationResults", || async {
-                self.client
-                    .list_stack_set_operation_results()
-                    .stack_set_name(name)
-                    .operation_id(id)
-                    .call_as(CallAs::SelfValue)
-                    .set_next_token(token.clone())
-                    .max_results(100)
-                    .send()
-                    .await
-                    .map_err(|e| classify("cloudformation", "ListStackSetOperationResults", e))
-            })
-            .await?;
+            let page = self
+                .client
+                .list_stack_set_operation_results()
+                .stack_set_name(name)
+                .operation_id(id)
+                .call_as(CallAs::SelfValue)
+                .set_next_token(token.clone())
+                .max_results(100)
+                .send()
+                .await
+                .map_err(|e| classify("cloudformation", "ListStackSetOperationResults", e))?;
             for r in page.summaries() {
                 let Ok(account) = AccountId::parse(r.account().unwrap_or_default()) else {
                     continue;

@@ -10,19 +10,14 @@ use crate::doctor::{
 use crate::ports::AwsResult;
 
 use super::errors::classify;
-use super::retry::{retrying, RetryPolicy};
 
 pub struct SdkCloudTrail {
     conf: aws_config::SdkConfig,
-    retry: RetryPolicy,
 }
 
 impl SdkCloudTrail {
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
-        Self {
-            conf: conf.clone(),
-            retry: RetryPolicy::default(),
-        }
+        Self { conf: conf.clone() }
     }
 
     /// A client for `region`, whatever region the configuration names (the endpoint, the
@@ -38,15 +33,12 @@ impl SdkCloudTrail {
 impl CloudTrailApi for SdkCloudTrail {
     async fn trails(&self, region: &str) -> AwsResult<Vec<Trail>> {
         let client = self.client(region);
-        let list = retrying(self.retry, "DescribeTrails", || async {
-            client
-                .describe_trails()
-                .include_shadow_trails(true)
-                .send()
-                .await
-                .map_err(|e| classify("cloudtrail", "DescribeTrails", e))
-        })
-        .await?;
+        let list = client
+            .describe_trails()
+            .include_shadow_trails(true)
+            .send()
+            .await
+            .map_err(|e| classify("cloudtrail", "DescribeTrails", e))?;
         let mut out = Vec::new();
         for t in list.trail_list() {
             let name = t.name().unwrap_or_default().to_owned();
@@ -54,23 +46,19 @@ impl CloudTrailApi for SdkCloudTrail {
             let home_region = t.home_region().unwrap_or(region).to_owned();
             // Status and selectors of a shadow trail are the home region's: ask there, by ARN.
             let home = self.client(&home_region);
-            let status = retrying(self.retry, "GetTrailStatus", || async {
-                home.get_trail_status()
-                    .name(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| classify("cloudtrail", "GetTrailStatus", e))
-            })
-            .await?;
+            let status = home
+                .get_trail_status()
+                .name(&arn)
+                .send()
+                .await
+                .map_err(|e| classify("cloudtrail", "GetTrailStatus", e))?;
             // Asked even without custom selectors: AWS then answers the default one.
-            let got = retrying(self.retry, "GetEventSelectors", || async {
-                home.get_event_selectors()
-                    .trail_name(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| classify("cloudtrail", "GetEventSelectors", e))
-            })
-            .await?;
+            let got = home
+                .get_event_selectors()
+                .trail_name(&arn)
+                .send()
+                .await
+                .map_err(|e| classify("cloudtrail", "GetEventSelectors", e))?;
             let selectors = selectors(got.event_selectors(), got.advanced_event_selectors());
             out.push(Trail {
                 name,

@@ -6,18 +6,15 @@ use crate::doctor::{decode_policy, issuer_of, IamApi, OidcProvider, Role};
 use crate::ports::{AwsError, AwsResult};
 
 use super::errors::classify;
-use super::retry::{retrying, RetryPolicy};
 
 pub struct SdkIam {
     client: aws_sdk_iam::Client,
-    retry: RetryPolicy,
 }
 
 impl SdkIam {
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
         Self {
             client: aws_sdk_iam::Client::new(conf),
-            retry: RetryPolicy::default(),
         }
     }
 }
@@ -28,14 +25,12 @@ impl IamApi for SdkIam {
     async fn oidc_provider(&self, url: &str) -> AwsResult<Option<OidcProvider>> {
         let issuer = issuer_of(url).to_ascii_lowercase();
         let suffix = format!(":oidc-provider/{issuer}");
-        let list = retrying(self.retry, "ListOpenIDConnectProviders", || async {
-            self.client
-                .list_open_id_connect_providers()
-                .send()
-                .await
-                .map_err(|e| classify("iam", "ListOpenIDConnectProviders", e))
-        })
-        .await?;
+        let list = self
+            .client
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .map_err(|e| classify("iam", "ListOpenIDConnectProviders", e))?;
         let Some(arn) = list
             .open_id_connect_provider_list()
             .iter()
@@ -45,20 +40,17 @@ impl IamApi for SdkIam {
         else {
             return Ok(None);
         };
-        let got = retrying(self.retry, "GetOpenIDConnectProvider", || async {
-            match self
-                .client
-                .get_open_id_connect_provider()
-                .open_id_connect_provider_arn(&arn)
-                .send()
-                .await
-            {
-                Ok(o) => Ok(Some(o)),
-                Err(e) if e.code() == Some(NO_SUCH_ENTITY) => Ok(None),
-                Err(e) => Err(classify("iam", "GetOpenIDConnectProvider", e)),
-            }
-        })
-        .await?;
+        let got = match self
+            .client
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.code() == Some(NO_SUCH_ENTITY) => Ok(None),
+            Err(e) => Err(classify("iam", "GetOpenIDConnectProvider", e)),
+        }?;
         Ok(got.map(|o| OidcProvider {
             url: o.url().unwrap_or(&issuer).to_owned(),
             client_ids: o.client_id_list().to_vec(),
@@ -72,14 +64,11 @@ impl IamApi for SdkIam {
     }
 
     async fn role(&self, name: &str) -> AwsResult<Option<Role>> {
-        let got = retrying(self.retry, "GetRole", || async {
-            match self.client.get_role().role_name(name).send().await {
-                Ok(o) => Ok(Some(o)),
-                Err(e) if e.code() == Some(NO_SUCH_ENTITY) => Ok(None),
-                Err(e) => Err(classify("iam", "GetRole", e)),
-            }
-        })
-        .await?;
+        let got = match self.client.get_role().role_name(name).send().await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.code() == Some(NO_SUCH_ENTITY) => Ok(None),
+            Err(e) => Err(classify("iam", "GetRole", e)),
+        }?;
         let Some(out) = got else {
             return Ok(None);
         };

@@ -6,18 +6,15 @@ use crate::core::{Account, AccountId, AccountState, OrgNode};
 use crate::ports::{AwsError, AwsResult, OrgInfo, OrganizationsApi, Page, ParentRef};
 
 use super::errors::classify;
-use super::retry::{retrying, RetryPolicy};
 
 pub struct SdkOrganizations {
     client: aws_sdk_organizations::Client,
-    retry: RetryPolicy,
 }
 
 impl SdkOrganizations {
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
         Self {
             client: aws_sdk_organizations::Client::new(conf),
-            retry: RetryPolicy::default(),
         }
     }
 }
@@ -41,14 +38,12 @@ fn state_of(a: &aws_sdk_organizations::types::Account) -> AccountState {
 
 impl OrganizationsApi for SdkOrganizations {
     async fn describe_organization(&self) -> AwsResult<OrgInfo> {
-        let out = retrying(self.retry, "DescribeOrganization", || async {
-            self.client
-                .describe_organization()
-                .send()
-                .await
-                .map_err(|e| classify("organizations", "DescribeOrganization", e))
-        })
-        .await?;
+        let out = self
+            .client
+            .describe_organization()
+            .send()
+            .await
+            .map_err(|e| classify("organizations", "DescribeOrganization", e))?;
         let org = out
             .organization()
             .ok_or_else(|| bad("DescribeOrganization", "no organization"))?;
@@ -62,16 +57,14 @@ impl OrganizationsApi for SdkOrganizations {
     }
 
     async fn list_ous_page(&self, parent: &str, token: Option<String>) -> AwsResult<Page<OrgNode>> {
-        let out = retrying(self.retry, "ListOrganizationalUnitsForParent", || async {
-            self.client
-                .list_organizational_units_for_parent()
-                .parent_id(parent)
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| classify("organizations", "ListOrganizationalUnitsForParent", e))
-        })
-        .await?;
+        let out = self
+            .client
+            .list_organizational_units_for_parent()
+            .parent_id(parent)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| classify("organizations", "ListOrganizationalUnitsForParent", e))?;
         Ok(Page {
             items: out
                 .organizational_units()
@@ -91,16 +84,14 @@ impl OrganizationsApi for SdkOrganizations {
         parent: &str,
         token: Option<String>,
     ) -> AwsResult<Page<Account>> {
-        let out = retrying(self.retry, "ListAccountsForParent", || async {
-            self.client
-                .list_accounts_for_parent()
-                .parent_id(parent)
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| classify("organizations", "ListAccountsForParent", e))
-        })
-        .await?;
+        let out = self
+            .client
+            .list_accounts_for_parent()
+            .parent_id(parent)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| classify("organizations", "ListAccountsForParent", e))?;
         let mut items = Vec::new();
         for a in out.accounts() {
             let id = a.id().unwrap_or_default();
@@ -117,16 +108,38 @@ impl OrganizationsApi for SdkOrganizations {
         })
     }
 
-    async fn parent_of(&self, child: &str) -> AwsResult<ParentRef> {
-        let out = retrying(self.retry, "ListParents", || async {
-            self.client
-                .list_parents()
-                .child_id(child)
-                .send()
-                .await
-                .map_err(|e| classify("organizations", "ListParents", e))
+    async fn list_all_accounts_page(&self, token: Option<String>) -> AwsResult<Page<Account>> {
+        let out = self
+            .client
+            .list_accounts()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| classify("organizations", "ListAccounts", e))?;
+        let mut items = Vec::new();
+        for a in out.accounts() {
+            let id = a.id().unwrap_or_default();
+            items.push(Account {
+                id: AccountId::parse(id).map_err(|_| bad("ListAccounts", id))?,
+                name: a.name().unwrap_or_default().to_owned(),
+                state: state_of(a),
+                parent: String::new(),
+            });
+        }
+        Ok(Page {
+            items,
+            next: out.next_token().map(str::to_owned),
         })
-        .await?;
+    }
+
+    async fn parent_of(&self, child: &str) -> AwsResult<ParentRef> {
+        let out = self
+            .client
+            .list_parents()
+            .child_id(child)
+            .send()
+            .await
+            .map_err(|e| classify("organizations", "ListParents", e))?;
         let p = out
             .parents()
             .first()
@@ -138,15 +151,13 @@ impl OrganizationsApi for SdkOrganizations {
     }
 
     async fn ou_name(&self, ou: &str) -> AwsResult<String> {
-        let out = retrying(self.retry, "DescribeOrganizationalUnit", || async {
-            self.client
-                .describe_organizational_unit()
-                .organizational_unit_id(ou)
-                .send()
-                .await
-                .map_err(|e| classify("organizations", "DescribeOrganizationalUnit", e))
-        })
-        .await?;
+        let out = self
+            .client
+            .describe_organizational_unit()
+            .organizational_unit_id(ou)
+            .send()
+            .await
+            .map_err(|e| classify("organizations", "DescribeOrganizationalUnit", e))?;
         Ok(out
             .organizational_unit()
             .and_then(|o| o.name())
@@ -155,15 +166,13 @@ impl OrganizationsApi for SdkOrganizations {
     }
 
     async fn describe_account(&self, id: &AccountId) -> AwsResult<(String, AccountState)> {
-        let out = retrying(self.retry, "DescribeAccount", || async {
-            self.client
-                .describe_account()
-                .account_id(id.as_str())
-                .send()
-                .await
-                .map_err(|e| classify("organizations", "DescribeAccount", e))
-        })
-        .await?;
+        let out = self
+            .client
+            .describe_account()
+            .account_id(id.as_str())
+            .send()
+            .await
+            .map_err(|e| classify("organizations", "DescribeAccount", e))?;
         let a = out
             .account()
             .ok_or_else(|| bad("DescribeAccount", "no account"))?;
@@ -173,21 +182,13 @@ impl OrganizationsApi for SdkOrganizations {
     async fn service_access_enabled(&self, principal: &str) -> AwsResult<bool> {
         let mut token = None;
         loop {
-            let out = retrying(
-                self.retry,
-                "ListAWSServiceAccessForOrganization",
-                || async {
-                    self.client
-                        .list_aws_service_access_for_organization()
-                        .set_next_token(token.clone())
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            classify("organizations", "ListAWSServiceAccessForOrganization", e)
-                        })
-                },
-            )
-            .await?;
+            let out = self
+                .client
+                .list_aws_service_access_for_organization()
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "ListAWSServiceAccessForOrganization", e))?;
             if out
                 .enabled_service_principals()
                 .iter()
@@ -203,14 +204,12 @@ impl OrganizationsApi for SdkOrganizations {
     }
 
     async fn roots(&self) -> AwsResult<Vec<OrgNode>> {
-        let out = retrying(self.retry, "ListRoots", || async {
-            self.client
-                .list_roots()
-                .send()
-                .await
-                .map_err(|e| classify("organizations", "ListRoots", e))
-        })
-        .await?;
+        let out = self
+            .client
+            .list_roots()
+            .send()
+            .await
+            .map_err(|e| classify("organizations", "ListRoots", e))?;
         let _ = ChildType::Account;
         Ok(out
             .roots()

@@ -4,7 +4,6 @@ use crate::core::AccountId;
 use crate::ports::{AwsError, AwsResult, IdentityApi};
 
 use super::errors::classify;
-use super::retry::{retrying, RetryPolicy};
 
 pub struct SdkIdentity {
     client: aws_sdk_sts::Client,
@@ -20,14 +19,12 @@ impl SdkIdentity {
 
 impl IdentityApi for SdkIdentity {
     async fn caller_account(&self) -> AwsResult<AccountId> {
-        let out = retrying(RetryPolicy::default(), "GetCallerIdentity", || async {
-            self.client
-                .get_caller_identity()
-                .send()
-                .await
-                .map_err(|e| classify("sts", "GetCallerIdentity", e))
-        })
-        .await?;
+        let out = self
+            .client
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| classify("sts", "GetCallerIdentity", e))?;
         let id = out.account().unwrap_or_default();
         AccountId::parse(id).map_err(|_| AwsError::Other {
             service: "sts",
