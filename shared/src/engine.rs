@@ -16,7 +16,7 @@ use crate::core::{
     PlanPolicy, ReconcilePlan, Scope, StackInstance,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo, Targets};
-use crate::read::{read_org, ReadError, ReadStats, DEFAULT_CONCURRENCY};
+use crate::read::{read_scope, ReadError, ReadStats, DEFAULT_CONCURRENCY};
 
 /// Operation IDs this project starts begin with this.
 pub const OP_PREFIX: &str = "orgscope";
@@ -175,7 +175,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
 
     /// Reads the organization and expands the scope.
     pub async fn expand(&self, scope: &Scope) -> Result<(Expansion, ReadStats), EngineError> {
-        let (tree, stats) = read_org(self.org, scope, self.config.concurrency).await?;
+        let (tree, stats) = read_scope(self.org, scope, self.config.concurrency).await?;
         Ok((expand(scope, &tree)?, stats))
     }
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::{Account, AccountId, OrgNode, OrgTree, Scope, TargetId};
-use crate::ports::{AwsError, OrganizationsApi};
+use crate::ports::{AwsError, OrganizationsApi, ParentRef};
 
 /// How many Organizations calls may be in flight at once. AWS Organizations has low rate limits.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -23,6 +23,12 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadStats {
     pub describe_organization: u32,
+    /// `ListRoots` (whole-organization reads only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub list_roots: u32,
+    /// Pages of `ListAccounts` (whole-organization reads only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub list_all_accounts_pages: u32,
     pub list_accounts_pages: u32,
     pub list_ous_pages: u32,
     pub ancestor_calls: u32,
@@ -33,11 +39,17 @@ pub struct ReadStats {
 impl ReadStats {
     pub fn total(&self) -> u32 {
         self.describe_organization
+            + self.list_roots
+            + self.list_all_accounts_pages
             + self.list_accounts_pages
             + self.list_ous_pages
             + self.ancestor_calls
             + self.listed_lookup_calls
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -76,9 +88,99 @@ enum Done {
     Org(Result<crate::ports::OrgInfo, AwsError>),
     Accounts(String, Result<crate::ports::Page<Account>, AwsError>),
     Ous(String, Result<crate::ports::Page<OrgNode>, AwsError>),
+    /// `DescribeOrganizationalUnit` of a target or of an ancestor of one.
+    Named(String, Result<String, AwsError>),
+    /// `ListParents` of a target or of an ancestor of one.
+    Parent(String, Result<ParentRef, AwsError>),
 }
 
 type Task<'a> = Pin<Box<dyn Future<Output = Done> + Send + 'a>>;
+
+/// What a reconcile needs of the organization for `scope`: which accounts are where, as far
+/// as the scope's rules need it.
+///
+/// A scope whose only target is the root covers the whole organization: `ListAccounts`
+/// gives every account with its `State` in pages of 20, with no tree walk (pages + 2 calls,
+/// where the walk costs two pages per OU). Each account's recorded parent is then the root,
+/// which is all the scope's rules ask (every account is under it). `orgscope plan`, which
+/// draws the tree, reads it with [`read_org`] instead.
+pub async fn read_scope<O: OrganizationsApi>(
+    api: &O,
+    scope: &Scope,
+    concurrency: usize,
+) -> Result<(OrgTree, ReadStats), ReadError> {
+    match scope.targets.iter().collect::<Vec<_>>().as_slice() {
+        [root] if root.is_root() => read_whole_org(api, scope, root.as_str()).await,
+        _ => read_org(api, scope, concurrency).await,
+    }
+}
+
+/// The whole organization by `ListAccounts`: `DescribeOrganization`, `ListRoots` and the
+/// pages of `ListAccounts`, at the same time.
+async fn read_whole_org<O: OrganizationsApi>(
+    api: &O,
+    scope: &Scope,
+    root: &str,
+) -> Result<(OrgTree, ReadStats), ReadError> {
+    let mut stats = ReadStats::default();
+    let accounts = async {
+        let mut all = Vec::new();
+        let mut token = None;
+        let mut pages = 0u32;
+        loop {
+            pages += 1;
+            match api.list_all_accounts_page(token).await {
+                Ok(page) => {
+                    all.extend(page.items);
+                    match page.next {
+                        Some(t) => token = Some(t),
+                        None => return (pages, Ok(all)),
+                    }
+                }
+                Err(e) => return (pages, Err(e)),
+            }
+        }
+    };
+    let (info, roots, (pages, accounts)) =
+        futures::join!(api.describe_organization(), api.roots(), accounts);
+    stats.describe_organization = 1;
+    stats.list_roots = 1;
+    stats.list_all_accounts_pages = pages;
+    let info = info.map_err(classify)?;
+    let roots = roots.map_err(classify)?;
+    let accounts = accounts.map_err(classify)?;
+    let mut tree = OrgTree {
+        organization_id: info.id,
+        management_account_id: Some(info.management_account_id),
+        ..OrgTree::default()
+    };
+    if !roots.iter().any(|r| r.id == root) {
+        return Err(ReadError::TargetNotFound {
+            id: root.to_owned(),
+            org: tree.organization_id,
+        });
+    }
+    insert_root(&mut tree, root);
+    for a in accounts {
+        tree.accounts.insert(
+            a.id.clone(),
+            Account {
+                parent: root.to_owned(),
+                ..a
+            },
+        );
+    }
+    // Every account of the organization is listed: a listed account that is not among them
+    // is not in the organization.
+    tree.not_in_organization = scope
+        .accounts
+        .iter()
+        .filter(|a| !tree.accounts.contains_key(*a))
+        .cloned()
+        .collect();
+    stats.ous_walked = 0;
+    Ok((tree, stats))
+}
 
 /// Reads the target subtrees (every page), the targets' ancestors, and the listed accounts
 /// that live elsewhere.
@@ -100,6 +202,17 @@ pub async fn read_org<O: OrganizationsApi>(
         let id = t.as_str().to_owned();
         queue.push(accounts_task(api, id.clone(), None));
         queue.push(ous_task(api, id, None));
+    }
+    // Each non-root target's name and parent, then its ancestors' up to the root, level by
+    // level: in the same bounded pool as the walk, so that naming the targets' paths costs
+    // no time of its own (it used to be two calls per target, one after another, after the
+    // walk).
+    let mut naming: BTreeSet<String> = BTreeSet::new();
+    let mut named: BTreeMap<String, (Option<String>, Option<ParentRef>)> = BTreeMap::new();
+    for t in scope.targets.iter().filter(|t| !t.is_root()) {
+        naming.insert(t.as_str().to_owned());
+        queue.push(name_task(api, t.as_str().to_owned()));
+        queue.push(parent_task(api, t.as_str().to_owned()));
     }
     queue.reverse();
     let mut first_error: Option<ReadError> = None;
@@ -172,6 +285,26 @@ pub async fn read_org<O: OrganizationsApi>(
                     Err(e) => first_error = first_error.or(Some(classify(e))),
                 }
             }
+            Done::Named(ou, r) => {
+                stats.ancestor_calls += 1;
+                match r {
+                    Ok(name) => named.entry(ou).or_default().0 = Some(name),
+                    Err(e) => first_error = first_error.or(Some(naming_error(e, &ou, &targets))),
+                }
+            }
+            Done::Parent(ou, r) => {
+                stats.ancestor_calls += 1;
+                match r {
+                    Ok(p) => {
+                        if !p.is_root && naming.insert(p.id.clone()) {
+                            queue.push(name_task(api, p.id.clone()));
+                            queue.push(parent_task(api, p.id.clone()));
+                        }
+                        named.entry(ou).or_default().1 = Some(p);
+                    }
+                    Err(e) => first_error = first_error.or(Some(naming_error(e, &ou, &targets))),
+                }
+            }
         }
         if first_error.is_some() {
             break;
@@ -200,28 +333,24 @@ pub async fn read_org<O: OrganizationsApi>(
             .count() as u32;
 
     // Names and ancestors of the targets, for paths. Roots are named "Root".
-    for t in &scope.targets {
-        if t.is_root() {
-            tree.nodes.insert(
-                t.as_str().into(),
-                OrgNode {
-                    id: t.as_str().into(),
-                    name: "Root".into(),
-                    parent: None,
-                },
-            );
-        }
+    for t in scope.targets.iter().filter(|t| t.is_root()) {
+        insert_root(&mut tree, t.as_str());
     }
-    for t in scope.targets.iter().filter(|t| !t.is_root()) {
-        add_ancestors(api, &mut tree, t.as_str(), &mut stats.ancestor_calls, true)
-            .await
-            .map_err(|e| match e {
-                AwsError::NotFound { .. } => ReadError::TargetNotFound {
-                    id: t.as_str().into(),
-                    org: tree.organization_id.clone(),
-                },
-                e => classify(e),
-            })?;
+    for (ou, (name, parent)) in named {
+        let (Some(name), Some(parent)) = (name, parent) else {
+            continue;
+        };
+        if parent.is_root {
+            insert_root(&mut tree, &parent.id);
+        }
+        tree.nodes.insert(
+            ou.clone(),
+            OrgNode {
+                id: ou,
+                name,
+                parent: Some(parent.id),
+            },
+        );
     }
 
     // Listed accounts that are not under any target: where are they, do they exist?
@@ -259,6 +388,42 @@ pub async fn read_org<O: OrganizationsApi>(
     Ok((tree, stats))
 }
 
+fn insert_root(tree: &mut OrgTree, id: &str) {
+    tree.nodes.insert(
+        id.to_owned(),
+        OrgNode {
+            id: id.to_owned(),
+            name: "Root".into(),
+            parent: None,
+        },
+    );
+}
+
+/// A target that AWS does not know is the user's mistake, named; anything else is AWS's.
+fn naming_error(e: AwsError, ou: &str, targets: &BTreeSet<&str>) -> ReadError {
+    match e {
+        AwsError::NotFound { .. } if targets.contains(ou) => ReadError::TargetNotFound {
+            id: ou.to_owned(),
+            org: String::new(),
+        },
+        e => classify(e),
+    }
+}
+
+fn name_task<O: OrganizationsApi>(api: &O, ou: String) -> Task<'_> {
+    Box::pin(async move {
+        let r = api.ou_name(&ou).await;
+        Done::Named(ou, r)
+    })
+}
+
+fn parent_task<O: OrganizationsApi>(api: &O, ou: String) -> Task<'_> {
+    Box::pin(async move {
+        let r = api.parent_of(&ou).await;
+        Done::Parent(ou, r)
+    })
+}
+
 fn accounts_task<O: OrganizationsApi>(api: &O, parent: String, tok: Option<String>) -> Task<'_> {
     Box::pin(async move {
         let r = api.list_accounts_page(&parent, tok).await;
@@ -279,9 +444,8 @@ async fn add_ancestors<O: OrganizationsApi>(
     tree: &mut OrgTree,
     ou: &str,
     calls: &mut u32,
-    force_name: bool,
 ) -> Result<(), AwsError> {
-    if !force_name && tree.nodes.get(ou).is_some_and(|n| n.parent.is_some()) {
+    if tree.nodes.get(ou).is_some_and(|n| n.parent.is_some()) {
         return Ok(());
     }
     let known_parent = tree.nodes.get(ou).and_then(|n| n.parent.clone());
@@ -343,7 +507,7 @@ async fn add_parent_chain<O: OrganizationsApi>(
     {
         return Ok(());
     }
-    add_ancestors(api, tree, &parent.id, calls, false).await
+    add_ancestors(api, tree, &parent.id, calls).await
 }
 
 /// The lower bound of calls for this tree shape: per OU in the walked subtrees, the pages of
