@@ -293,7 +293,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
     }
 
     /// The cheap check: can this event change which accounts should have an instance, or
-    /// which instances should exist? At most one instance listing and a few `ListParents`.
+    /// which instances should exist? One `ListStackInstances` for the event's account and a
+    /// few `ListParents`.
     async fn relevance(&self, t: &Trigger) -> Result<Decision, AwsError> {
         let scope = &self.config.scope;
         let is_target = |id: &str| scope.targets.iter().any(|x| x.as_str() == id);
@@ -320,7 +321,11 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
             Trigger::AccountMoved { account, .. }
             | Trigger::AccountJoined { account, .. }
             | Trigger::AccountLeft { account, .. } => {
-                let instances = self.stacksets.instances(&self.config.stack_set).await?;
+                // Only this account's instances: one call, whatever the StackSet's size.
+                let instances = self
+                    .stacksets
+                    .instances_of(&self.config.stack_set, std::slice::from_ref(account))
+                    .await?;
                 if instances.iter().any(|i| &i.account == account) {
                     return Ok(Decision::Reconcile(format!(
                         "account {account} has a stack instance"
