@@ -559,3 +559,51 @@ async fn bad_input_exits_2_before_any_aws_call() {
     assert_eq!(out.status.code(), Some(2));
     assert!(bed.requests().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_scope_past_the_stack_instance_quota_warns_and_says_how_to_raise_it() {
+    let bed = TestBed::start().await;
+    let f = e2e::Fixture(
+        bed.control(
+            "fixture/generate",
+            json!({"accounts": 2100, "ous": 20, "max_depth": 2, "suspended_every": 0, "seed": 1}),
+        )
+        .await,
+    );
+    bed.create_stack_set(STACK_SET, true).await;
+    let out = orgscope(
+        &bed,
+        &args(&f.root(), "ALL", "", &["--output", "json"]),
+        &[],
+    )
+    .await;
+    let v = json(&out);
+    let c = check(&v, "stack-instance-quota");
+    assert_eq!(c["status"], "WARN", "{c}");
+    let text = c.to_string();
+    assert!(text.contains("2100 stack instances"), "{text}");
+    assert!(text.contains("2000"), "{text}");
+    assert!(text.contains("Service Quotas"), "{text}");
+}
+
+#[tokio::test]
+async fn a_scope_within_the_stack_instance_quota_has_no_quota_warning() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    let out = orgscope(
+        &bed,
+        &args(&f.root(), "ALL", "", &["--output", "json"]),
+        &[],
+    )
+    .await;
+    let v = json(&out);
+    assert!(
+        !v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "stack-instance-quota"),
+        "{v:#}"
+    );
+}

@@ -8,7 +8,9 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::core::{AccountId, AccountScope, Expansion, OrgTree, Reason, Scope, TargetId};
+use crate::core::{
+    AccountId, AccountScope, Expansion, OrgTree, Reason, Scope, TargetId, STACK_INSTANCE_QUOTA,
+};
 use crate::ports::{AwsResult, OrgInfo, StackSetInfo};
 
 /// Port's OIDC issuer (the template's default `OIDCProviderUrl`).
@@ -252,7 +254,34 @@ pub fn checks(i: &Inputs<'_>) -> Vec<Check> {
     out.push(role(i));
     out.push(stack_set(i));
     out.push(scope(i));
+    out.extend(stack_instance_quota(i));
     out
+}
+
+/// A warning when the scope needs more stack instances than AWS's default quota per StackSet
+/// allows: past it, `CreateStackInstances` fails account by account, late. The account's
+/// actual quota is not read: that needs the Service Quotas API (another SDK crate and IAM
+/// permission for one number); the warning names the default and how to check and raise it.
+fn stack_instance_quota(i: &Inputs<'_>) -> Option<Check> {
+    let n = i.read.as_ref().ok()?.1.included.len();
+    (n > STACK_INSTANCE_QUOTA).then(|| {
+        check(
+            "stack-instance-quota",
+            Status::Warn,
+            "StackSet size",
+            format!(
+                "the scope needs {n} stack instances (one per account), more than AWS's default \
+                 quota of {STACK_INSTANCE_QUOTA} stack instances per StackSet: unless the quota \
+                 was raised, the accounts past it fail with LimitExceededException"
+            ),
+        )
+        .fix(format!(
+            "In the management account, check and raise the quota before deploying: Service \
+             Quotas > AWS services > AWS CloudFormation > Stack instances per stack set > \
+             Request increase (at least {n}); or `aws service-quotas \
+             list-service-quotas --service-code cloudformation`."
+        ))
+    })
 }
 
 /// Exit status: any FAIL.

@@ -22,6 +22,16 @@ pub fn advise(account: &str, status_reason: &str) -> String {
              or delete the old role, then update the stack."
         );
     }
+    if is_stack_instance_quota(&lower) {
+        return format!(
+            "account {account}: the StackSet has reached its quota of stack instances ({r}). \
+             AWS's default is {STACK_INSTANCE_QUOTA} instances per StackSet (one per account \
+             and region). Raise it in the management account: Service Quotas > AWS \
+             CloudFormation > Stack instances per stack set > Request increase (or `aws \
+             service-quotas list-service-quotas --service-code cloudformation` to find it), \
+             then update the stack or wait for the scheduled run."
+        );
+    }
     if lower.contains("suspended") {
         return format!("account {account}: the account is suspended; StackSets skip it.");
     }
@@ -37,6 +47,17 @@ pub fn advise(account: &str, status_reason: &str) -> String {
         );
     }
     format!("account {account}: {}", truncate(r, 300))
+}
+
+/// AWS's default quota of stack instances per StackSet (raisable through Service Quotas).
+pub const STACK_INSTANCE_QUOTA: usize = 2_000;
+
+/// AWS answers `LimitExceededException` ("The quota for the resource has already been
+/// reached") when a StackSet would exceed its stack instance quota.
+fn is_stack_instance_quota(lower: &str) -> bool {
+    lower.contains("limitexceeded")
+        || (lower.contains("stack instance")
+            && (lower.contains("quota") || lower.contains("limit")))
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -73,6 +94,19 @@ mod tests {
         );
         assert!(a.contains("cannot reuse an existing role"), "{a}");
         assert!(a.contains("CustomRoleName empty"), "{a}");
+    }
+
+    #[test]
+    fn the_stack_instance_quota_says_how_to_raise_it() {
+        for reason in [
+            "LimitExceededException: The quota for the resource has already been reached.",
+            "Stack instance quota exceeded for stack set Port-Integration-v3",
+        ] {
+            let a = advise("444444444444", reason);
+            assert!(a.contains("2000 instances per StackSet"), "{a}");
+            assert!(a.contains("Service Quotas"), "{a}");
+            assert!(a.contains("444444444444"), "{a}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod org;
 pub mod plan;
 pub mod scope;
 
-pub use advice::advise;
+pub use advice::{advise, STACK_INSTANCE_QUOTA};
 pub use error::ScopeError;
 pub use expand::{expand, Entry, ExpandError, Expansion, Reason};
 pub use ids::{AccountId, TargetId};
