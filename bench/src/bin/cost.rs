@@ -1,0 +1,170 @@
+//! Cost in Organizations calls (issue 12), against an in-process organization with the shape
+//! the emulator generates (2,000 accounts in 200 OUs at most 4 deep, as issue 12 measured; then
+//! 1,000 / 5,000 / 10,000 accounts in 100 / 500 / 1,000 OUs, at most 5 deep) and 25 ms per call:
+//! - a full read of a whole-organization scope (the root as the target): `ListAccounts` pages
+//!   (what the functions do now) against the tree walk (what they did before, and what
+//!   `orgscope plan` still does to draw the tree), against the bound ceil(accounts / 20) + 5;
+//! - `orgscope plan`'s read of ten top-level OUs: calls and wall time, against Port's own
+//!   discovery (`ListAccountsForParent` and `ListOrganizationalUnitsForParent` under each
+//!   given OU, one call after another), target at least 3x faster.
+//!
+//! Needs the emulator (`tests/emulator/setup`) only to generate the organizations.
+//! Run: `cargo build --workspace --bin cost && target/debug/cost` (the figures are call
+//! counts and 25 ms waits: the debug profile is enough).
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use bench::{emit, machine, MemOrg, Tree};
+use e2e::TestBed;
+use serde_json::json;
+use shared::core::{RawList, Scope};
+use shared::ports::OrganizationsApi;
+use shared::read::{read_org, read_scope, DEFAULT_CONCURRENCY};
+
+const LATENCY: Duration = Duration::from_millis(25);
+
+fn scope(targets: &[String]) -> Scope {
+    Scope::parse(
+        &RawList::from(targets.join(",").as_str()),
+        "ALL",
+        &RawList::from(""),
+    )
+    .expect("valid scope")
+}
+
+/// Port's discovery: under each given OU, every page of accounts and of child OUs, one call
+/// after another, depth first.
+async fn port_walk(org: &MemOrg, targets: &[String]) -> usize {
+    let mut accounts = 0;
+    let mut stack: Vec<String> = targets.to_vec();
+    while let Some(ou) = stack.pop() {
+        let mut tok = None;
+        loop {
+            let p = org.list_accounts_page(&ou, tok).await.expect("accounts");
+            accounts += p.items.len();
+            match p.next {
+                Some(t) => tok = Some(t),
+                None => break,
+            }
+        }
+        let mut tok = None;
+        loop {
+            let p = org.list_ous_page(&ou, tok).await.expect("ous");
+            stack.extend(p.items.into_iter().map(|n| n.id));
+            match p.next {
+                Some(t) => tok = Some(t),
+                None => break,
+            }
+        }
+    }
+    accounts
+}
+
+#[tokio::main]
+async fn main() {
+    let mut whole = String::new();
+    let mut ten = String::new();
+    // Issue 12's own measure (2,000 accounts in 200 OUs, 4 levels), then the scale series.
+    for (accounts, ous, depth) in [
+        (2000, 200, 4),
+        (1000, 100, 5),
+        (5000, 500, 5),
+        (10000, 1000, 5),
+    ] {
+        let bed = TestBed::start().await;
+        let f = bed
+            .control(
+                "fixture/generate",
+                json!({"accounts": accounts, "ous": ous, "max_depth": depth, "suspended_every": 37, "seed": 1}),
+            )
+            .await;
+        let tree = Tree::from_fixture(&f);
+        let n = tree.account_count();
+        let label = format!("{n} accounts, {ous} OUs, depth {depth}");
+
+        // Whole organization.
+        let root = scope(std::slice::from_ref(&tree.root));
+        let mem = MemOrg::new(tree.clone(), LATENCY);
+        let t = Instant::now();
+        let (new_tree, _) = read_scope(&mem, &root, DEFAULT_CONCURRENCY)
+            .await
+            .expect("read");
+        let new_wall = t.elapsed();
+        let new_calls = mem.calls.total();
+        let old = MemOrg::new(tree.clone(), LATENCY);
+        let t = Instant::now();
+        let (old_tree, _) = read_org(&old, &root, DEFAULT_CONCURRENCY)
+            .await
+            .expect("read");
+        let old_wall = t.elapsed();
+        assert_eq!(
+            new_tree.accounts.keys().collect::<Vec<_>>(),
+            old_tree.accounts.keys().collect::<Vec<_>>(),
+            "both reads see the same accounts"
+        );
+        let bound = n.div_ceil(20) + 5;
+        writeln!(
+            whole,
+            "| {label} | {bound} | {new_calls} | {} | {} | {:.0} ms | {:.0} ms | {} |",
+            old.calls.total(),
+            format_args!("{:.2}", new_calls as f64 / old.calls.total() as f64),
+            new_wall.as_secs_f64() * 1e3,
+            old_wall.as_secs_f64() * 1e3,
+            if new_calls as usize <= bound {
+                "met"
+            } else {
+                "MISSED"
+            },
+        )
+        .unwrap();
+
+        // Ten top-level OUs.
+        let tops: Vec<String> = tree.children[&tree.root].iter().take(10).cloned().collect();
+        let s = scope(&tops);
+        let mem = MemOrg::new(tree.clone(), LATENCY);
+        let t = Instant::now();
+        let (read, _) = read_org(&mem, &s, DEFAULT_CONCURRENCY).await.expect("read");
+        let ours = t.elapsed();
+        let port = MemOrg::new(tree.clone(), LATENCY);
+        let t = Instant::now();
+        let port_accounts = port_walk(&port, &tops).await;
+        let theirs = t.elapsed();
+        assert_eq!(read.accounts.len(), port_accounts, "the same accounts");
+        let speedup = theirs.as_secs_f64() / ours.as_secs_f64();
+        writeln!(
+            ten,
+            "| {label} | {} | {port_accounts} | {} | {:.0} ms | {} | {:.0} ms | {speedup:.1}x | 3x | {} |",
+            tops.len(),
+            mem.calls.total(),
+            ours.as_secs_f64() * 1e3,
+            port.calls.total(),
+            theirs.as_secs_f64() * 1e3,
+            if speedup >= 3.0 { "met" } else { "MISSED" },
+        )
+        .unwrap();
+    }
+    let text = format!(
+        "### Cost in Organizations calls\n\n\
+         Command: `cargo build --workspace --bin cost && target/debug/cost`. Machine: {}. In-process \
+         organizations (`bench::MemOrg`, pages of 20, 25 ms per call, concurrency {}) with the \
+         shape of the emulator's generated ones (suspended_every 37, seed 1).\n\n\
+         #### A full read of a whole-organization scope (the root as the target)\n\n\
+         What the functions read on a scheduled run or a custom-resource Create/Update. Target: \
+         at most ceil(accounts / 20) + 5 calls. Before = the tree walk the functions used (and \
+         `orgscope plan` still uses, to draw the tree). The pages of `ListAccounts` follow one \
+         another, so the new read takes longer at 25 ms per call while costing a fifth of the \
+         calls: the calls are what Organizations throttles.\n\n\
+         | organization | target (calls) | calls now | calls before | now / before | wall now | wall before | verdict |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|\n{whole}\n\
+         #### `orgscope plan` over ten top-level OUs, against Port's discovery walk\n\n\
+         Port discovers accounts with `ListAccountsForParent` and `ListOrganizationalUnitsForParent` \
+         under each OU it is given, one call after another (simulated here with the same \
+         organization and latency). Target: at least 3x faster.\n\n\
+         | organization | targets | accounts | calls | wall | Port's calls | Port's wall | speed-up | target | verdict |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n{ten}",
+        machine(),
+        DEFAULT_CONCURRENCY,
+    );
+    emit("cost.md", &text);
+}

@@ -1,0 +1,206 @@
+//! What an invocation costs in AWS calls (issue 12): counted in the emulator's request log, on
+//! the sample organization and on a generated one of 2,000 accounts. Counts, not times: a
+//! regression in cost fails here.
+//!
+//! Run: `cargo test -p org-events --test cost`
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::{event, move_event, World};
+use e2e::{Fixture, TestBed, REGION, STACK_SET};
+use org_events::handler::Disposition;
+use org_events::{Config, Handler, Invocation};
+use serde_json::{json, Value};
+use shared::adapters::{CfnStackSets, SdkOrganizations};
+use shared::ports::TokioClock;
+
+/// Answered requests (not throttled) since the last clear: (Organizations, CloudFormation),
+/// and the Organizations actions by count.
+async fn counts(bed: &TestBed) -> (usize, usize, BTreeMap<String, usize>) {
+    let reqs = bed.requests().await;
+    let mut actions = BTreeMap::new();
+    let (mut org, mut cfn) = (0, 0);
+    for r in reqs.iter().filter(|r| r["throttled"] != true) {
+        match r["service"].as_str() {
+            Some("organizations") => {
+                org += 1;
+                *actions
+                    .entry(r["action"].as_str().unwrap_or_default().to_owned())
+                    .or_insert(0) += 1;
+            }
+            Some("cloudformation") => cfn += 1,
+            _ => {}
+        }
+    }
+    (org, cfn, actions)
+}
+
+/// A handler for `env` aimed at `bed`.
+async fn handler(
+    bed: &TestBed,
+    env: &BTreeMap<String, String>,
+) -> Handler<SdkOrganizations, CfnStackSets, TokioClock> {
+    let config = Config::from_env(|k| env.get(k).cloned(), REGION).expect("valid config");
+    let conf = bed.sdk_config().await;
+    let mut h = Handler::new(
+        SdkOrganizations::new(&conf),
+        CfnStackSets::new(&conf),
+        TokioClock,
+        config,
+    );
+    h.engine.poll_initial = Duration::from_millis(100);
+    h.engine.poll_max = Duration::from_millis(500);
+    h
+}
+
+fn invocation(n: u32) -> Invocation {
+    Invocation {
+        request_id: format!("cost-{n:04}-0000-4000-8000-000000000000"),
+        deadline: Instant::now() + Duration::from_secs(300),
+    }
+}
+
+fn env(targets: &[String], mode: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("TARGET_OU_IDS".to_owned(), targets.join(",")),
+        ("ACCOUNT_SCOPE".to_owned(), mode.to_owned()),
+        ("TARGET_ACCOUNT_IDS".to_owned(), String::new()),
+        ("STACK_SET_NAME".to_owned(), STACK_SET.to_owned()),
+        ("STACK_SET_REGIONS".to_owned(), REGION.to_owned()),
+        ("SETTLE_SECONDS".to_owned(), "0".to_owned()),
+    ])
+}
+
+/// The whole-organization bound of issue 12: `ListAccounts` pages plus a few calls.
+fn whole_org_bound(accounts: usize) -> usize {
+    accounts.div_ceil(20) + 5
+}
+
+#[tokio::test]
+async fn a_scheduled_run_over_the_whole_sample_organization_reads_list_accounts_not_the_tree() {
+    let w = World::new(&["Root"], "ALL", &[], &[], 0.2).await;
+    w.clear_requests().await;
+    let s = w.schedule().await;
+    assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
+    let (org, _, actions) = counts(&w.bed).await;
+    let accounts = w.f.0["accounts"].as_object().unwrap().len();
+    assert!(
+        org <= whole_org_bound(accounts),
+        "{org} Organizations calls for {accounts} accounts: {actions:?}"
+    );
+    assert!(
+        !actions.contains_key("ListAccountsForParent"),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.contains_key("ListOrganizationalUnitsForParent"),
+        "{actions:?}"
+    );
+    // Every active member account, and nothing else, is enrolled.
+    let mut want: Vec<String> = w.f.0["accounts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|a| a["state"] == "ACTIVE" && a["id"] != json!(w.f.management()))
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    want.sort();
+    assert_eq!(w.enrolled().await, want);
+}
+
+#[tokio::test]
+async fn an_event_outside_the_scope_costs_a_few_organizations_calls_and_one_instance_lookup() {
+    let w = World::new(&["Root/Prod"], "ALL", &[], &[], 0.2).await;
+    w.schedule().await;
+    let orphan = w.f.account("sandbox-orphan");
+    let (root, staging) = (w.f.root(), w.f.ou("Root/Staging"));
+    w.bed.move_account(&orphan, &root, &staging).await;
+    w.clear_requests().await;
+    let s = w.invoke(&move_event(&orphan, &root, &staging)).await;
+    assert_eq!(s.outcome, Disposition::NotRelevant, "{s:?}");
+    let (org, cfn, actions) = counts(&w.bed).await;
+    assert!(org <= 12, "{org}: {actions:?}");
+    assert!(cfn <= 2, "{cfn} CloudFormation calls");
+}
+
+/// A generated organization: 2,000 accounts in 200 OUs, at most 4 levels deep.
+async fn generated(bed: &TestBed) -> Fixture {
+    Fixture(
+        bed.control(
+            "fixture/generate",
+            json!({"accounts": 2000, "ous": 200, "max_depth": 4, "suspended_every": 37, "seed": 1}),
+        )
+        .await,
+    )
+}
+
+#[tokio::test]
+async fn on_a_generated_organization_the_whole_organization_read_and_an_outside_event_stay_within_bounds(
+) {
+    let bed = TestBed::start().await;
+    let f = generated(&bed).await;
+    bed.configure(json!({"operation_seconds": 0.2})).await;
+    bed.create_stack_set(STACK_SET, true).await;
+    let accounts = f.0["accounts"].as_object().unwrap().len() + 1; // + the management account
+
+    // An account moved between two OUs outside a scope of one top-level OU (no instance yet).
+    let ous = f.0["ous"].as_object().unwrap();
+    let top = |p: &str| p.split('/').nth(1).map(str::to_owned);
+    let target_path = ous
+        .keys()
+        .filter(|p| p.matches('/').count() == 1)
+        .min()
+        .unwrap()
+        .clone();
+    let target = top(&target_path).unwrap();
+    let outside: Vec<(&String, &Value)> = ous
+        .iter()
+        .filter(|(p, _)| p.matches('/').count() >= 1 && top(p).as_deref() != Some(&target))
+        .collect();
+    let (account, from) = f.0["accounts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find_map(|a| {
+            let p = a["ou_path"].as_str()?;
+            (p != "Root" && top(p).as_deref() != Some(&target))
+                .then(|| (a["id"].as_str().unwrap().to_owned(), ous[p].clone()))
+        })
+        .expect("an account outside the target");
+    let to = outside
+        .iter()
+        .map(|(_, id)| (*id).clone())
+        .find(|id| *id != from)
+        .unwrap();
+    let (from, to) = (from.as_str().unwrap(), to.as_str().unwrap());
+    bed.move_account(&account, from, to).await;
+    let h = handler(&bed, &env(&[f.ou(&target_path)], "ALL")).await;
+    bed.control("requests/clear", json!({})).await;
+    let s = h
+        .handle(&move_event(&account, from, to), &invocation(0))
+        .await
+        .expect("event");
+    assert_eq!(s.outcome, Disposition::NotRelevant, "{}", s.reason);
+    let (org, cfn, actions) = counts(&bed).await;
+    println!("outside event: {org} Organizations calls, {cfn} CloudFormation calls");
+    assert!(org <= 12, "{org}: {actions:?}");
+    assert!(cfn <= 2, "{cfn} CloudFormation calls");
+
+    // A scheduled run with the root as the scope.
+    let h = handler(&bed, &env(&[f.root()], "ALL")).await;
+    bed.control("requests/clear", json!({})).await;
+    let s = h
+        .handle(&event("scheduled.json", &[]), &invocation(1))
+        .await
+        .expect("scheduled run");
+    assert!(s.failures.is_empty(), "{:?}", s.failures);
+    let (org, cfn, actions) = counts(&bed).await;
+    println!("root, scheduled: {org} Organizations calls, {cfn} CloudFormation calls");
+    assert!(
+        org <= whole_org_bound(accounts),
+        "{org} Organizations calls for {accounts} accounts: {actions:?}"
+    );
+}
