@@ -16,7 +16,7 @@ use crate::core::{
     PlanPolicy, ReconcilePlan, Scope, StackInstance,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo, Targets};
-use crate::read::{read_scope, ReadError, ReadStats, DEFAULT_CONCURRENCY};
+use crate::read::{read_accounts, read_scope, ReadError, ReadStats, DEFAULT_CONCURRENCY};
 
 /// Operation IDs this project starts begin with this.
 pub const OP_PREFIX: &str = "orgscope";
@@ -179,6 +179,17 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         Ok((expand(scope, &tree)?, stats))
     }
 
+    /// Reads what the scope's rules need about `accounts` only (not the whole scope), and
+    /// decides them: the expansion holds those of them that are in the organization.
+    pub async fn expand_accounts(
+        &self,
+        scope: &Scope,
+        accounts: &[AccountId],
+    ) -> Result<(Expansion, ReadStats), EngineError> {
+        let (tree, stats) = read_accounts(self.org, scope, accounts).await?;
+        Ok((expand(scope, &tree)?, stats))
+    }
+
     /// Waits until no operation runs on the StackSet. `Some(op)` if the deadline came first.
     pub async fn wait_idle(
         &self,
@@ -304,18 +315,44 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
 
     /// One reconcile pass: expand, plan, apply (one operation per kind), verify.
     pub async fn reconcile(&self, req: &Request<'_>) -> Result<Outcome, EngineError> {
+        self.reconcile_in(req, None).await
+    }
+
+    /// The same pass for `accounts` only: what the scope's rules say about them and their
+    /// instances, read now (`Engine::expand_accounts`, `StackSetApi::instances_of`), planned
+    /// by the same planner. For an event that concerns a few accounts: it costs a few calls
+    /// per account, not a read of the whole scope.
+    pub async fn reconcile_accounts(
+        &self,
+        req: &Request<'_>,
+        accounts: &[AccountId],
+    ) -> Result<Outcome, EngineError> {
+        self.reconcile_in(req, Some(accounts)).await
+    }
+
+    async fn reconcile_in(
+        &self,
+        req: &Request<'_>,
+        only: Option<&[AccountId]>,
+    ) -> Result<Outcome, EngineError> {
         if let Some(busy) = self.wait_idle(req.stack_set, req.deadline).await? {
             return Ok(Outcome::Pending {
                 operation: busy,
                 done_kinds: req.done_kinds.to_vec(),
             });
         }
-        let (expansion, read_stats) = self.expand(req.scope).await?;
+        let (expansion, read_stats) = match only {
+            None => self.expand(req.scope).await?,
+            Some(accounts) => self.expand_accounts(req.scope, accounts).await?,
+        };
         let desired = Desired {
             accounts: expansion.account_ids(),
             regions: req.regions.clone(),
         };
-        let instances = match self.settled_instances(req.stack_set, req.deadline).await? {
+        let instances = match self
+            .settled_instances(req.stack_set, req.deadline, only)
+            .await?
+        {
             Ok(i) => i,
             Err(busy) => {
                 return Ok(Outcome::Pending {
@@ -390,7 +427,10 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             self.failures(req.stack_set, &desired, &instances, &[])
                 .await?
         } else {
-            let after = match self.settled_instances(req.stack_set, req.deadline).await? {
+            let after = match self
+                .settled_instances(req.stack_set, req.deadline, only)
+                .await?
+            {
                 Ok(i) => i,
                 Err(busy) => {
                     return Ok(Outcome::Pending {
@@ -488,15 +528,23 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         })))
     }
 
-    /// The instances once no operation is working on them: an operation another caller
-    /// started between our look and our read is waited out, then the list is read again.
+    /// The instances (all, or `only` these accounts') once no operation is working on them:
+    /// an operation another caller started between our look and our read is waited out, then
+    /// the list is read again.
     async fn settled_instances(
         &self,
         name: &str,
         deadline: Instant,
+        only: Option<&[AccountId]>,
     ) -> Result<Result<Vec<StackInstance>, OpRecord>, EngineError> {
+        let read = || async {
+            match only {
+                None => self.stacksets.instances(name).await,
+                Some(accounts) => self.stacksets.instances_of(name, accounts).await,
+            }
+        };
         for _ in 0..5 {
-            let instances = self.stacksets.instances(name).await?;
+            let instances = read().await?;
             if !instances.iter().any(StackInstance::is_busy) {
                 return Ok(Ok(instances));
             }
@@ -504,7 +552,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                 return Ok(Err(busy));
             }
         }
-        Ok(Ok(self.stacksets.instances(name).await?))
+        Ok(Ok(read().await?))
     }
 
     /// Starts drift detection and waits for it. `Some(op)` if the deadline came first.

@@ -115,6 +115,80 @@ pub async fn read_scope<O: OrganizationsApi>(
     }
 }
 
+/// What the scope's rules need to know about a few accounts only, for an event that concerns
+/// them: `DescribeOrganization` (the management account), then for each account
+/// `DescribeAccount` (its state; `AccountNotFoundException` when it left) and `ListParents` up
+/// the chain until a target or the root. At most 2 + the depth of the organization calls per
+/// account, however large the organization.
+///
+/// The tree holds the accounts that are in the organization, each with its chain of parents
+/// up to the first target (or the root): `expand` then decides them by the same rules as a
+/// full read. An account that left is simply not in the tree.
+pub async fn read_accounts<O: OrganizationsApi>(
+    api: &O,
+    scope: &Scope,
+    accounts: &[AccountId],
+) -> Result<(OrgTree, ReadStats), ReadError> {
+    let mut stats = ReadStats::default();
+    let info = api.describe_organization().await.map_err(classify)?;
+    stats.describe_organization = 1;
+    let mut tree = OrgTree {
+        organization_id: info.id,
+        management_account_id: Some(info.management_account_id),
+        ..OrgTree::default()
+    };
+    let is_target = |id: &str| scope.targets.iter().any(|t| t.as_str() == id);
+    for a in accounts {
+        stats.listed_lookup_calls += 1;
+        let (name, state) = match api.describe_account(a).await {
+            Ok(x) => x,
+            Err(AwsError::NotFound { .. }) => continue,
+            Err(e) => return Err(classify(e)),
+        };
+        stats.ancestor_calls += 1;
+        let parent = match api.parent_of(a.as_str()).await {
+            Ok(p) => p,
+            Err(AwsError::NotFound { .. }) => continue,
+            Err(e) => return Err(classify(e)),
+        };
+        tree.accounts.insert(
+            a.clone(),
+            Account {
+                id: a.clone(),
+                name,
+                state,
+                parent: parent.id.clone(),
+            },
+        );
+        // Up the chain until a target (which decides) or the root (outside every target).
+        let mut node = parent;
+        for _ in 0..MAX_DEPTH {
+            if node.is_root {
+                insert_root(&mut tree, &node.id);
+                break;
+            }
+            if is_target(&node.id) || tree.nodes.contains_key(&node.id) {
+                break;
+            }
+            stats.ancestor_calls += 1;
+            let up = api.parent_of(&node.id).await.map_err(classify)?;
+            tree.nodes.insert(
+                node.id.clone(),
+                OrgNode {
+                    id: node.id.clone(),
+                    name: node.id.clone(),
+                    parent: Some(up.id.clone()),
+                },
+            );
+            node = up;
+        }
+    }
+    Ok((tree, stats))
+}
+
+/// The deepest a chain of parents goes: AWS allows five levels of OUs under the root.
+const MAX_DEPTH: usize = 8;
+
 /// The whole organization by `ListAccounts`: `DescribeOrganization`, `ListRoots` and the
 /// pages of `ListAccounts`, at the same time.
 async fn read_whole_org<O: OrganizationsApi>(

@@ -20,12 +20,13 @@ use shared::core::{
 };
 use shared::engine::{
     AccountFailure, Engine, EngineConfig, EngineError, OpRecord, Outcome, Report, Request,
+    OP_PREFIX,
 };
 use shared::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi};
 use thiserror::Error;
 
 use crate::config::Config;
-use crate::time::{format_rfc3339, now_epoch};
+use crate::time::{format_rfc3339, now_epoch, parse_rfc3339};
 use crate::trigger::{classify, Classified, Trigger};
 
 /// An event's change counts as seen by a reconcile that started reading at least this long
@@ -35,6 +36,9 @@ pub const COVER_MARGIN_SECS: f64 = 2.0;
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
 /// Time kept for the reconcile itself when settling.
 pub const SETTLE_RESERVE: Duration = Duration::from_secs(60);
+/// An event within this long of this project's last StackSet operation is taken as part of a
+/// burst: it is reconciled by one full read, not account by account (`Handler::burst_window`).
+pub const BURST_WINDOW: Duration = Duration::from_secs(60);
 /// The deepest an ancestor walk goes (AWS allows five OU levels under the root).
 const MAX_DEPTH: usize = 10;
 
@@ -176,6 +180,8 @@ struct Memo {
     /// Wall-clock start of the last reconcile that finished with the StackSet matching the
     /// scope as read.
     converged_read_at: Option<f64>,
+    /// Wall-clock time of the last reconcile of a single event's account.
+    targeted_at: Option<f64>,
 }
 
 /// The function, generic over the ports.
@@ -185,6 +191,8 @@ pub struct Handler<O, S, C> {
     pub clock: C,
     pub config: Config,
     pub engine: EngineConfig,
+    /// See [`BURST_WINDOW`].
+    pub burst_window: Duration,
     memo: Mutex<Memo>,
 }
 
@@ -198,6 +206,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
             clock,
             config,
             engine: EngineConfig::default(),
+            burst_window: BURST_WINDOW,
             memo: Mutex::new(Memo::default()),
         }
     }
@@ -394,16 +403,34 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         )))
     }
 
-    /// Reads the organization and the instances and plans create/delete, without acting.
-    async fn preview(&self, policy: &PlanPolicy) -> Result<Preview, EngineError> {
+    /// Reads the organization and the instances and plans create/delete, without acting:
+    /// the whole scope, or `only` these accounts (what the scope's rules say about them, and
+    /// their instances). The engine's reads and the one planner; nothing re-decided here.
+    async fn preview(
+        &self,
+        policy: &PlanPolicy,
+        only: Option<&[AccountId]>,
+    ) -> Result<Preview, EngineError> {
         let scope = self.config.scope.clone();
-        let (expansion, _) = match self.engine().expand(&scope).await {
+        let engine = self.engine();
+        let expanded = match only {
+            None => engine.expand(&scope).await,
+            Some(accounts) => engine.expand_accounts(&scope, accounts).await,
+        };
+        let (expansion, _) = match expanded {
             Err(EngineError::Expand(ExpandError::AccountsNotInOrganization(missing))) => {
-                self.engine().expand(&without(&scope, &missing)).await?
+                engine.expand(&without(&scope, &missing)).await?
             }
             other => other?,
         };
-        let instances = self.stacksets.instances(&self.config.stack_set).await?;
+        let instances = match only {
+            None => self.stacksets.instances(&self.config.stack_set).await?,
+            Some(accounts) => {
+                self.stacksets
+                    .instances_of(&self.config.stack_set, accounts)
+                    .await?
+            }
+        };
         let desired = Desired {
             accounts: expansion.account_ids(),
             regions: self.config.regions.clone(),
@@ -430,8 +457,20 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
                 "an operation was still running at the deadline",
             ));
         }
+        // An event about one account is decided from that account alone (its state, its
+        // parents, its instances, read now), unless a burst is under way: then one full read
+        // after the organization settles costs less than one targeted pass per account.
+        let only: Option<Vec<AccountId>> = match c.trigger.account() {
+            Some(a) if !self.burst_under_way().await? => Some(vec![a.clone()]),
+            Some(_) => {
+                tracing::info!("changes follow one another: one full read for all of them");
+                None
+            }
+            None => None,
+        };
+        let only = only.as_deref();
         let mut read_at = now_epoch();
-        let mut last = self.preview(&policy).await?;
+        let mut last = self.preview(&policy, only).await?;
         if !self.config.settle.is_zero() && !is_noop(&last) {
             let until = (self.clock.now() + self.config.settle_max).min(
                 inv.deadline
@@ -443,7 +482,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
                 self.clock.sleep(self.config.settle).await;
                 rounds += 1;
                 read_at = now_epoch();
-                let next = self.preview(&policy).await?;
+                let next = self.preview(&policy, only).await?;
                 if next == last {
                     break;
                 }
@@ -455,15 +494,59 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
             tracing::info!(rounds, "waited for the organization to settle");
         }
         if is_noop(&last) {
-            self.remember(read_at);
-            return Ok(Summary::new(
-                c,
-                Disposition::NoChange,
-                "the StackSet already matches the scope",
-            ));
+            let why = match only {
+                // A check of some accounts says nothing about the others: not remembered.
+                Some(accounts) => format!(
+                    "the StackSet already matches the scope for account {}",
+                    ids(accounts)
+                ),
+                None => {
+                    self.remember(read_at);
+                    "the StackSet already matches the scope".into()
+                }
+            };
+            return Ok(Summary::new(c, Disposition::NoChange, why));
         }
-        self.reconcile(c, inv, seed, policy, "the scope changed")
+        if let Some(accounts) = only {
+            if let Ok(mut m) = self.memo.lock() {
+                m.targeted_at = Some(now_epoch());
+            }
+            return self
+                .reconcile(c, inv, seed, policy, "the account changed", Some(accounts))
+                .await;
+        }
+        self.reconcile(c, inv, seed, policy, "the scope changed", None)
             .await
+    }
+
+    /// Whether changes follow one another: this instance reconciled an event's account, or
+    /// this project started a StackSet operation (a cold instance remembers nothing), within
+    /// `burst_window`.
+    async fn burst_under_way(&self) -> Result<bool, EngineError> {
+        let now = now_epoch();
+        let window = self.burst_window.as_secs_f64();
+        let recent = |t: f64| now - t < window;
+        if self
+            .memo
+            .lock()
+            .ok()
+            .and_then(|m| m.targeted_at)
+            .is_some_and(recent)
+        {
+            return Ok(true);
+        }
+        let ops = self
+            .stacksets
+            .recent_operations(&self.config.stack_set, 5)
+            .await?;
+        Ok(ops.iter().any(|o| {
+            o.id.starts_with(OP_PREFIX)
+                && matches!(o.action.as_str(), "CREATE" | "UPDATE" | "DELETE")
+                && o.started
+                    .as_deref()
+                    .and_then(parse_rfc3339)
+                    .is_some_and(recent)
+        }))
     }
 
     async fn scheduled(
@@ -499,7 +582,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
                 ));
             }
         }
-        self.reconcile(c, inv, seed, policy, "scheduled full reconcile")
+        self.reconcile(c, inv, seed, policy, "scheduled full reconcile", None)
             .await
     }
 
@@ -510,6 +593,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         seed: &str,
         policy: PlanPolicy,
         why: &str,
+        only: Option<&[AccountId]>,
     ) -> Result<Summary, HandlerError> {
         let mut scope = self.config.scope.clone();
         let mut warnings = Vec::new();
@@ -525,7 +609,11 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
                 deadline: inv.deadline,
                 done_kinds: &done,
             };
-            match self.engine().reconcile(&req).await {
+            let outcome = match only {
+                None => self.engine().reconcile(&req).await,
+                Some(accounts) => self.engine().reconcile_accounts(&req, accounts).await,
+            };
+            match outcome {
                 Err(EngineError::Expand(ExpandError::AccountsNotInOrganization(missing)))
                     if warnings.is_empty() =>
                 {
@@ -542,7 +630,9 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
                 pending(c, operation, "the deadline came while an operation ran")
             }
             Outcome::Done(report) => {
-                self.remember(read_at);
+                if only.is_none() {
+                    self.remember(read_at);
+                }
                 from_report(c, &report, why)
             }
         };

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{event, move_event, World};
+use common::{event, move_event, strs, World};
 use e2e::{Fixture, TestBed, REGION, STACK_SET};
 use org_events::handler::Disposition;
 use org_events::{Config, Handler, Invocation};
@@ -126,6 +126,39 @@ async fn an_event_outside_the_scope_costs_a_few_organizations_calls_and_one_inst
     assert!(cfn <= 2, "{cfn} CloudFormation calls");
 }
 
+#[tokio::test]
+async fn an_account_moved_into_the_scope_is_enrolled_from_what_concerns_it_alone() {
+    let mut w = World::new(&["Root/Prod"], "ALL", &[], &[], 0.2).await;
+    w.schedule().await;
+    // The schedule's operations just ran: within the burst window, the event would be taken
+    // as part of a burst and read the whole scope (burst.rs covers that way).
+    w.handler.burst_window = Duration::ZERO;
+    let orphan = w.f.account("sandbox-orphan");
+    let (root, eu) = (w.f.root(), w.f.ou("Root/Prod/EU"));
+    w.bed.move_account(&orphan, &root, &eu).await;
+    w.clear_requests().await;
+    let s = w.invoke(&move_event(&orphan, &root, &eu)).await;
+    assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
+    assert_eq!(strs(&s.accounts_added), vec![orphan.clone()]);
+    let (org, _, actions) = counts(&w.bed).await;
+    assert!(org <= 40, "{org}: {actions:?}");
+    assert!(
+        !actions.contains_key("ListAccountsForParent"),
+        "no read of the scope: {actions:?}"
+    );
+    let mut want = w.ids(&[
+        "prod-web",
+        "prod-data",
+        "prod-eu-1",
+        "prod-eu-payments",
+        "prod-eu-pci",
+        "prod-us-1",
+    ]);
+    want.push(orphan);
+    want.sort();
+    assert_eq!(w.enrolled().await, want);
+}
+
 /// A generated organization: 2,000 accounts in 200 OUs, at most 4 levels deep.
 async fn generated(bed: &TestBed) -> Fixture {
     Fixture(
@@ -166,7 +199,7 @@ async fn on_a_generated_organization_the_whole_organization_read_and_an_outside_
         .values()
         .find_map(|a| {
             let p = a["ou_path"].as_str()?;
-            (p != "Root" && top(p).as_deref() != Some(&target))
+            (p != "Root" && a["state"] == "ACTIVE" && top(p).as_deref() != Some(&target))
                 .then(|| (a["id"].as_str().unwrap().to_owned(), ous[p].clone()))
         })
         .expect("an account outside the target");
@@ -188,6 +221,30 @@ async fn on_a_generated_organization_the_whole_organization_read_and_an_outside_
     println!("outside event: {org} Organizations calls, {cfn} CloudFormation calls");
     assert!(org <= 12, "{org}: {actions:?}");
     assert!(cfn <= 2, "{cfn} CloudFormation calls");
+
+    // The same account moved into the target OU: enrolled, from what concerns it alone.
+    let target_id = f.ou(&target_path);
+    bed.move_account(&account, to, &target_id).await;
+    bed.control("requests/clear", json!({})).await;
+    let s = h
+        .handle(&move_event(&account, to, &target_id), &invocation(2))
+        .await
+        .expect("event");
+    assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
+    assert_eq!(
+        s.accounts_added
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>(),
+        vec![account.as_str()]
+    );
+    let (org, cfn, actions) = counts(&bed).await;
+    println!("relevant event: {org} Organizations calls, {cfn} CloudFormation calls");
+    assert!(org <= 40, "{org}: {actions:?}");
+    assert!(
+        !actions.contains_key("ListAccountsForParent"),
+        "no read of the scope: {actions:?}"
+    );
 
     // A scheduled run with the root as the scope.
     let h = handler(&bed, &env(&[f.root()], "ALL")).await;
