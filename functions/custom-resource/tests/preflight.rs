@@ -20,7 +20,10 @@ fn preflight_request(sink: &e2e::lambda::ResponseSink, kind: &str, id: &str) -> 
     let props = json!({ "StackSetName": STACK_SET, "ServiceTimeout": "300" });
     if kind == "create" {
         let v = request(sink, "preflight-create", id, props);
-        assert_eq!(v["ResourceType"], RESOURCE_TYPE, "the sample is the template's");
+        assert_eq!(
+            v["ResourceType"], RESOURCE_TYPE,
+            "the sample is the template's"
+        );
         assert_eq!(v["LogicalResourceId"], "PortPreflight");
         return v;
     }
