@@ -138,7 +138,9 @@ async fn thirty_percent_throttling_still_gives_the_exact_result() {
         .into_iter()
         .filter(|x| x["throttled"] == true)
         .count();
-    assert!(throttled > 5, "throttling was injected ({throttled})");
+    // A root scope is read by ListAccounts (3 Organizations calls for the sample), so there
+    // are fewer requests to throttle than a tree walk made.
+    assert!(throttled > 0, "throttling was injected ({throttled})");
 }
 
 #[tokio::test]
