@@ -868,7 +868,7 @@ fn short_hash(parts: &[&str]) -> String {
 }
 
 /// `orgscope-create-<hash>`: deterministic for (seed, label, accounts, regions, OUs).
-pub fn operation_id(seed: &str, label: &str, batch: &Batch) -> String {
+fn operation_id(seed: &str, label: &str, batch: &Batch) -> String {
     let accounts: Vec<&str> = batch.accounts.iter().map(AccountId::as_str).collect();
     let accounts = accounts.join(",");
     let regions = batch.regions.join(",");

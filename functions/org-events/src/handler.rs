@@ -135,6 +135,9 @@ pub struct Summary {
     pub operation_ids: Vec<String>,
     pub operations: Vec<OpRecord>,
     pub pending_operation: Option<OpRecord>,
+    /// The drift detection the scheduled run started after reconciling (not waited for;
+    /// the next scheduled run repairs from its results).
+    pub drift_detection: Option<String>,
     pub warnings: Vec<String>,
     pub duration_ms: u64,
 }
@@ -156,6 +159,7 @@ impl Summary {
             operation_ids: vec![],
             operations: vec![],
             pending_operation: None,
+            drift_detection: None,
             warnings: vec![],
             duration_ms: 0,
         }
@@ -487,7 +491,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
                     .start_drift_detection(&self.config.stack_set, seed)
                     .await?
                 {
-                    Some(id) => summary.operation_ids.push(id),
+                    Some(id) => summary.drift_detection = Some(id),
                     None => summary.warnings.push(
                         "drift detection not started: another StackSet operation was running; \
                          the next scheduled run starts it"

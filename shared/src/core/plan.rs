@@ -147,7 +147,8 @@ pub struct ReconcilePlan {
     /// "cloudformation-removal-stacksets").
     #[serde(default)]
     pub drop: Vec<Batch>,
-    /// `UpdateStackInstances`: retries and drift repairs, together in one operation.
+    /// `UpdateStackInstances`: retries and drift repairs, together; one operation per
+    /// distinct set of regions to update (normally one).
     pub update: Vec<Batch>,
     /// Accounts in `update` because their last operation failed or left them outdated.
     pub retry: Vec<AccountId>,
@@ -282,12 +283,13 @@ pub fn plan_reaching(
     }
 
     let mut missing: BTreeMap<u128, Vec<AccountId>> = BTreeMap::new();
-    let mut update_accounts: Vec<AccountId> = Vec::new();
-    let mut update_mask: u128 = 0;
+    // Accounts to update, by the exact set of regions to update: an operation touches only
+    // the instances it means to (never a skipped, INOPERABLE or missing one next to them).
+    let mut updates: BTreeMap<u128, Vec<AccountId>> = BTreeMap::new();
     for a in &desired.accounts {
         let group = have.get_mut(a.as_str());
         let mut present: u128 = 0;
-        let mut updated = false;
+        let mut update_mask: u128 = 0;
         if let Some(g) = group {
             g.desired = true;
             for i in &g.instances {
@@ -336,12 +338,11 @@ pub fn plan_reaching(
                 } else {
                     continue;
                 }
-                updated = true;
                 update_mask |= b;
             }
         }
-        if updated {
-            update_accounts.push(a.clone());
+        if update_mask != 0 {
+            updates.entry(update_mask).or_default().push(a.clone());
         }
         let lacking = desired_mask & !present;
         if lacking != 0 {
@@ -356,13 +357,14 @@ pub fn plan_reaching(
             ous: vec![],
         })
         .collect();
-    if !update_accounts.is_empty() {
-        out.update.push(Batch {
-            accounts: update_accounts,
-            regions: mask_regions(update_mask),
+    out.update = updates
+        .into_iter()
+        .map(|(m, accounts)| Batch {
+            accounts,
+            regions: mask_regions(m),
             ous: vec![],
-        });
-    }
+        })
+        .collect();
 
     // Delete / drop / retain: instances of accounts out of scope, or in regions no longer
     // wanted. Unreachable accounts are dropped (RetainStacks); a reachable account's failed
