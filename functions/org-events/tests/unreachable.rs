@@ -59,6 +59,8 @@ async fn an_inoperable_instance_of_a_suspended_account_is_dropped_not_retried_fo
         w.schedule().await;
         let gone = w.f.account("staging-1");
         w.bed.set_account_state(&gone, "SUSPENDED").await;
+        // Let the schedule's drift detection finish (operations take 0.2 s here).
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
         // What a plain delete did before: it failed and left the instance INOPERABLE.
         w.bed
             .delete_instances_plain(STACK_SET, &w.f.ou("Root/Staging"), &gone)
