@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use crate::core::{
     advise, expand, fit_ous, plan_reaching, AccountId, AccountScope, AccountState, Batch, Desired,
-    ExpandError, Expansion, InstanceStatus, OrgTree, PlanPolicy, ReconcilePlan, Scope,
+    ExpandError, Expansion, InstanceStatus, LeavePolicy, OrgTree, PlanPolicy, ReconcilePlan, Scope,
     StackInstance, TargetId, MAX_OUS_PER_OPERATION,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo, Targets};
@@ -330,11 +330,17 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                 })
             }
         };
-        let leaving: BTreeSet<AccountId> = instances
-            .iter()
-            .filter(|i| !desired.accounts.contains(&i.account))
-            .map(|i| i.account.clone())
-            .collect();
+        // Under RETAIN, leaving accounts keep their instances whatever their state: no need
+        // to look their state up.
+        let leaving: BTreeSet<AccountId> = if req.policy.on_leave == LeavePolicy::Retain {
+            BTreeSet::new()
+        } else {
+            instances
+                .iter()
+                .filter(|i| !desired.accounts.contains(&i.account))
+                .map(|i| i.account.clone())
+                .collect()
+        };
         let unreachable = self.unreachable(&leaving, &tree).await?;
         let attempts = if req.user_change {
             BTreeMap::new()
