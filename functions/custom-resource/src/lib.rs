@@ -4,4 +4,5 @@
 pub mod aws;
 pub mod handler;
 pub mod props;
+pub mod recording;
 pub mod response;

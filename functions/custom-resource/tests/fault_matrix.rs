@@ -374,12 +374,13 @@ async fn an_invocation_killed_during_an_outage_is_finished_by_the_next_delivery(
     );
 }
 
-/// The Lambda deadline must be honoured while the endpoint is down: answer or carry the wait
-/// over before Lambda stops the function. Today the adapters' retries (12 attempts, up to 5 s
-/// apart, each with the SDK's own 3 attempts) ignore the deadline, so an outage that begins
-/// shortly before the deadline keeps the invocation busy past it: in AWS, Lambda kills it,
-/// nothing is answered and nothing is re-invoked, and CloudFormation waits until its timeout.
-/// Scaled down here: 5 s of Lambda time, a 0.5 s margin, a 12 s outage.
+/// The Lambda deadline is honoured while the endpoint is down: the function answers or carries
+/// the wait over before Lambda stops it. The adapters' retries (12 attempts, up to 5 s apart,
+/// each with the SDK's own 3 attempts) do not watch the deadline themselves; the handler's hard
+/// stop, at half the margin before Lambda's deadline, ends the work and re-invokes (or
+/// answers). Without it, an outage that begins shortly before the deadline would keep the
+/// invocation busy past it: Lambda would kill it, and CloudFormation would wait until its
+/// timeout. Scaled down here: 5 s of Lambda time, a 0.5 s margin, a 12 s outage.
 #[tokio::test]
 async fn the_invocation_yields_at_its_deadline_even_while_the_endpoint_is_down() {
     let bed = TestBed::start().await;
