@@ -652,12 +652,19 @@ fn rejected_rows(f: &Fixture) -> Vec<Row> {
             from: Input,
             want: w(&["all lowercase", &upper]),
         },
+        // The deployed StackSet is `STACK_SET` (the request's PhysicalResourceId): an Update
+        // to another name is refused before any AWS call.
         Row {
-            name: "update_to_a_missing_stack_set",
+            name: "update_to_another_stack_set_name",
             kind: "update",
             props: set(f, &[("StackSetName", json!(MISSING_SET))]),
-            from: Aws,
-            want: w(&[&format!("StackSet `{MISSING_SET}` does not exist")]),
+            from: Input,
+            want: w(&[
+                "StackSetName cannot change",
+                &format!("`{MISSING_SET}`"),
+                &format!("Keep StackSetName `{STACK_SET}`"),
+                "delete this stack and create it again",
+            ]),
         },
     ]
 }
