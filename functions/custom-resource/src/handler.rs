@@ -16,6 +16,7 @@ use shared::engine::{Engine, EngineConfig, EngineError, OpRecord, Outcome, Repor
 use shared::ports::{AwsError, Clock, IdentityApi, OpKind, OrganizationsApi, StackSetApi};
 use shared::preflight::preflight;
 
+use crate::preflight_only;
 use crate::props::Props;
 use crate::recording::{Mutations, Recording};
 use crate::response::{response, status_word, Body, CfnResponse, Status};
@@ -127,6 +128,7 @@ pub fn redact(url: &str) -> String {
 
 struct Common {
     request_type: &'static str,
+    resource_type: String,
     request_id: String,
     response_url: String,
     stack_id: String,
@@ -144,6 +146,7 @@ fn common(req: &CfnRequest) -> Option<Common> {
     Some(match req {
         CfnRequest::Create(r) => Common {
             request_type: "Create",
+            resource_type: r.resource_type.clone(),
             request_id: r.request_id.clone(),
             response_url: r.response_url.clone(),
             stack_id: r.stack_id.clone(),
@@ -156,6 +159,7 @@ fn common(req: &CfnRequest) -> Option<Common> {
         },
         CfnRequest::Update(r) => Common {
             request_type: "Update",
+            resource_type: r.resource_type.clone(),
             request_id: r.request_id.clone(),
             response_url: r.response_url.clone(),
             stack_id: r.stack_id.clone(),
@@ -168,6 +172,7 @@ fn common(req: &CfnRequest) -> Option<Common> {
         },
         CfnRequest::Delete(r) => Common {
             request_type: "Delete",
+            resource_type: r.resource_type.clone(),
             request_id: r.request_id.clone(),
             response_url: r.response_url.clone(),
             stack_id: r.stack_id.clone(),
@@ -418,6 +423,9 @@ where
     }
 
     async fn process(&self, c: &Common, carried: Option<&Continuation>, deadline: Instant) -> Step {
+        if c.resource_type == preflight_only::RESOURCE_TYPE {
+            return self.preflight_only(c).await;
+        }
         let stacksets = Recording {
             inner: &self.stacksets,
             mutations: &c.mutations,
@@ -489,6 +497,30 @@ where
                 new = props.stack_set
             )
         })
+    }
+
+    /// `Custom::PortPreflight`: Create/Update check, Delete does nothing; never a change.
+    async fn preflight_only(&self, c: &Common) -> Step {
+        let outcome = match c.request_type {
+            "Delete" => Ok(()),
+            _ => preflight_only::run(&self.org, &self.identity).await,
+        };
+        match outcome {
+            Ok(()) => Step::Answer(
+                response(
+                    Status::Success,
+                    c.physical_resource_id
+                        .clone()
+                        .unwrap_or_else(|| preflight_only::PHYSICAL_ID.into()),
+                    c.stack_id.clone(),
+                    c.request_id.clone(),
+                    c.logical_resource_id.clone(),
+                ),
+                vec![],
+                0,
+            ),
+            Err(reason) => Step::Answer(self.failed(c, reason), vec![], 0),
+        }
     }
 
     fn done(&self, c: &Common, props: &Props, report: &Report) -> Step {
@@ -633,6 +665,9 @@ pub fn data(e: &Expansion) -> HashMap<String, String> {
     HashMap::from([
         ("AccountIds".to_owned(), ids.join(",")),
         ("AccountCount".to_owned(), ids.len().to_string()),
+        // "true" once `Body::fit` had to cut AccountIds (always present, so that the
+        // stack's EnrolledAccountIdsTruncated output can read it).
+        ("AccountIdsTruncated".to_owned(), "false".to_owned()),
         ("OrganizationId".to_owned(), e.organization_id.clone()),
         (
             "ManagementAccountId".to_owned(),
