@@ -154,6 +154,7 @@ mod tests {
             ous: vec![],
             accounts: vec![],
             filter: "NONE".into(),
+            retain_stacks: false,
         };
         let _ = rec.start("S", kind, &targets, &[], "op").await;
         m.any()
