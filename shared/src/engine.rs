@@ -20,6 +20,20 @@ use crate::read::{read_org, ReadError, ReadStats, DEFAULT_CONCURRENCY};
 
 /// Operation IDs this project starts begin with this.
 pub const OP_PREFIX: &str = "orgscope";
+/// Drift detections begin with this: the org-events function starts one at the beginning of
+/// each scheduled run (when the StackSet has instances), so the newest one tells when the last
+/// scheduled re-check ran.
+pub const DRIFT_OP_PREFIX: &str = "orgscope-drift-";
+
+/// The operation was started by this project's scheduled re-check.
+pub fn is_scheduled_check(op: &crate::ports::Operation) -> bool {
+    op.id.starts_with(DRIFT_OP_PREFIX)
+}
+
+/// The operation is a change (create, update, delete) this project made.
+pub fn is_own_change(op: &crate::ports::Operation) -> bool {
+    op.id.starts_with(OP_PREFIX) && matches!(op.action.as_str(), "CREATE" | "UPDATE" | "DELETE")
+}
 
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum EngineError {
@@ -512,7 +526,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         if let Some(busy) = self.wait_idle(req.stack_set, req.deadline).await? {
             return Ok(Some(busy));
         }
-        let op_id = format!("{OP_PREFIX}-drift-{}", short_hash(&[req.seed]));
+        let op_id = format!("{DRIFT_OP_PREFIX}{}", short_hash(&[req.seed]));
         let targets = Targets {
             ous: vec![],
             accounts: vec![],
