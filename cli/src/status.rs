@@ -258,23 +258,23 @@ struct Snapshot {
     info: StackSetInfo,
     rows: Vec<Row>,
     operations: Vec<Operation>,
-    /// The newest succeeded drift detection of a scheduled run.
+    /// The newest drift detection a scheduled run started (at its end, after its reconcile).
     last_check: Option<Operation>,
     /// The newest succeeded change this project made.
     last_change: Option<Operation>,
 }
 
-/// The newest succeeded operation that `pick` accepts (by end, else start time: ISO 8601 UTC
-/// strings order as times).
+/// The newest operation that `pick` accepts (by start time: ISO 8601 UTC strings order as
+/// times).
 fn newest(ops: &[Operation], pick: fn(&Operation) -> bool) -> Option<Operation> {
     ops.iter()
-        .filter(|o| o.status == "SUCCEEDED" && pick(o))
+        .filter(|o| pick(o))
         .max_by(|a, b| when(a).cmp(when(b)))
         .cloned()
 }
 
 fn when(o: &Operation) -> &str {
-    o.ended.as_deref().or(o.started.as_deref()).unwrap_or("")
+    o.started.as_deref().unwrap_or("")
 }
 
 impl Snapshot {
@@ -384,7 +384,7 @@ async fn snapshot<O: OrganizationsApi>(
         info,
         rows: classify(exp, &instances, located),
         last_check: newest(&history, is_scheduled_check),
-        last_change: newest(&history, is_own_change),
+        last_change: newest(&history, |o| o.status == "SUCCEEDED" && is_own_change(o)),
         operations: history.into_iter().take(RECENT_OPS).collect(),
     })
 }
