@@ -4,7 +4,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use org_events::{Config, Handler, Invocation};
 use serde_json::Value;
-use shared::adapters::{load_config, CfnStackSets, SdkOrganizations};
+use shared::adapters::{load_config, CfnStackSets, CfnStacks, SdkOrganizations};
 use shared::ports::TokioClock;
 
 #[tokio::main]
@@ -26,19 +26,27 @@ async fn main() -> Result<(), Error> {
             return Err(e.into());
         }
     };
-    tracing::info!(
-        stack_set = %config.stack_set,
-        targets = config.scope.targets.len(),
-        mode = %config.scope.mode,
-        regions = ?config.regions,
-        "org-events ready"
-    );
+    match &config.stack_id {
+        Some(stack) => tracing::info!(
+            stack = %stack,
+            regions = ?config.regions,
+            "org-events ready; the scope is read from the deployment stack at each invocation"
+        ),
+        None => tracing::info!(
+            stack_set = %config.stack_set,
+            targets = config.scope.targets.len(),
+            mode = %config.scope.mode,
+            regions = ?config.regions,
+            "org-events ready; the scope comes from the environment (no STACK_ID)"
+        ),
+    }
     let handler = Handler::new(
         SdkOrganizations::new(&conf),
         CfnStackSets::new(&conf),
         TokioClock,
         config,
-    );
+    )
+    .with_stack(CfnStacks::new(&conf));
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let inv = Invocation::from_lambda(&event.context.request_id, event.context.deadline);

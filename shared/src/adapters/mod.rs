@@ -9,7 +9,7 @@ pub mod organizations;
 pub mod retry;
 pub mod sts;
 
-pub use cloudformation::CfnStackSets;
+pub use cloudformation::{CfnStackSets, CfnStacks};
 pub use organizations::SdkOrganizations;
 pub use sts::SdkIdentity;
 
