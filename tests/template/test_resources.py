@@ -154,6 +154,8 @@ def test_org_events_environment_holds_no_scope(template):
 
 
 def test_org_events_triggers(template):
+    """Every event the management account receives that can change the scope, and none that
+    only member accounts record (AcceptHandshake, LeaveOrganization)."""
     events = cfn.plain(template["Resources"]["OrgEventsFunction"]["Properties"]["Events"])
     patterns = {
         name: e["Properties"]["Pattern"] for name, e in events.items() if e["Type"] == "EventBridgeRule"
@@ -166,14 +168,18 @@ def test_org_events_triggers(template):
                 "eventSource": ["organizations.amazonaws.com"],
                 "eventName": [
                     "MoveAccount",
-                    "AcceptHandshake",
                     "RemoveAccountFromOrganization",
-                    "LeaveOrganization",
                     "CloseAccount",
                     "CreateOrganizationalUnit",
                     "DeleteOrganizationalUnit",
                 ],
             },
+        },
+        # Recorded in the management account, unlike the member's own AcceptHandshake and
+        # LeaveOrganization calls; no detail-type assumed.
+        "AccountMembership": {
+            "source": ["aws.organizations"],
+            "detail": {"eventName": ["AccountJoinedOrganization", "AccountDepartedOrganization"]},
         },
         "AccountCreated": {
             "source": ["aws.organizations"],

@@ -463,6 +463,9 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi> Handler<O, S, C
         let is_target = |id: &str| scope.targets.iter().any(|x| x.as_str() == id);
         match t {
             Trigger::Schedule => Ok(Decision::Reconcile("scheduled".into())),
+            Trigger::MembershipChanged { via } => Ok(Decision::Reconcile(format!(
+                "{via} names no account this code can read: the whole scope is checked"
+            ))),
             Trigger::Ignored { why } => Ok(Decision::Skip(why.clone())),
             Trigger::OuChanged {
                 ou, created: true, ..
