@@ -167,6 +167,8 @@ impl StackWorld {
             seed: "custom-resource-update",
             deadline: Instant::now() + Duration::from_secs(60),
             done_kinds: &[],
+            // A stack Create/Update is the user's change (as the custom resource passes it).
+            user_change: true,
         };
         match engine
             .reconcile(&req)
