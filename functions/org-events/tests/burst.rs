@@ -186,7 +186,23 @@ async fn burst(cold: bool, concurrency: usize) {
         }
     }
     let got: BTreeSet<String> = w.enrolled().await.into_iter().collect();
-    let ops = mutating(&w.calls().await);
+    // Operations AWS started: a call answered OperationInProgressException (a concurrent
+    // invocation's attempt while another operation ran) starts nothing.
+    let accepted: Vec<(String, String)> = w
+        .bed
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["throttled"] != true && r["status"] == 200)
+        .map(|r| {
+            (
+                r["service"].as_str().unwrap_or_default().to_owned(),
+                r["action"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let ops = mutating(&accepted);
+    let rejected = mutating(&w.calls().await).len() - ops.len();
     let op_list = w
         .bed
         .requests()
@@ -197,7 +213,7 @@ async fn burst(cold: bool, concurrency: usize) {
     eprintln!(
         "burst (cold: {cold}, concurrency {concurrency}): {EVENTS} events in {:.1} s; {} StackSet operations {ops:?}; converged {:.1} s \
          after the first move; failed invocations {failed}; outcomes {outcomes:?}; \
-         ListStackSetOperations calls {op_list}",
+         ListStackSetOperations calls {op_list}; rejected mutating calls {rejected}",
         burst_took.as_secs_f64(),
         ops.len(),
         converged_after.as_secs_f64()
