@@ -6,4 +6,5 @@ pub mod aws;
 pub mod handler;
 pub mod preflight_only;
 pub mod props;
+pub mod recording;
 pub mod response;
