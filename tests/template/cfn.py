@@ -60,6 +60,8 @@ class Evaluator:
             "AWS::StackName": STACK,
             "AWS::StackId": STACK_ID,
             "AWS::URLSuffix": "amazonaws.com",
+            # The property is left out; kept visible so that tests can tell.
+            "AWS::NoValue": "<Ref AWS::NoValue>",
         }
 
     # -- conditions

@@ -13,6 +13,7 @@ TAGGED_TYPES = {
     "AWS::CloudFormation::StackSet",
     "AWS::SQS::Queue",
     "AWS::Logs::LogGroup",
+    "AWS::SNS::Topic",
 }
 
 
@@ -145,6 +146,7 @@ def test_org_events_environment_holds_no_scope(template):
         "MAX_RETRY_ATTEMPTS": "3",
         "LOG_LEVEL": {"Ref": "LogLevel"},
         "RUST_LOG": {"Ref": "LogLevel"},
+        "INTEGRATION_IDENTIFIER": {"Ref": "IntegrationIdentifier"},
     }
     refs = json.dumps(env)
     for scope_param in ("TargetOUIds", "AccountScope", "TargetAccountIds", "OnAccountLeavesScope", "StackSetName"):

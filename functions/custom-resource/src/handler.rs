@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as CfnRequest;
@@ -12,10 +13,13 @@ use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::core::{Expansion, PlanPolicy};
+use shared::counted::CallCounts;
 use shared::engine::{Engine, EngineConfig, EngineError, OpRecord, Outcome, Report, Request};
+use shared::metrics::{self, ReconcileFigures};
 use shared::ports::{AwsError, Clock, IdentityApi, OpKind, OrganizationsApi, StackSetApi};
 use shared::preflight::preflight;
 
+use crate::alarm_window;
 use crate::preflight_only;
 use crate::props::Props;
 use crate::recording::{Mutations, Recording};
@@ -56,6 +60,14 @@ pub struct Settings {
     pub budget: Duration,
     pub default_region: String,
     pub engine: EngineConfig,
+    /// The `IntegrationIdentifier` dimension of the metrics.
+    pub integration_id: String,
+    /// Counts of the AWS calls `org` and `stacksets` make, when they are wrapped in
+    /// `shared::counted::Counted` with these counts (main does); `None`: not reported.
+    pub calls: Option<Arc<CallCounts>>,
+    /// The figures of the reconcile pass this invocation completed (one invocation at a time
+    /// per instance: Lambda's model).
+    figures: Arc<Mutex<Option<ReconcileFigures>>>,
 }
 
 impl Settings {
@@ -65,6 +77,9 @@ impl Settings {
             budget: Duration::from_secs(55 * 60),
             default_region: default_region.into(),
             engine: EngineConfig::default(),
+            integration_id: metrics::DEFAULT_INTEGRATION_IDENTIFIER.into(),
+            calls: None,
+            figures: Arc::default(),
         }
     }
 }
@@ -96,6 +111,9 @@ pub struct Summary {
     pub operations: Vec<String>,
     pub accounts: usize,
     pub duration_ms: u64,
+    /// The Embedded Metric Format line printed for this invocation.
+    #[serde(skip)]
+    pub metrics_line: String,
 }
 
 enum Step {
@@ -215,6 +233,37 @@ where
 
     /// Handles one invocation: a CloudFormation request, or a continuation of one.
     pub async fn handle(&self, payload: Value, inv: Invocation) -> Summary {
+        let calls_before = self.settings.calls.as_ref().map(|c| c.snapshot());
+        if let Ok(mut f) = self.settings.figures.lock() {
+            *f = None;
+        }
+        let mut summary = self.handle_request(payload, inv).await;
+        let record = metrics::Record {
+            function: "custom-resource",
+            trigger: summary.request_type.clone(),
+            calls: self
+                .settings
+                .calls
+                .as_ref()
+                .zip(calls_before)
+                .map(|(c, before)| c.snapshot().since(before)),
+            duration_ms: summary.duration_ms,
+            reconcile: self.settings.figures.lock().ok().and_then(|mut f| f.take()),
+            scheduled: false,
+            event: None,
+        };
+        summary.metrics_line = metrics::render(&self.settings.integration_id, now_ms(), &record);
+        println!("{}", summary.metrics_line);
+        summary
+    }
+
+    fn record(&self, report: &Report) {
+        if let Ok(mut f) = self.settings.figures.lock() {
+            *f = Some(ReconcileFigures::from_report(report));
+        }
+    }
+
+    async fn handle_request(&self, payload: Value, inv: Invocation) -> Summary {
         let started = self.clock.now();
         let (raw, carried) = match payload.get(CONTINUATION_KEY) {
             Some(c) => match serde_json::from_value::<Continuation>(c.clone()) {
@@ -426,6 +475,9 @@ where
         if c.resource_type == preflight_only::RESOURCE_TYPE {
             return self.preflight_only(c).await;
         }
+        if c.resource_type == alarm_window::RESOURCE_TYPE {
+            return self.alarm_window(c);
+        }
         let stacksets = Recording {
             inner: &self.stacksets,
             mutations: &c.mutations,
@@ -479,6 +531,30 @@ where
         }
     }
 
+    /// `Custom::PortAlarmWindow`: Create/Update compute, Delete does nothing; no AWS call.
+    fn alarm_window(&self, c: &Common) -> Step {
+        let outcome = match c.request_type {
+            "Delete" => Ok(Default::default()),
+            _ => alarm_window::data(&c.props),
+        };
+        match outcome {
+            Ok(data) => {
+                let mut r = response(
+                    Status::Success,
+                    c.physical_resource_id
+                        .clone()
+                        .unwrap_or_else(|| alarm_window::PHYSICAL_ID.into()),
+                    c.stack_id.clone(),
+                    c.request_id.clone(),
+                    c.logical_resource_id.clone(),
+                );
+                r.data = data.into_iter().collect();
+                Step::Answer(r, vec![], 0)
+            }
+            Err(reason) => Step::Answer(self.failed(c, reason), vec![], 0),
+        }
+    }
+
     /// An Update may not move the resource to another StackSet: two StackSets would deploy
     /// the same role name into the same accounts. The refusal comes before any AWS call.
     fn stack_set_renamed(&self, c: &Common, props: &Props) -> Option<String> {
@@ -527,6 +603,7 @@ where
     }
 
     fn done(&self, c: &Common, props: &Props, report: &Report) -> Step {
+        self.record(report);
         let ops: Vec<String> = report.operations.iter().map(|o| o.id.clone()).collect();
         let n = report.expansion.included.len();
         if !report.succeeded() {
@@ -616,6 +693,7 @@ where
             .await
         {
             Ok(Outcome::Done(report)) if report.succeeded() => {
+                self.record(&report);
                 let ops = report.operations.iter().map(|o| o.id.clone()).collect();
                 match ok(None) {
                     Step::Answer(r, _, _) => Step::Answer(r, ops, 0),
@@ -623,6 +701,7 @@ where
                 }
             }
             Ok(Outcome::Done(report)) => {
+                self.record(&report);
                 let left: Vec<String> = report
                     .failures
                     .iter()
@@ -691,6 +770,7 @@ impl Summary {
             operations: vec![],
             accounts: 0,
             duration_ms: clock.now().duration_since(started).as_millis() as u64,
+            metrics_line: String::new(),
         }
     }
 }
