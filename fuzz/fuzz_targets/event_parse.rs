@@ -1,9 +1,12 @@
-//! Event classification must never panic: arbitrary bytes → JSON → `classify`.
+//! Event classification must never panic: arbitrary bytes → JSON → `classify`, which reads
+//! the envelope as `aws_lambda_events`' `EventBridgeEvent` and the detail as the typed detail
+//! of its kind.
 //!
 //! Besides the parsed value itself, the value is also grafted into the places of a real
-//! `MoveAccount` / `CreateAccountResult` / Control Tower event that classification reads
-//! (`detail`, `requestParameters`, `serviceEventDetails`, `eventTime`, handshake parties), so
-//! the fuzzer reaches the deep branches without having to invent the envelope.
+//! `MoveAccount` / `CreateAccountResult` / membership / Control Tower event that
+//! classification reads (`detail`, `requestParameters`, `serviceEventDetails`, `resources`,
+//! `time`, `eventTime`), so the fuzzer reaches the deep branches without having to invent the
+//! envelope.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -39,6 +42,8 @@ fuzz_target!(|data: &[u8]| {
         "CloseAccount",
         "CreateOrganizationalUnit",
         "DeleteOrganizationalUnit",
+        "AccountJoinedOrganization",
+        "AccountDepartedOrganization",
     ] {
         check(&api(json!({"eventName": name, "requestParameters": v.clone()})));
         check(&api(json!({"eventName": name, "eventTime": v.clone(),
@@ -52,6 +57,16 @@ fuzz_target!(|data: &[u8]| {
     }
     check(&svc("aws.organizations", json!({"eventName": "CreateAccountResult",
         "serviceEventDetails": v.clone()})));
+    for name in ["AccountJoinedOrganization", "AccountDepartedOrganization"] {
+        check(&svc("aws.organizations", json!({"eventName": name, "serviceEventDetails": v.clone(),
+            "additionalEventData": {"account": v.clone()}, "resources": v.clone()})));
+        check(&svc("aws.organizations", json!({"eventName": name,
+            "resources": [{"ARN": v.clone(), "type": "AWS::Organizations::Account"}]})));
+        let mut e = svc("aws.organizations", json!({"eventName": name}));
+        e["resources"] = json!([v.clone()]);
+        e["time"] = v.clone();
+        check(&e);
+    }
     check(&svc("aws.organizations", json!({"eventName": "CreateAccountResult",
         "serviceEventDetails": {"createAccountStatus": v.clone()}})));
     for name in ["CreateManagedAccount", "UpdateManagedAccount"] {

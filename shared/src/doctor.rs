@@ -399,11 +399,21 @@ fn cloudtrail(trails: &Result<Vec<Trail>, String>) -> Check {
                           cloudtrail start-logging --name org-trail` (the bucket needs \
                           CloudTrail's bucket policy); or use an organization trail \
                           (`--is-organization-trail`)";
-    const WITHOUT: &str = "AWS Organizations' API-call events (MoveAccount, AcceptHandshake, \
-                           RemoveAccountFromOrganization, ...) never reach EventBridge: accounts \
-                           that move, are invited in or removed are enrolled or dropped only by \
-                           the scheduled run (ReconcileSchedule, every 6 hours by default). New \
-                           accounts (CreateAccountResult) still arrive at once: they need no trail";
+    const WITHOUT: &str = "AWS Organizations' API-call events (MoveAccount, \
+                           RemoveAccountFromOrganization, CloseAccount, ...) never reach \
+                           EventBridge: accounts that move, are removed or closed are enrolled or \
+                           dropped only by the scheduled run (ReconcileSchedule, every 6 hours by \
+                           default). New accounts (CreateAccountResult) still arrive at once: \
+                           they need no trail";
+    // Where AWS gives the management account no event at all, trail or not.
+    const NO_EVENT: &str = " No event reaches this account when a member calls AcceptHandshake or \
+                            LeaveOrganization itself (recorded in the member account; the stack \
+                            acts on AccountJoinedOrganization / AccountDepartedOrganization \
+                            instead), for Control Tower lifecycle events when Control Tower's \
+                            home region is not us-east-1 (its CreateAccountResult and MoveAccount \
+                            still arrive), or when an account's state changes without a call in \
+                            this organization (AWS documents no Organizations event for that): \
+                            the scheduled run covers these.";
     let trails = match trails {
         Ok(t) => t,
         Err(e) => {
@@ -413,7 +423,7 @@ fn cloudtrail(trails: &Result<Vec<Trail>, String>) -> Check {
                 T,
                 format!(
                     "could not be checked ({e}): without a trail logging management events in \
-                     {EVENTS_REGION}, {WITHOUT}"
+                     {EVENTS_REGION}, {WITHOUT}.{NO_EVENT}"
                 ),
             )
             .fix(format!(
@@ -451,8 +461,8 @@ fn cloudtrail(trails: &Result<Vec<Trail>, String>) -> Check {
             T,
             format!(
                 "trail {} ({}, logging){more} records management write events in \
-                 {EVENTS_REGION}: accounts that move, are invited in or removed reach the \
-                 stack's EventBridge rule within minutes",
+                 {EVENTS_REGION}: accounts that move, are removed or closed reach the \
+                 stack's EventBridge rule within minutes.{NO_EVENT}",
                 t.name,
                 describe(t)
             ),
@@ -463,7 +473,7 @@ fn cloudtrail(trails: &Result<Vec<Trail>, String>) -> Check {
             ID,
             Status::Warn,
             T,
-            format!("no trail logs management events in {EVENTS_REGION}, so {WITHOUT}"),
+            format!("no trail logs management events in {EVENTS_REGION}, so {WITHOUT}.{NO_EVENT}"),
         )
         .fix(format!("Create a multi-region trail: {CREATE}"));
     }
@@ -503,7 +513,7 @@ fn cloudtrail(trails: &Result<Vec<Trail>, String>) -> Check {
         ID,
         Status::Warn,
         T,
-        format!("{}, so {WITHOUT}", why.join("; ")),
+        format!("{}, so {WITHOUT}.{NO_EVENT}", why.join("; ")),
     )
     .fix(fix)
 }
@@ -1229,6 +1239,14 @@ mod tests {
             "{c:?}"
         );
         assert!(c.fix.is_none());
+        // Even with a trail, some changes send the management account no event at all.
+        for gap in [
+            "AcceptHandshake or LeaveOrganization itself (recorded in the member account",
+            "Control Tower's home region is not us-east-1",
+            "the scheduled run covers these",
+        ] {
+            assert!(c.detail.contains(gap), "{gap}: {c:?}");
+        }
         // A single-region trail whose home is us-east-1 counts too; one elsewhere does not.
         let c = cloudtrail(&Ok(vec![trail(
             "local",

@@ -216,6 +216,23 @@ pub trait StackSetApi: Send + Sync {
     ) -> impl Future<Output = AwsResult<Vec<OperationResult>>> + Send;
 }
 
+/// The CloudFormation stack this integration was deployed with, as `DescribeStacks` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackState {
+    /// `CREATE_COMPLETE`, `UPDATE_IN_PROGRESS`, `DELETE_COMPLETE`, ...
+    pub status: String,
+    /// Parameter key → value (NoEcho values come back masked, and none of the scope's are).
+    pub parameters: std::collections::BTreeMap<String, String>,
+    /// `LastUpdatedTime`, else `CreationTime` (RFC 3339), when AWS gives one.
+    pub changed_at: Option<String>,
+}
+
+/// Read one CloudFormation stack by its stack ID (ARN). A deleted stack is still described by
+/// its ID (status `DELETE_COMPLETE`); `NotFound` when AWS has no such stack at all.
+pub trait StackApi: Send + Sync {
+    fn describe_stack(&self, stack_id: &str) -> impl Future<Output = AwsResult<StackState>> + Send;
+}
+
 /// An IAM OIDC identity provider (`GetOpenIDConnectProvider`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OidcProvider {

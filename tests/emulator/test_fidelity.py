@@ -16,6 +16,7 @@ Each test's docstring states the AWS rule it checks. The sample organization (RE
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 
@@ -867,3 +868,30 @@ def test_other_cloudformation_calls_still_reach_moto(emu, cfn):
     """Everything that is not StackSets is moto's: stacks can be created and described."""
     cfn.create_stack(StackName="plain-stack", TemplateBody=TEMPLATE)
     assert cfn.describe_stacks(StackName="plain-stack")["Stacks"][0]["StackName"] == "plain-stack"
+
+
+def test_a_stack_is_described_by_its_id_with_parameters_and_after_deletion(emu, cfn):
+    """AWS DescribeStacks (API reference): StackName takes the stack name or its unique stack
+    ID; a deleted stack is described only by its ID, with status DELETE_COMPLETE. Parameters
+    come back as given, up to CloudFormation's 4,096 bytes per value (CloudFormation quotas).
+    The control endpoint holds a stack in a status that AWS shows while it works on it."""
+    body = json.dumps({
+        "Parameters": {"TargetAccountIds": {"Type": "String"}},
+        "Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+    })
+    listed = ",".join(f"{i:012d}" for i in range(300))
+    assert len(listed) < 4096
+    sid = cfn.create_stack(
+        StackName="scope-stack", TemplateBody=body,
+        Parameters=[{"ParameterKey": "TargetAccountIds", "ParameterValue": listed}],
+    )["StackId"]
+    got = cfn.describe_stacks(StackName=sid)["Stacks"][0]
+    assert got["StackStatus"] == "CREATE_COMPLETE"
+    assert got["Parameters"] == [{"ParameterKey": "TargetAccountIds", "ParameterValue": listed}]
+    emu.post("/stack-status", {"stack_id": sid, "status": "UPDATE_IN_PROGRESS"})
+    assert cfn.describe_stacks(StackName=sid)["Stacks"][0]["StackStatus"] == "UPDATE_IN_PROGRESS"
+    emu.post("/stack-status", {"stack_id": sid, "status": "UPDATE_COMPLETE"})
+    cfn.delete_stack(StackName=sid)
+    assert cfn.describe_stacks(StackName=sid)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    with pytest.raises(ClientError, match="does not exist"):
+        cfn.describe_stacks(StackName="scope-stack")

@@ -19,6 +19,7 @@ ACCOUNT = "111122223333"
 REGION = "us-east-1"
 PARTITION = "aws"
 STACK = "port-aws-integration"
+STACK_ID = f"arn:aws:cloudformation:us-east-1:111122223333:stack/{STACK}/2f6a1c30-9a2b-11ef-8d4e-0affd1a2b3c4"
 DEFAULT_ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4"
 
 
@@ -57,6 +58,7 @@ class Evaluator:
             "AWS::Region": REGION,
             "AWS::Partition": PARTITION,
             "AWS::StackName": STACK,
+            "AWS::StackId": STACK_ID,
             "AWS::URLSuffix": "amazonaws.com",
             # The property is left out; kept visible so that tests can tell.
             "AWS::NoValue": "<Ref AWS::NoValue>",

@@ -153,3 +153,12 @@ def test_no_iam_or_organizations_writes(template, ev):
             assert not a.startswith(("iam:", "sts:AssumeRole")), (fn, a)
             if a.startswith("organizations:"):
                 assert READ_ONLY.match(a), (fn, a)
+
+
+def test_org_events_reads_only_its_own_stack(template, ev):
+    """org-events reads the scope from its own stack (DescribeStacks on AWS::StackId); the
+    custom resource does not need to."""
+    oe = granted(function_statements(template, ev, "OrgEventsFunction"))
+    assert oe["cloudformation:DescribeStacks"] == {cfn.STACK_ID}
+    cr = granted(function_statements(template, ev, "CustomResourceFunction"))
+    assert "cloudformation:DescribeStacks" not in cr

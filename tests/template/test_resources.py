@@ -1,5 +1,6 @@
 """The StackSet, the functions, the custom resource, events, logs, tags, outputs."""
 
+import json
 import tomllib
 
 import pytest
@@ -84,8 +85,14 @@ def test_timeouts_and_memory(template):
         assert "Timeout" not in p and "MemorySize" not in p
 
 
-def test_reconciler_reserved_concurrency(template):
-    assert template["Resources"]["OrgEventsFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+def test_no_function_reserves_concurrency(template):
+    """ReservedConcurrentExecutions fails to deploy when it would leave the account less than
+    its minimum unreserved concurrency (new accounts often have a quota of 10), and here it
+    would fail after enrollment: no function reserves any, unconditionally or not."""
+    for name, r in template["Resources"].items():
+        if r["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            assert "ReservedConcurrentExecutions" not in r["Properties"], name
+    assert "ReservedConcurrentExecutions" not in template["Globals"]["Function"]
 
 
 @pytest.mark.parametrize(
@@ -128,23 +135,27 @@ def test_every_log_group_has_retention(template):
             assert r["Properties"].get("RetentionInDays"), name
 
 
-def test_org_events_environment(template):
+def test_org_events_environment_holds_no_scope(template):
+    """The scope is read from the stack's own parameters at each invocation, so nothing of it
+    is in the environment (Lambda caps all variables at 4 KB; 300 account IDs are 3,899
+    bytes): only the stack's ID and fixed settings."""
     env = cfn.plain(template["Resources"]["OrgEventsFunction"]["Properties"]["Environment"]["Variables"])
     assert env == {
-        "TARGET_OU_IDS": {"Ref": "TargetOUIds"},
-        "ACCOUNT_SCOPE": {"Ref": "AccountScope"},
-        "TARGET_ACCOUNT_IDS": {"Ref": "TargetAccountIds"},
-        "STACK_SET_NAME": {"Ref": "StackSetName"},
+        "STACK_ID": {"Ref": "AWS::StackId"},
         "STACK_SET_REGIONS": {"Ref": "AWS::Region"},
-        "ON_ACCOUNT_LEAVES_SCOPE": {"Ref": "OnAccountLeavesScope"},
         "MAX_RETRY_ATTEMPTS": "3",
         "LOG_LEVEL": {"Ref": "LogLevel"},
         "RUST_LOG": {"Ref": "LogLevel"},
         "INTEGRATION_IDENTIFIER": {"Ref": "IntegrationIdentifier"},
     }
+    refs = json.dumps(env)
+    for scope_param in ("TargetOUIds", "AccountScope", "TargetAccountIds", "OnAccountLeavesScope", "StackSetName"):
+        assert scope_param not in refs
 
 
 def test_org_events_triggers(template):
+    """Every event the management account receives that can change the scope, and none that
+    only member accounts record (AcceptHandshake, LeaveOrganization)."""
     events = cfn.plain(template["Resources"]["OrgEventsFunction"]["Properties"]["Events"])
     patterns = {
         name: e["Properties"]["Pattern"] for name, e in events.items() if e["Type"] == "EventBridgeRule"
@@ -157,14 +168,18 @@ def test_org_events_triggers(template):
                 "eventSource": ["organizations.amazonaws.com"],
                 "eventName": [
                     "MoveAccount",
-                    "AcceptHandshake",
                     "RemoveAccountFromOrganization",
-                    "LeaveOrganization",
                     "CloseAccount",
                     "CreateOrganizationalUnit",
                     "DeleteOrganizationalUnit",
                 ],
             },
+        },
+        # Recorded in the management account, unlike the member's own AcceptHandshake and
+        # LeaveOrganization calls; no detail-type assumed.
+        "AccountMembership": {
+            "source": ["aws.organizations"],
+            "detail": {"eventName": ["AccountJoinedOrganization", "AccountDepartedOrganization"]},
         },
         "AccountCreated": {
             "source": ["aws.organizations"],

@@ -1,12 +1,24 @@
-//! The function's configuration, read once at start-up from the environment that
-//! `template.yaml` sets. Invalid values fail the start-up with the scope engine's messages.
+//! The function's configuration. The settings that never change while the stack lives
+//! (regions, retries, settle times, the stack's own ID) come from the environment that
+//! `template.yaml` sets, once, at start-up; invalid values fail the start-up with the scope
+//! engine's messages.
+//!
+//! The scope itself (TargetOUIds, AccountScope, TargetAccountIds, OnAccountLeavesScope,
+//! StackSetName) is NOT in the environment of the deployed function: it is read from the
+//! deployment stack's own parameters (`DescribeStacks` on `STACK_ID`) at every invocation,
+//! and acted on only while the stack is settled (see `StackPhase`). The stack's parameters are
+//! exactly the custom resource's properties, so org-events never plans with a scope other than
+//! the one the custom resource last applied. Without `STACK_ID` (local runs, tests) the scope
+//! comes from `TARGET_OU_IDS`, `ACCOUNT_SCOPE` and `TARGET_ACCOUNT_IDS`.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use shared::core::{
-    parse_regions, parse_stack_set_name, LeavePolicy, PlanPolicy, RawList, Scope, ScopeError,
+    parse_regions, parse_stack_set_name, AccountScope, LeavePolicy, PlanPolicy, RawList, Scope,
+    ScopeError,
 };
+use shared::ports::StackState;
 use thiserror::Error;
 
 /// Attempts per account when `MAX_RETRY_ATTEMPTS` is not set.
@@ -15,6 +27,18 @@ pub const DEFAULT_MAX_RETRY_ATTEMPTS: u32 = 3;
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(5);
 /// The longest an event-triggered reconcile waits for the organization to settle.
 pub const DEFAULT_SETTLE_MAX: Duration = Duration::from_secs(120);
+/// How often a run that waits for the deployment stack to settle looks again.
+pub const DEFAULT_STACK_POLL: Duration = Duration::from_secs(10);
+
+/// The stack parameters that make the scope; the custom resource gets the same values as its
+/// properties.
+pub const SCOPE_PARAMETERS: [&str; 5] = [
+    "TargetOUIds",
+    "AccountScope",
+    "TargetAccountIds",
+    "OnAccountLeavesScope",
+    "StackSetName",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
@@ -27,6 +51,74 @@ pub enum ConfigError {
     BadRetryAttempts { value: String },
     #[error("{name}: `{value}` is not a number of seconds from 0 to 600.")]
     BadSeconds { name: &'static str, value: String },
+    #[error(
+        "STACK_ID: `{value}` is not a CloudFormation stack ID \
+         (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>); the template \
+         sets it to !Ref AWS::StackId."
+    )]
+    BadStackId { value: String },
+    #[error(
+        "the deployment stack has no parameter {key}: org-events reads the scope from its own \
+         stack's parameters, which this template defines"
+    )]
+    MissingParameter { key: &'static str },
+}
+
+/// Where the deployment stack is in its life, for org-events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackPhase {
+    /// A create, update or rollback finished: the parameters are the scope the custom resource
+    /// last applied. The only phase in which org-events changes the StackSet.
+    Settled,
+    /// CloudFormation is working on the stack (the custom resource may be applying a scope):
+    /// wait, then read the parameters again.
+    Busy,
+    /// Deleted, being deleted, or a failed create that can only be deleted: never act again.
+    Gone,
+    /// A state that needs a person (`UPDATE_ROLLBACK_FAILED`) or that this code does not know:
+    /// stand aside; the next run looks again.
+    Stuck,
+}
+
+impl StackPhase {
+    pub fn of(status: &str) -> Self {
+        match status {
+            "CREATE_COMPLETE"
+            | "UPDATE_COMPLETE"
+            | "UPDATE_ROLLBACK_COMPLETE"
+            | "IMPORT_COMPLETE"
+            | "IMPORT_ROLLBACK_COMPLETE" => Self::Settled,
+            "DELETE_IN_PROGRESS"
+            | "DELETE_COMPLETE"
+            | "DELETE_FAILED"
+            | "CREATE_FAILED"
+            | "ROLLBACK_IN_PROGRESS"
+            | "ROLLBACK_COMPLETE"
+            | "ROLLBACK_FAILED" => Self::Gone,
+            s if s.ends_with("_IN_PROGRESS") || s == "UPDATE_FAILED" => Self::Busy,
+            _ => Self::Stuck,
+        }
+    }
+}
+
+/// What identifies the scope a run planned with: the scope's parameter values and when the
+/// stack last changed. A run changes the StackSet only while the stack still shows the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    pub parameters: Vec<(String, Option<String>)>,
+    pub changed_at: Option<String>,
+}
+
+impl Generation {
+    pub fn of(stack: &StackState) -> Self {
+        Self {
+            parameters: SCOPE_PARAMETERS
+                .iter()
+                .map(|k| ((*k).to_owned(), stack.parameters.get(*k).cloned()))
+                .collect(),
+            changed_at: stack.changed_at.clone(),
+        }
+    }
 }
 
 /// Everything the handler needs to know, validated.
@@ -41,6 +133,11 @@ pub struct Config {
     pub settle: Duration,
     /// Upper bound on that wait.
     pub settle_max: Duration,
+    /// The deployment stack (`STACK_ID`): when set, the scope fields above are read from its
+    /// parameters at every invocation (`with_stack_parameters`), never from the environment.
+    pub stack_id: Option<String>,
+    /// How often to look again while the stack is busy (`STACK_POLL_SECONDS`, default 10).
+    pub stack_poll: Duration,
 }
 
 impl Config {
@@ -48,20 +145,40 @@ impl Config {
     /// `STACK_SET_NAME`, `STACK_SET_REGIONS` (default: `default_region`),
     /// `ON_ACCOUNT_LEAVES_SCOPE` (default DELETE), `MAX_RETRY_ATTEMPTS` (default 3),
     /// `SETTLE_SECONDS` (default 5) and `SETTLE_MAX_SECONDS` (default 120).
+    ///
+    /// With `STACK_ID` set (the deployed function), the scope variables are not read at all:
+    /// the scope, StackSet name and leave policy come from the stack at each invocation, and
+    /// until then the config holds an empty scope that the handler never acts on.
     pub fn from_env(
         lookup: impl Fn(&str) -> Option<String>,
         default_region: &str,
     ) -> Result<Self, ConfigError> {
         let get = |k: &str| lookup(k).unwrap_or_default();
-        let mode = lookup("ACCOUNT_SCOPE").unwrap_or_else(|| "ALL".into());
-        let scope = Scope::parse(
-            &RawList::Text(get("TARGET_OU_IDS")),
-            &mode,
-            &RawList::Text(get("TARGET_ACCOUNT_IDS")),
-        )?;
-        let stack_set = parse_stack_set_name(&get("STACK_SET_NAME"))?;
+        let stack_id = match lookup("STACK_ID").map(|v| v.trim().to_owned()) {
+            Some(v) if v.is_empty() => None,
+            Some(v) if is_stack_id(&v) => Some(v),
+            Some(v) => return Err(ConfigError::BadStackId { value: v }),
+            None => None,
+        };
+        let (scope, stack_set, on_leave) = if stack_id.is_some() {
+            let unread = Scope {
+                targets: Default::default(),
+                mode: AccountScope::All,
+                accounts: Default::default(),
+            };
+            (unread, String::new(), LeavePolicy::Delete)
+        } else {
+            let mode = lookup("ACCOUNT_SCOPE").unwrap_or_else(|| "ALL".into());
+            let scope = Scope::parse(
+                &RawList::Text(get("TARGET_OU_IDS")),
+                &mode,
+                &RawList::Text(get("TARGET_ACCOUNT_IDS")),
+            )?;
+            let stack_set = parse_stack_set_name(&get("STACK_SET_NAME"))?;
+            let on_leave: LeavePolicy = get("ON_ACCOUNT_LEAVES_SCOPE").parse()?;
+            (scope, stack_set, on_leave)
+        };
         let regions = parse_regions(&RawList::Text(get("STACK_SET_REGIONS")), default_region)?;
-        let on_leave: LeavePolicy = get("ON_ACCOUNT_LEAVES_SCOPE").parse()?;
         let max_retry_attempts = match lookup("MAX_RETRY_ATTEMPTS") {
             None => DEFAULT_MAX_RETRY_ATTEMPTS,
             Some(v) if v.trim().is_empty() => DEFAULT_MAX_RETRY_ATTEMPTS,
@@ -74,6 +191,7 @@ impl Config {
         };
         let settle = seconds(&lookup, "SETTLE_SECONDS", DEFAULT_SETTLE)?;
         let settle_max = seconds(&lookup, "SETTLE_MAX_SECONDS", DEFAULT_SETTLE_MAX)?;
+        let stack_poll = seconds(&lookup, "STACK_POLL_SECONDS", DEFAULT_STACK_POLL)?;
         Ok(Self {
             scope,
             stack_set,
@@ -82,6 +200,32 @@ impl Config {
             max_retry_attempts,
             settle,
             settle_max,
+            stack_id,
+            stack_poll,
+        })
+    }
+
+    /// This config with the scope, StackSet name and leave policy of the deployment stack's
+    /// parameters. Bad values get the scope engine's messages (the template's own parameter
+    /// rules make them unlikely).
+    pub fn with_stack_parameters(&self, stack: &StackState) -> Result<Self, ConfigError> {
+        let get = |key: &'static str| {
+            stack
+                .parameters
+                .get(key)
+                .cloned()
+                .ok_or(ConfigError::MissingParameter { key })
+        };
+        let scope = Scope::parse(
+            &RawList::Text(get("TargetOUIds")?),
+            &get("AccountScope")?,
+            &RawList::Text(get("TargetAccountIds")?),
+        )?;
+        Ok(Self {
+            scope,
+            stack_set: parse_stack_set_name(&get("StackSetName")?)?,
+            on_leave: get("OnAccountLeavesScope")?.parse()?,
+            ..self.clone()
         })
     }
 
@@ -103,6 +247,16 @@ impl Config {
             repair_drift: false,
         }
     }
+}
+
+/// `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>`.
+fn is_stack_id(v: &str) -> bool {
+    let parts: Vec<&str> = v.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "cloudformation"
+        && parts[5].starts_with("stack/")
+        && parts[5].split('/').count() == 3
 }
 
 fn seconds(
@@ -209,6 +363,108 @@ mod tests {
             let e = env(&with(over)).unwrap_err().to_string();
             assert!(e.contains(want), "{over:?}: {e}");
         }
+    }
+
+    const STACK: &str =
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/port-aws/2f6a1c30-9a2b-11ef-8d4e-0affd1a2b3c4";
+
+    fn stack(status: &str, params: &[(&str, &str)]) -> StackState {
+        StackState {
+            status: status.into(),
+            parameters: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            changed_at: Some("2026-12-01T10:00:00Z".into()),
+        }
+    }
+
+    const PARAMS: &[(&str, &str)] = &[
+        ("TargetOUIds", "ou-abcd-12345678"),
+        ("AccountScope", "DIFFERENCE"),
+        ("TargetAccountIds", "012345678901"),
+        ("OnAccountLeavesScope", "RETAIN"),
+        ("StackSetName", "Port-Integration-v3"),
+        ("PortOrgId", "org_1"),
+    ];
+
+    #[test]
+    fn with_a_stack_id_the_scope_is_not_read_from_the_environment() {
+        let c = env(&[("STACK_ID", STACK), ("TARGET_OU_IDS", "ou-abcd-12345678")]).unwrap();
+        assert_eq!(c.stack_id.as_deref(), Some(STACK));
+        assert!(c.scope.targets.is_empty(), "{c:?}");
+        let e = env(&[("STACK_ID", "port-aws")]).unwrap_err().to_string();
+        assert!(
+            e.contains("`port-aws` is not a CloudFormation stack ID"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_scope_comes_from_the_stack_parameters() {
+        let base = env(&[("STACK_ID", STACK), ("MAX_RETRY_ATTEMPTS", "5")]).unwrap();
+        let c = base
+            .with_stack_parameters(&stack("UPDATE_COMPLETE", PARAMS))
+            .unwrap();
+        assert_eq!(c.scope.mode, AccountScope::Difference);
+        assert_eq!(c.scope.accounts.len(), 1);
+        assert_eq!(c.on_leave, LeavePolicy::Retain);
+        assert_eq!(c.stack_set, "Port-Integration-v3");
+        assert_eq!(c.max_retry_attempts, 5, "start-up settings are kept");
+        let mut bad: Vec<(&str, &str)> = PARAMS.to_vec();
+        bad.retain(|(k, _)| *k != "AccountScope");
+        let e = base
+            .with_stack_parameters(&stack("UPDATE_COMPLETE", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no parameter AccountScope"), "{e}");
+    }
+
+    #[test]
+    fn only_a_finished_create_update_or_rollback_lets_org_events_act() {
+        for s in [
+            "CREATE_COMPLETE",
+            "UPDATE_COMPLETE",
+            "UPDATE_ROLLBACK_COMPLETE",
+            "IMPORT_COMPLETE",
+        ] {
+            assert_eq!(StackPhase::of(s), StackPhase::Settled, "{s}");
+        }
+        for s in [
+            "CREATE_IN_PROGRESS",
+            "UPDATE_IN_PROGRESS",
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+            "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+            "REVIEW_IN_PROGRESS",
+        ] {
+            assert_eq!(StackPhase::of(s), StackPhase::Busy, "{s}");
+        }
+        for s in [
+            "DELETE_IN_PROGRESS",
+            "DELETE_COMPLETE",
+            "DELETE_FAILED",
+            "ROLLBACK_COMPLETE",
+            "CREATE_FAILED",
+        ] {
+            assert_eq!(StackPhase::of(s), StackPhase::Gone, "{s}");
+        }
+        assert_eq!(StackPhase::of("UPDATE_ROLLBACK_FAILED"), StackPhase::Stuck);
+        assert_eq!(StackPhase::of("SOMETHING_NEW"), StackPhase::Stuck);
+    }
+
+    #[test]
+    fn the_generation_changes_with_the_scope_or_the_update_time_only() {
+        let a = Generation::of(&stack("UPDATE_COMPLETE", PARAMS));
+        let mut other: Vec<(&str, &str)> = PARAMS.to_vec();
+        other.retain(|(k, _)| *k != "PortOrgId");
+        assert_eq!(a, Generation::of(&stack("UPDATE_COMPLETE", &other)));
+        other.retain(|(k, _)| *k != "TargetAccountIds");
+        other.push(("TargetAccountIds", "012345678902"));
+        assert_ne!(a, Generation::of(&stack("UPDATE_COMPLETE", &other)));
+        let mut later = stack("UPDATE_COMPLETE", PARAMS);
+        later.changed_at = Some("2026-12-01T11:00:00Z".into());
+        assert_ne!(a, Generation::of(&later));
     }
 
     #[test]

@@ -1,7 +1,16 @@
 //! One invocation: classify the event, decide cheaply whether it can touch the scope,
 //! coalesce, reconcile, and answer with one structured summary.
 //!
-//! Coalescing, with reserved concurrency 1 (invocations run one after another):
+//! The scope is the deployment stack's (see `config`): read at the start of each run, acted on
+//! only while the stack is settled, and checked again right before every StackSet change
+//! (`guard`). A run whose check fails plans again from a fresh read, or stands aside.
+//!
+//! Invocations may run concurrently (no reserved concurrency). What keeps them right:
+//! - a run that read the state before another operation started plans again (`guard`);
+//! - a run that changed the StackSet reads again afterwards and goes on until a read shows
+//!   nothing to do, so the last change is always followed by a read of the state after it.
+//!
+//! Coalescing:
 //! - an operation in progress is waited out before anything is read;
 //! - an event-triggered change waits until the organization has stayed the same for
 //!   `Config::settle` (bounded by `Config::settle_max`), so that a burst of moves is planned
@@ -24,11 +33,12 @@ use shared::engine::{
     OP_PREFIX,
 };
 use shared::metrics::{self, EventFigures, ReconcileFigures};
-use shared::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi};
+use shared::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackApi, StackSetApi};
 use thiserror::Error;
 
-use crate::config::Config;
-use crate::time::{format_rfc3339, now_epoch, parse_rfc3339};
+use crate::config::{Config, ConfigError, Generation, StackPhase};
+use crate::guard::{Guarded, NoStack, Trip};
+use crate::time::{format_rfc3339, now_epoch};
 use crate::trigger::{classify, Classified, Trigger};
 
 /// An event's change counts as seen by a reconcile that started reading at least this long
@@ -43,6 +53,10 @@ pub const SETTLE_RESERVE: Duration = Duration::from_secs(60);
 pub const BURST_WINDOW: Duration = Duration::from_secs(60);
 /// The deepest an ancestor walk goes (AWS allows five OU levels under the root).
 const MAX_DEPTH: usize = 10;
+/// Runs per invocation: the first, plus fresh starts after a refused StackSet change.
+pub const MAX_RUNS: u32 = 4;
+/// Reconciles per event run: the first, plus those after a read that still showed changes.
+pub const MAX_VERIFY_ROUNDS: u32 = 3;
 
 #[derive(Debug, Error)]
 pub enum HandlerError {
@@ -53,6 +67,13 @@ pub enum HandlerError {
          the next delivery of this event, or the scheduled run, looks again"
     )]
     Deadline,
+    #[error(
+        "could not read the deployment stack {stack_id} (cloudformation:DescribeStacks), so \
+         the scope is unknown and nothing was changed: {error}"
+    )]
+    Stack { stack_id: String, error: AwsError },
+    #[error("the deployment stack's parameters are not a valid scope; nothing was changed: {0}")]
+    StackScope(#[from] ConfigError),
 }
 
 /// What the Lambda runtime tells about one invocation.
@@ -100,6 +121,9 @@ pub enum Disposition {
     Reconciled,
     /// The deadline came while an operation was running; the next run continues.
     Pending,
+    /// The deployment stack was being created, updated or deleted (the custom resource owns
+    /// the StackSet then), or kept changing under this run: nothing changed.
+    StoodAside,
 }
 
 impl Disposition {
@@ -111,6 +135,7 @@ impl Disposition {
             Self::NoChange => "no_change",
             Self::Reconciled => "reconciled",
             Self::Pending => "pending",
+            Self::StoodAside => "stood_aside",
         }
     }
 }
@@ -198,11 +223,13 @@ struct Memo {
     targeted_at: Option<f64>,
 }
 
-/// The function, generic over the ports.
-pub struct Handler<O, S, C> {
+/// The function, generic over the ports. `K` reads the deployment stack (`NoStack` when the
+/// scope comes from the environment).
+pub struct Handler<O, S, C, K = NoStack> {
     pub org: O,
-    pub stacksets: S,
+    pub stacksets: Guarded<S, K>,
     pub clock: C,
+    /// The start-up settings; with a deployment stack, its scope fields are unused.
     pub config: Config,
     pub engine: EngineConfig,
     /// See [`BURST_WINDOW`].
@@ -213,26 +240,59 @@ pub struct Handler<O, S, C> {
     /// `shared::counted::Counted` with these counts (main does); `None`: not reported.
     pub calls: Option<Arc<CallCounts>>,
     memo: Mutex<Memo>,
+    /// The config this run acts on, and the stack generation it came from.
+    applied: Mutex<(Arc<Config>, Option<Generation>)>,
+    /// One invocation at a time per instance, as Lambda runs them.
+    turn: tokio::sync::Mutex<()>,
 }
 
 type Preview = (Vec<Batch>, Vec<Batch>);
 
-impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
+impl<O, S, C> Handler<O, S, C, NoStack> {
     pub fn new(org: O, stacksets: S, clock: C, config: Config) -> Self {
         Self {
             org,
-            stacksets,
+            stacksets: Guarded::new(stacksets, NoStack),
             clock,
+            applied: Mutex::new((Arc::new(config.clone()), None)),
             config,
             engine: EngineConfig::default(),
             burst_window: BURST_WINDOW,
             integration_id: metrics::DEFAULT_INTEGRATION_IDENTIFIER.into(),
             calls: None,
             memo: Mutex::new(Memo::default()),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn engine(&self) -> Engine<'_, O, S, C> {
+    /// The same handler reading the scope from the deployment stack `config.stack_id`.
+    pub fn with_stack<K: StackApi>(self, stack: K) -> Handler<O, S, C, K> {
+        Handler {
+            org: self.org,
+            stacksets: Guarded::new(self.stacksets.inner, stack),
+            clock: self.clock,
+            config: self.config,
+            engine: self.engine,
+            integration_id: self.integration_id,
+            calls: self.calls,
+            memo: self.memo,
+            applied: self.applied,
+            turn: self.turn,
+        }
+    }
+}
+
+impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi> Handler<O, S, C, K> {
+    /// The config of the current run.
+    fn cfg(&self) -> Arc<Config> {
+        self.applied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    fn engine(&self) -> Engine<'_, O, Guarded<S, K>, C> {
         Engine {
             org: &self.org,
             stacksets: &self.stacksets,
@@ -243,6 +303,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
 
     /// Handles one event and logs its summary.
     pub async fn handle(&self, event: &Value, inv: &Invocation) -> Result<Summary, HandlerError> {
+        let _turn = self.turn.lock().await;
         let started = self.clock.now();
         let calls_before = self.calls.as_ref().map(|c| c.snapshot());
         let classified = classify(event);
@@ -250,7 +311,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         // retried through an outage must not run into Lambda's own timeout.
         let hard_stop =
             inv.deadline.saturating_duration_since(self.clock.now()) + DEADLINE_MARGIN / 2;
-        let result = match tokio::time::timeout(hard_stop, self.run(&classified, inv)).await {
+        let result = match tokio::time::timeout(hard_stop, self.runs(&classified, inv)).await {
             Ok(r) => r,
             Err(_) => Err(HandlerError::Deadline),
         };
@@ -297,16 +358,122 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         }
     }
 
-    async fn run(&self, c: &Classified, inv: &Invocation) -> Result<Summary, HandlerError> {
+    /// Reads the scope, runs, and starts afresh when a StackSet change was refused.
+    async fn runs(&self, c: &Classified, inv: &Invocation) -> Result<Summary, HandlerError> {
         if let Trigger::Ignored { why } = &c.trigger {
             tracing::warn!(why = %why, "event ignored");
             return Ok(Summary::new(c, Disposition::Ignored, why.clone()));
         }
-        let seed = format!("{}/{}", inv.request_id, c.trigger.kind());
+        let mut last = String::new();
+        for attempt in 0..MAX_RUNS {
+            if let Some(why) = self.resolve(inv).await? {
+                return Ok(Summary::new(c, Disposition::StoodAside, why));
+            }
+            let result = self.run(c, inv, attempt).await;
+            match self.stacksets.take_trip() {
+                Some(trip) if result.is_err() => {
+                    tracing::info!(why = %trip.why(), attempt, "StackSet change refused; reading again");
+                    last = match trip {
+                        Trip::Stack(w) | Trip::Superseded(w) => w,
+                    };
+                }
+                _ => return result,
+            }
+        }
+        Ok(Summary::new(
+            c,
+            Disposition::StoodAside,
+            format!(
+                "the state kept changing under this run ({last}); nothing more was changed: \
+                 the next event or the scheduled run looks again"
+            ),
+        ))
+    }
+
+    /// With a deployment stack: waits while CloudFormation works on it, then takes its
+    /// parameters as this run's scope. `Some(why)` when the run must stand aside.
+    async fn resolve(&self, inv: &Invocation) -> Result<Option<String>, HandlerError> {
+        let Some(id) = self.config.stack_id.clone() else {
+            self.stacksets.arm(None, None);
+            return Ok(None);
+        };
+        loop {
+            let stack = match self.stacksets.stack.describe_stack(&id).await {
+                Ok(s) => s,
+                Err(AwsError::NotFound { .. }) => {
+                    return Ok(Some(format!(
+                        "the deployment stack {id} does not exist: nothing to do"
+                    )))
+                }
+                Err(error) => {
+                    return Err(HandlerError::Stack {
+                        stack_id: id,
+                        error,
+                    })
+                }
+            };
+            match StackPhase::of(&stack.status) {
+                StackPhase::Settled => {
+                    let generation = Generation::of(&stack);
+                    let config = self.config.with_stack_parameters(&stack)?;
+                    let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+                    if applied.1.as_ref() != Some(&generation) {
+                        // What a reconcile under another scope covered says nothing now.
+                        if let Ok(mut m) = self.memo.lock() {
+                            *m = Memo::default();
+                        }
+                        tracing::info!(targets = config.scope.targets.len(), mode = %config.scope.mode, accounts = config.scope.accounts.len(), stack_set = %config.stack_set, "scope read from the deployment stack");
+                    }
+                    *applied = (Arc::new(config), Some(generation.clone()));
+                    drop(applied);
+                    self.stacksets.arm(Some(id), Some(generation));
+                    return Ok(None);
+                }
+                StackPhase::Gone => {
+                    return Ok(Some(format!(
+                        "the deployment stack is {}: the custom resource removes (or removed) \
+                         every stack instance, and org-events changes nothing",
+                        stack.status
+                    )))
+                }
+                StackPhase::Stuck => {
+                    return Ok(Some(format!(
+                        "the deployment stack is {}: org-events changes nothing until the \
+                         stack is settled again (continue or roll back its update in \
+                         CloudFormation)",
+                        stack.status
+                    )))
+                }
+                StackPhase::Busy => {
+                    let poll = self.config.stack_poll;
+                    if self.clock.now() + poll + SETTLE_RESERVE >= inv.deadline {
+                        return Ok(Some(format!(
+                            "the deployment stack was still {} at this invocation's deadline: \
+                             the custom resource is applying the scope; the next event or the \
+                             scheduled run looks again",
+                            stack.status
+                        )));
+                    }
+                    tracing::info!(status = %stack.status, "the deployment stack is changing; waiting for it to settle");
+                    self.clock.sleep(poll).await;
+                }
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        c: &Classified,
+        inv: &Invocation,
+        attempt: u32,
+    ) -> Result<Summary, HandlerError> {
+        let cfg = self.cfg();
+        let seed = match attempt {
+            0 => format!("{}/{}", inv.request_id, c.trigger.kind()),
+            n => format!("{}/{}/{n}", inv.request_id, c.trigger.kind()),
+        };
         if c.trigger == Trigger::Schedule {
-            self.engine()
-                .check_stack_set(&self.config.stack_set)
-                .await?;
+            self.engine().check_stack_set(&cfg.stack_set).await?;
             return self.scheduled(c, inv, &seed).await;
         }
         if let Some(why) = self.covered(c) {
@@ -319,9 +486,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
             Ok(Decision::Reconcile(why)) => tracing::info!(why = %why, "event may touch the scope"),
             Err(e) => tracing::warn!(error = %e, "relevance check failed; reconciling anyway"),
         }
-        self.engine()
-            .check_stack_set(&self.config.stack_set)
-            .await?;
+        self.engine().check_stack_set(&cfg.stack_set).await?;
         self.on_event(c, inv, &seed).await
     }
 
@@ -350,10 +515,14 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
     /// which instances should exist? One `ListStackInstances` for the event's account and a
     /// few `ListParents`.
     async fn relevance(&self, t: &Trigger) -> Result<Decision, AwsError> {
-        let scope = &self.config.scope;
+        let cfg = self.cfg();
+        let scope = &cfg.scope;
         let is_target = |id: &str| scope.targets.iter().any(|x| x.as_str() == id);
         match t {
             Trigger::Schedule => Ok(Decision::Reconcile("scheduled".into())),
+            Trigger::MembershipChanged { via } => Ok(Decision::Reconcile(format!(
+                "{via} names no account this code can read: the whole scope is checked"
+            ))),
             Trigger::Ignored { why } => Ok(Decision::Skip(why.clone())),
             Trigger::OuChanged {
                 ou, created: true, ..
@@ -378,7 +547,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
                 // Only this account's instances: one call, whatever the StackSet's size.
                 let instances = self
                     .stacksets
-                    .instances_of(&self.config.stack_set, std::slice::from_ref(account))
+                    .instances_of(&cfg.stack_set, std::slice::from_ref(account))
                     .await?;
                 if instances.iter().any(|i| &i.account == account) {
                     return Ok(Decision::Reconcile(format!(
@@ -418,7 +587,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
 
     /// Where the account is now: up the `ListParents` chain until a target or the root.
     async fn walk_up(&self, account: &AccountId) -> Result<Decision, AwsError> {
-        let scope = &self.config.scope;
+        let cfg = self.cfg();
+        let scope = &cfg.scope;
         let mut node = match self.org.parent_of(account.as_str()).await {
             Ok(p) => p,
             Err(AwsError::NotFound { .. }) => {
@@ -456,7 +626,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         policy: &PlanPolicy,
         only: Option<&[AccountId]>,
     ) -> Result<Preview, EngineError> {
-        let scope = self.config.scope.clone();
+        let cfg = self.cfg();
+        let scope = cfg.scope.clone();
         let engine = self.engine();
         let expanded = match only {
             None => engine.expand(&scope).await,
@@ -469,33 +640,62 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
             other => other?,
         };
         let instances = match only {
-            None => self.stacksets.instances(&self.config.stack_set).await?,
+            None => self.stacksets.instances(&cfg.stack_set).await?,
             Some(accounts) => {
                 self.stacksets
-                    .instances_of(&self.config.stack_set, accounts)
+                    .instances_of(&cfg.stack_set, accounts)
                     .await?
             }
         };
         let desired = Desired {
             accounts: expansion.account_ids(),
-            regions: self.config.regions.clone(),
+            regions: cfg.regions.clone(),
         };
         let p = plan(&desired, &instances, &BTreeMap::new(), policy);
         Ok((p.create, p.delete))
     }
 
+    /// Settles and reconciles; after a change, reads again (and reconciles again) until a read
+    /// shows nothing to do: a concurrent run may have planned from a read older than this
+    /// run's change, and this read is what makes the last change right.
     async fn on_event(
         &self,
         c: &Classified,
         inv: &Invocation,
         seed: &str,
     ) -> Result<Summary, HandlerError> {
+        let mut summary = self.settle_and_reconcile(c, inv, seed).await?;
+        for round in 1..MAX_VERIFY_ROUNDS {
+            if summary.outcome != Disposition::Reconciled {
+                break;
+            }
+            let next = self
+                .settle_and_reconcile(c, inv, &format!("{seed}/after{round}"))
+                .await?;
+            match next.outcome {
+                Disposition::NoChange => break,
+                _ => {
+                    tracing::info!(
+                        round,
+                        "the state changed during this run's change; reconciled again"
+                    );
+                    summary = merged(summary, next);
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    async fn settle_and_reconcile(
+        &self,
+        c: &Classified,
+        inv: &Invocation,
+        seed: &str,
+    ) -> Result<Summary, HandlerError> {
+        let cfg = self.cfg();
         let engine = self.engine();
-        let policy = self.config.event_policy();
-        if let Some(busy) = engine
-            .wait_idle(&self.config.stack_set, inv.deadline)
-            .await?
-        {
+        let policy = cfg.event_policy();
+        if let Some(busy) = engine.wait_idle(&cfg.stack_set, inv.deadline).await? {
             return Ok(pending(
                 c,
                 busy,
@@ -516,15 +716,15 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         let only = only.as_deref();
         let mut read_at = now_epoch();
         let mut last = self.preview(&policy, only).await?;
-        if !self.config.settle.is_zero() && !is_noop(&last) {
-            let until = (self.clock.now() + self.config.settle_max).min(
+        if !cfg.settle.is_zero() && !is_noop(&last) {
+            let until = (self.clock.now() + cfg.settle_max).min(
                 inv.deadline
                     .checked_sub(SETTLE_RESERVE)
                     .unwrap_or(inv.deadline),
             );
             let mut rounds = 0u32;
-            while self.clock.now() + self.config.settle <= until {
-                self.clock.sleep(self.config.settle).await;
+            while self.clock.now() + cfg.settle <= until {
+                self.clock.sleep(cfg.settle).await;
                 rounds += 1;
                 read_at = now_epoch();
                 let next = self.preview(&policy, only).await?;
@@ -582,14 +782,14 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         }
         let ops = self
             .stacksets
-            .recent_operations(&self.config.stack_set, 5)
+            .recent_operations(&self.cfg().stack_set, 5)
             .await?;
         Ok(ops.iter().any(|o| {
             o.id.starts_with(OP_PREFIX)
                 && matches!(o.action.as_str(), "CREATE" | "UPDATE" | "DELETE")
                 && o.started
                     .as_deref()
-                    .and_then(parse_rfc3339)
+                    .and_then(crate::time::parse_rfc3339)
                     .is_some_and(recent)
         }))
     }
@@ -604,7 +804,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         inv: &Invocation,
         seed: &str,
     ) -> Result<Summary, HandlerError> {
-        let policy = self.config.schedule_policy();
+        let cfg = self.cfg();
+        let policy = cfg.schedule_policy();
         let mut summary = self
             .reconcile(
                 c,
@@ -618,13 +819,13 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         if policy.repair_drift && summary.outcome != Disposition::Pending {
             let instances = self
                 .stacksets
-                .instances(&self.config.stack_set)
+                .instances(&cfg.stack_set)
                 .await
                 .map_err(EngineError::from)?;
             if !instances.is_empty() {
                 match self
                     .engine()
-                    .start_drift_detection(&self.config.stack_set, seed)
+                    .start_drift_detection(&cfg.stack_set, seed)
                     .await?
                 {
                     Some(id) => summary.drift_detection = Some(id),
@@ -648,15 +849,16 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         why: &str,
         only: Option<&[AccountId]>,
     ) -> Result<Summary, HandlerError> {
-        let mut scope = self.config.scope.clone();
+        let cfg = self.cfg();
+        let mut scope = cfg.scope.clone();
         let mut warnings = Vec::new();
         let done: [OpKind; 0] = [];
         let read_at = now_epoch();
         let outcome = loop {
             let req = Request {
                 scope: &scope,
-                stack_set: &self.config.stack_set,
-                regions: &self.config.regions,
+                stack_set: &cfg.stack_set,
+                regions: &cfg.regions,
                 policy: policy.clone(),
                 seed,
                 deadline: inv.deadline,
@@ -693,6 +895,30 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
         summary.warnings = warnings;
         Ok(summary)
     }
+}
+
+/// `first`, then `next`: what both changed, and how the second ended.
+fn merged(first: Summary, next: Summary) -> Summary {
+    let mut s = next;
+    let cat = |a: Vec<AccountId>, b: Vec<AccountId>| -> Vec<AccountId> {
+        let mut v = a;
+        v.extend(b);
+        v
+    };
+    s.accounts_added = cat(first.accounts_added, s.accounts_added);
+    s.accounts_removed = cat(first.accounts_removed, s.accounts_removed);
+    s.accounts_retried = cat(first.accounts_retried, s.accounts_retried);
+    s.accounts_repaired = cat(first.accounts_repaired, s.accounts_repaired);
+    let mut ids = first.operation_ids;
+    ids.extend(s.operation_ids);
+    s.operation_ids = ids;
+    let mut ops = first.operations;
+    ops.extend(s.operations);
+    s.operations = ops;
+    let mut w = first.warnings;
+    w.extend(s.warnings);
+    s.warnings = w;
+    s
 }
 
 fn is_noop(p: &Preview) -> bool {

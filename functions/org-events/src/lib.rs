@@ -6,6 +6,7 @@
 //! the ports so that tests drive it against the local emulator.
 
 pub mod config;
+pub mod guard;
 pub mod handler;
 pub mod time;
 pub mod trigger;

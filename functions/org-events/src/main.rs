@@ -4,7 +4,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use org_events::{Config, Handler, Invocation};
 use serde_json::Value;
-use shared::adapters::{load_config, CfnStackSets, SdkOrganizations};
+use shared::adapters::{load_config, CfnStackSets, CfnStacks, SdkOrganizations};
 use shared::counted::{CallCounts, Counted};
 use shared::metrics;
 use shared::ports::TokioClock;
@@ -28,20 +28,28 @@ async fn main() -> Result<(), Error> {
             return Err(e.into());
         }
     };
-    tracing::info!(
-        stack_set = %config.stack_set,
-        targets = config.scope.targets.len(),
-        mode = %config.scope.mode,
-        regions = ?config.regions,
-        "org-events ready"
-    );
+    match &config.stack_id {
+        Some(stack) => tracing::info!(
+            stack = %stack,
+            regions = ?config.regions,
+            "org-events ready; the scope is read from the deployment stack at each invocation"
+        ),
+        None => tracing::info!(
+            stack_set = %config.stack_set,
+            targets = config.scope.targets.len(),
+            mode = %config.scope.mode,
+            regions = ?config.regions,
+            "org-events ready; the scope comes from the environment (no STACK_ID)"
+        ),
+    }
     let calls = CallCounts::new();
     let mut handler = Handler::new(
         Counted::new(SdkOrganizations::new(&conf), calls.clone()),
         Counted::new(CfnStackSets::new(&conf), calls.clone()),
         TokioClock,
         config,
-    );
+    )
+    .with_stack(CfnStacks::new(&conf));
     handler.calls = Some(calls);
     if let Ok(id) = std::env::var(metrics::INTEGRATION_ENV) {
         handler.integration_id = id;

@@ -1,13 +1,19 @@
-//! What an EventBridge event is about, read from its JSON. Pure: no AWS, no clock.
+//! What an EventBridge event is about. Pure: no AWS, no clock.
+//!
+//! The envelope is `aws_lambda_events`' `EventBridgeEvent`; its `detail` is then read into the
+//! typed detail of its kind (an Organizations API call, `CreateAccountResult`, a membership
+//! event, a Control Tower lifecycle event, the schedule). Each kind declares only the fields
+//! it uses, so an unrelated field of an unexpected shape never rejects an event.
 //!
 //! An event is a hint to look again, never the truth about the tree: the handler reads the
 //! organization as it is now. Only what decides *whether* to look is taken from the payload.
 
-use serde::Serialize;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use shared::core::AccountId;
-
-use crate::time::parse_rfc3339;
 
 /// Why the function was invoked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -21,15 +27,19 @@ pub enum Trigger {
         from: String,
         to: String,
     },
-    /// `AcceptHandshake` (invitation), `CreateAccountResult` SUCCEEDED, Control Tower
-    /// `CreateManagedAccount` / `UpdateManagedAccount` SUCCEEDED. `ou` when the event names it.
+    /// `AccountJoinedOrganization` (invited or created), `CreateAccountResult` SUCCEEDED,
+    /// Control Tower `CreateManagedAccount` / `UpdateManagedAccount` SUCCEEDED. `ou` when the
+    /// event names it.
     AccountJoined {
         account: AccountId,
         ou: Option<String>,
         via: String,
     },
-    /// `RemoveAccountFromOrganization`, `LeaveOrganization`, `CloseAccount`.
+    /// `AccountDepartedOrganization`, `RemoveAccountFromOrganization`, `CloseAccount`.
     AccountLeft { account: AccountId, via: String },
+    /// A membership event whose account this code could not find in it: the whole scope is
+    /// looked at (AWS documents the event's fields, not where the account ID sits).
+    MembershipChanged { via: String },
     /// `CreateOrganizationalUnit` / `DeleteOrganizationalUnit`.
     OuChanged {
         ou: Option<String>,
@@ -48,6 +58,7 @@ impl Trigger {
             Self::AccountMoved { .. } => "account_moved",
             Self::AccountJoined { .. } => "account_joined",
             Self::AccountLeft { .. } => "account_left",
+            Self::MembershipChanged { .. } => "membership_changed",
             Self::OuChanged { created: true, .. } => "ou_created",
             Self::OuChanged { created: false, .. } => "ou_deleted",
             Self::Ignored { .. } => "ignored",
@@ -73,36 +84,272 @@ pub struct Classified {
     pub event_id: Option<String>,
 }
 
+// ------------------------------------------------------------------ typed details
+
+/// What every CloudTrail-delivered detail says about itself.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    #[serde(default, deserialize_with = "lenient_string")]
+    event_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    error_code: Option<String>,
+    #[serde(default, deserialize_with = "lenient_time")]
+    event_time: Option<DateTime<Utc>>,
+}
+
+/// `MoveAccount`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MoveAccount {
+    request_parameters: MoveAccountParameters,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MoveAccountParameters {
+    account_id: String,
+    source_parent_id: String,
+    destination_parent_id: String,
+}
+
+/// `RemoveAccountFromOrganization`, `CloseAccount`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountCall {
+    request_parameters: AccountParameter,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountParameter {
+    account_id: String,
+}
+
+/// `CreateOrganizationalUnit`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateOu {
+    #[serde(default)]
+    request_parameters: Option<CreateOuParameters>,
+    #[serde(default)]
+    response_elements: Option<CreateOuResponse>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateOuParameters {
+    #[serde(default)]
+    parent_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateOuResponse {
+    #[serde(default)]
+    organizational_unit: Option<OuRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OuRef {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// `DeleteOrganizationalUnit`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteOu {
+    request_parameters: DeleteOuParameters,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteOuParameters {
+    organizational_unit_id: String,
+}
+
+/// `CreateAccountResult` (service event).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateAccountResult {
+    service_event_details: CreateAccountDetails,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateAccountDetails {
+    create_account_status: CreateAccountStatus,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateAccountStatus {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    account_id: Option<String>,
+    #[serde(default)]
+    failure_reason: Option<String>,
+}
+
+/// `AccountJoinedOrganization` / `AccountDepartedOrganization`: AWS documents `joinedMethod`
+/// / `joinedTime` and `departedMethod` / `departedTime`, logged in the management account, but
+/// not where the member's account ID sits; every place it plausibly does is read, leniently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Membership {
+    #[serde(default, deserialize_with = "lenient")]
+    service_event_details: Option<MembershipDetails>,
+    #[serde(default, deserialize_with = "lenient")]
+    additional_event_data: Option<MembershipDetails>,
+    #[serde(default, deserialize_with = "lenient")]
+    request_parameters: Option<MembershipDetails>,
+    #[serde(default, deserialize_with = "lenient")]
+    resources: Option<Vec<ResourceRef>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MembershipDetails {
+    #[serde(
+        default,
+        alias = "memberAccountId",
+        deserialize_with = "lenient_string"
+    )]
+    account_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    account: Option<AccountRef>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    joined_method: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    departed_method: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountRef {
+    #[serde(default, alias = "id", deserialize_with = "lenient_string")]
+    account_id: Option<String>,
+}
+
+/// CloudTrail's `resources` entries (`{"ARN": ..., "accountId": ..., "type": ...}`).
+#[derive(Debug, Default, Deserialize)]
+struct ResourceRef {
+    #[serde(default, rename = "ARN", deserialize_with = "lenient_string")]
+    arn: Option<String>,
+    #[serde(default, rename = "type", deserialize_with = "lenient_string")]
+    kind: Option<String>,
+}
+
+/// Control Tower `CreateManagedAccount` / `UpdateManagedAccount`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ControlTower {
+    service_event_details: ControlTowerDetails,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ControlTowerDetails {
+    #[serde(default)]
+    create_managed_account_status: Option<ManagedAccountStatus>,
+    #[serde(default)]
+    update_managed_account_status: Option<ManagedAccountStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManagedAccountStatus {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    account: Option<ManagedAccount>,
+    #[serde(default)]
+    organizational_unit: Option<ManagedOu>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManagedAccount {
+    #[serde(default)]
+    account_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManagedOu {
+    #[serde(default)]
+    organizational_unit_id: Option<String>,
+}
+
+/// A field that is read only if it has the expected shape.
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
+}
+
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(lenient::<D, String>(d)?
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty()))
+}
+
+/// A time that is not RFC 3339 counts as absent: it only tunes coalescing.
+fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    Ok(lenient_string(d)?.and_then(|s| {
+        DateTime::parse_from_rfc3339(&s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }))
+}
+
+// ------------------------------------------------------------------ classification
+
 fn ignored(why: impl Into<String>) -> Trigger {
     Trigger::Ignored { why: why.into() }
 }
 
-fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str().map(str::trim).filter(|x| !x.is_empty())
+fn epoch(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
 }
 
-fn account_at(v: &Value, path: &[&str]) -> Result<AccountId, Trigger> {
-    let raw = s(v, path).ok_or_else(|| ignored(format!("malformed: no {}", path.join("."))))?;
+/// The detail read as the kind `T`; a detail that does not fit is named with serde's words.
+fn detail<T: DeserializeOwned>(name: &str, d: &Value) -> Result<T, Trigger> {
+    serde_json::from_value(d.clone()).map_err(|e| ignored(format!("malformed {name} event: {e}")))
+}
+
+fn account(name: &str, field: &str, raw: &str) -> Result<AccountId, Trigger> {
     AccountId::parse(raw).map_err(|_| {
         ignored(format!(
-            "malformed: {} is not an account ID",
-            path.join(".")
+            "malformed {name} event: {field} `{raw}` is not an account ID"
         ))
     })
 }
 
 /// Reads an EventBridge event.
 pub fn classify(event: &Value) -> Classified {
-    let event_time = s(event, &["detail", "eventTime"])
-        .or_else(|| s(event, &["time"]))
-        .and_then(parse_rfc3339);
-    let event_id = s(event, &["id"]).map(str::to_owned);
-    let trigger = match classify_inner(event) {
-        Ok(t) | Err(t) => t,
+    let envelope = envelope(event);
+    let event_id = event
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let (trigger, event_time) = match envelope {
+        Err(t) => (t, None),
+        Ok(e) => {
+            let head: Option<Head> = serde_json::from_value(e.detail.clone()).ok();
+            let time = head
+                .as_ref()
+                .and_then(|h| h.event_time)
+                .or(e.time)
+                .map(epoch);
+            let trigger = match classify_envelope(&e, head) {
+                Ok(t) | Err(t) => t,
+            };
+            (trigger, time)
+        }
     };
     Classified {
         trigger,
@@ -111,41 +358,71 @@ pub fn classify(event: &Value) -> Classified {
     }
 }
 
-fn classify_inner(event: &Value) -> Result<Trigger, Trigger> {
-    if !event.is_object() {
+/// The EventBridge envelope. A `time` that is not RFC 3339 is dropped rather than rejecting
+/// the event (it only tunes coalescing).
+fn envelope(event: &Value) -> Result<EventBridgeEvent<Value>, Trigger> {
+    let Some(obj) = event.as_object() else {
         return Err(ignored("malformed: the event is not a JSON object"));
+    };
+    let source = obj
+        .get("source")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let detail_type = obj
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut obj = obj.clone();
+    if obj.get("time").is_some_and(|t| {
+        t.as_str()
+            .is_none_or(|s| DateTime::parse_from_rfc3339(s).is_err())
+    }) {
+        obj.remove("time");
     }
-    let source = s(event, &["source"]).unwrap_or_default();
-    let detail_type = s(event, &["detail-type"]).unwrap_or_default();
+    if !obj.get("detail").is_some_and(Value::is_object) {
+        return Err(ignored(format!(
+            "unknown event (source `{source}`, detail-type `{detail_type}`) without detail"
+        )));
+    }
+    serde_json::from_value(Value::Object(obj)).map_err(|e| {
+        ignored(format!(
+            "unknown event (source `{source}`, detail-type `{detail_type}`): not an EventBridge \
+             event ({e})"
+        ))
+    })
+}
+
+fn classify_envelope(e: &EventBridgeEvent<Value>, head: Option<Head>) -> Result<Trigger, Trigger> {
+    let (source, detail_type) = (e.source.as_str(), e.detail_type.as_str());
     if detail_type == "Scheduled Event" && matches!(source, "aws.events" | "aws.scheduler") {
         return Ok(Trigger::Schedule);
     }
-    let detail = event
-        .get("detail")
-        .filter(|d| d.is_object())
-        .ok_or_else(|| {
-            ignored(format!(
-                "unknown event (source `{source}`, detail-type `{detail_type}`) without detail"
-            ))
-        })?;
-    let name = s(detail, &["eventName"]).unwrap_or_default();
-    if let Some(code) = s(detail, &["errorCode"]) {
+    let head = head.unwrap_or(Head {
+        event_name: None,
+        error_code: None,
+        event_time: None,
+    });
+    let name = head.event_name.as_deref().unwrap_or_default();
+    if let Some(code) = &head.error_code {
         return Err(ignored(format!(
             "{name} failed with {code}: nothing changed"
         )));
     }
-    match (source, detail_type) {
-        ("aws.organizations", "AWS API Call via CloudTrail") => org_api_call(name, detail),
-        ("aws.organizations", "AWS Service Event via CloudTrail")
-            if name == "CreateAccountResult" =>
-        {
-            create_account_result(detail)
+    let d = &e.detail;
+    match (source, detail_type, name) {
+        // Membership events: matched by name, whatever their detail-type.
+        ("aws.organizations", _, "AccountJoinedOrganization" | "AccountDepartedOrganization") => {
+            membership(name, d, e.resources.as_deref().unwrap_or_default())
         }
-        ("aws.controltower", "AWS Service Event via CloudTrail")
-            if matches!(name, "CreateManagedAccount" | "UpdateManagedAccount") =>
-        {
-            control_tower(name, detail)
+        ("aws.organizations", "AWS API Call via CloudTrail", _) => org_api_call(name, d),
+        ("aws.organizations", "AWS Service Event via CloudTrail", "CreateAccountResult") => {
+            create_account_result(d)
         }
+        (
+            "aws.controltower",
+            "AWS Service Event via CloudTrail",
+            "CreateManagedAccount" | "UpdateManagedAccount",
+        ) => control_tower(name, d),
         _ => Err(ignored(format!(
             "unknown event (source `{source}`, detail-type `{detail_type}`, eventName `{name}`)"
         ))),
@@ -153,95 +430,131 @@ fn classify_inner(event: &Value) -> Result<Trigger, Trigger> {
 }
 
 fn org_api_call(name: &str, d: &Value) -> Result<Trigger, Trigger> {
-    let req = &["requestParameters"];
-    let at = |k: &'static str| [req[0], k];
     match name {
-        "MoveAccount" => Ok(Trigger::AccountMoved {
-            account: account_at(d, &at("accountId"))?,
-            from: s(d, &at("sourceParentId"))
-                .ok_or_else(|| ignored("malformed: no requestParameters.sourceParentId"))?
-                .to_owned(),
-            to: s(d, &at("destinationParentId"))
-                .ok_or_else(|| ignored("malformed: no requestParameters.destinationParentId"))?
-                .to_owned(),
-        }),
-        "AcceptHandshake" => accept_handshake(d),
-        "RemoveAccountFromOrganization" | "CloseAccount" => Ok(Trigger::AccountLeft {
-            account: account_at(d, &at("accountId"))?,
-            via: name.into(),
-        }),
-        // The member account calls LeaveOrganization itself: it is the caller.
-        "LeaveOrganization" => Ok(Trigger::AccountLeft {
-            account: account_at(d, &["userIdentity", "accountId"])
-                .or_else(|_| account_at(d, &["recipientAccountId"]))?,
-            via: name.into(),
-        }),
-        "CreateOrganizationalUnit" => Ok(Trigger::OuChanged {
-            ou: s(d, &["responseElements", "organizationalUnit", "id"]).map(str::to_owned),
-            parent: s(d, &at("parentId")).map(str::to_owned),
-            created: true,
-        }),
-        "DeleteOrganizationalUnit" => Ok(Trigger::OuChanged {
-            ou: Some(
-                s(d, &at("organizationalUnitId"))
-                    .ok_or_else(|| ignored("malformed: no requestParameters.organizationalUnitId"))?
-                    .to_owned(),
-            ),
-            parent: None,
-            created: false,
-        }),
+        "MoveAccount" => {
+            let m: MoveAccount = detail(name, d)?;
+            let p = m.request_parameters;
+            Ok(Trigger::AccountMoved {
+                account: account(name, "requestParameters.accountId", &p.account_id)?,
+                from: p.source_parent_id,
+                to: p.destination_parent_id,
+            })
+        }
+        "RemoveAccountFromOrganization" | "CloseAccount" => {
+            let c: AccountCall = detail(name, d)?;
+            Ok(Trigger::AccountLeft {
+                account: account(
+                    name,
+                    "requestParameters.accountId",
+                    &c.request_parameters.account_id,
+                )?,
+                via: name.into(),
+            })
+        }
+        "CreateOrganizationalUnit" => {
+            let c: CreateOu = detail(name, d)?;
+            Ok(Trigger::OuChanged {
+                ou: c.response_elements.and_then(|r| r.organizational_unit?.id),
+                parent: c.request_parameters.and_then(|p| p.parent_id),
+                created: true,
+            })
+        }
+        "DeleteOrganizationalUnit" => {
+            let c: DeleteOu = detail(name, d)?;
+            Ok(Trigger::OuChanged {
+                ou: Some(c.request_parameters.organizational_unit_id),
+                parent: None,
+                created: false,
+            })
+        }
+        // Called by the member account, so recorded there: the management account learns of
+        // the change from the membership event Organizations logs for it.
+        "AcceptHandshake" | "LeaveOrganization" => Err(ignored(format!(
+            "{name} is recorded in the member account that called it; this account acts on \
+             the AccountJoinedOrganization / AccountDepartedOrganization event instead"
+        ))),
         other => Err(ignored(format!(
             "Organizations call `{other}` does not change which accounts are in scope"
         ))),
     }
 }
 
-/// The invited account is the `ACCOUNT` party of the handshake (the other is the
-/// organization); failing that, the caller, who accepts in the member account.
-fn accept_handshake(d: &Value) -> Result<Trigger, Trigger> {
-    let hs = d
-        .pointer("/responseElements/handshake")
-        .ok_or_else(|| ignored("malformed: no responseElements.handshake"))?;
-    if let Some(action) = s(hs, &["action"]) {
-        if action != "INVITE" {
-            return Err(ignored(format!(
-                "handshake `{action}` is not an invitation: no account joined"
-            )));
-        }
-    }
-    let from_list = |key: &str| {
-        hs.get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|p| s(p, &["type"]) == Some("ACCOUNT"))
-            .find_map(|p| s(p, &["id"]).and_then(|id| AccountId::parse(id).ok()))
+fn membership(name: &str, d: &Value, envelope_resources: &[String]) -> Result<Trigger, Trigger> {
+    let joined = name == "AccountJoinedOrganization";
+    let m: Membership = serde_json::from_value(d.clone()).unwrap_or_default();
+    let method = [&m.service_event_details, &m.additional_event_data]
+        .into_iter()
+        .flatten()
+        .find_map(|x| {
+            if joined {
+                x.joined_method.clone()
+            } else {
+                x.departed_method.clone()
+            }
+        });
+    let via = match method {
+        Some(m) => format!("{name} ({m})"),
+        None => name.to_owned(),
     };
-    let account = from_list("parties")
-        .or_else(|| from_list("resources"))
-        .or_else(|| account_at(d, &["userIdentity", "accountId"]).ok())
-        .ok_or_else(|| ignored("malformed: the handshake names no account"))?;
-    Ok(Trigger::AccountJoined {
-        account,
-        ou: None,
-        via: "AcceptHandshake".into(),
+    let from_details = [
+        &m.service_event_details,
+        &m.additional_event_data,
+        &m.request_parameters,
+    ]
+    .into_iter()
+    .flatten()
+    .flat_map(|x| {
+        [
+            x.account_id.clone(),
+            x.account.as_ref().and_then(|a| a.account_id.clone()),
+        ]
+    })
+    .flatten();
+    // ARNs of the account resource: `arn:aws:organizations::<mgmt>:account/o-…/<account>`.
+    let arns = m
+        .resources
+        .iter()
+        .flatten()
+        .filter(|r| {
+            r.kind
+                .as_deref()
+                .is_none_or(|k| k.eq_ignore_ascii_case("AWS::Organizations::Account"))
+        })
+        .filter_map(|r| r.arn.clone())
+        .chain(envelope_resources.iter().cloned())
+        .filter(|arn| arn.contains(":account/"))
+        .filter_map(|arn| arn.rsplit('/').next().map(str::to_owned));
+    let found = from_details
+        .chain(arns)
+        .find_map(|raw| AccountId::parse(&raw).ok());
+    Ok(match found {
+        Some(account) if joined => Trigger::AccountJoined {
+            account,
+            ou: None,
+            via,
+        },
+        Some(account) => Trigger::AccountLeft { account, via },
+        None => Trigger::MembershipChanged { via },
     })
 }
 
 fn create_account_result(d: &Value) -> Result<Trigger, Trigger> {
-    let st = d
-        .pointer("/serviceEventDetails/createAccountStatus")
-        .ok_or_else(|| ignored("malformed: no serviceEventDetails.createAccountStatus"))?;
-    match s(st, &["state"]) {
+    let r: CreateAccountResult = detail("CreateAccountResult", d)?;
+    let st = r.service_event_details.create_account_status;
+    match st.state.as_deref() {
         Some("SUCCEEDED") => Ok(Trigger::AccountJoined {
-            account: account_at(st, &["accountId"])?,
+            account: account(
+                "CreateAccountResult",
+                "serviceEventDetails.createAccountStatus.accountId",
+                st.account_id.as_deref().unwrap_or_default(),
+            )?,
             ou: None,
             via: "CreateAccountResult".into(),
         }),
         other => Err(ignored(format!(
             "CreateAccountResult with state {}: no account joined{}",
             other.unwrap_or("(none)"),
-            s(st, &["failureReason"])
+            st.failure_reason
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default()
         ))),
@@ -249,19 +562,36 @@ fn create_account_result(d: &Value) -> Result<Trigger, Trigger> {
 }
 
 fn control_tower(name: &str, d: &Value) -> Result<Trigger, Trigger> {
-    let key = if name == "CreateManagedAccount" {
-        "createManagedAccountStatus"
+    let c: ControlTower = detail(name, d)?;
+    let (key, st) = if name == "CreateManagedAccount" {
+        (
+            "createManagedAccountStatus",
+            c.service_event_details.create_managed_account_status,
+        )
     } else {
-        "updateManagedAccountStatus"
+        (
+            "updateManagedAccountStatus",
+            c.service_event_details.update_managed_account_status,
+        )
     };
-    let st = d
-        .get("serviceEventDetails")
-        .and_then(|x| x.get(key))
-        .ok_or_else(|| ignored(format!("malformed: no serviceEventDetails.{key}")))?;
-    match s(st, &["state"]) {
+    let st = st.ok_or_else(|| {
+        ignored(format!(
+            "malformed {name} event: no serviceEventDetails.{key}"
+        ))
+    })?;
+    match st.state.as_deref() {
         Some("SUCCEEDED") => Ok(Trigger::AccountJoined {
-            account: account_at(st, &["account", "accountId"])?,
-            ou: s(st, &["organizationalUnit", "organizationalUnitId"]).map(str::to_owned),
+            account: account(
+                name,
+                &format!("serviceEventDetails.{key}.account.accountId"),
+                st.account
+                    .and_then(|a| a.account_id)
+                    .as_deref()
+                    .unwrap_or_default(),
+            )?,
+            ou: st
+                .organizational_unit
+                .and_then(|o| o.organizational_unit_id),
             via: name.into(),
         }),
         other => Err(ignored(format!(
@@ -293,6 +623,15 @@ mod tests {
         )
     }
 
+    fn service(name: &str, details: Value) -> Value {
+        envelope(
+            "aws.organizations",
+            "AWS Service Event via CloudTrail",
+            json!({"eventName": name, "eventSource": "organizations.amazonaws.com",
+                   "eventTime": "2024-05-01T12:00:01Z", "serviceEventDetails": details}),
+        )
+    }
+
     fn acct(s: &str) -> AccountId {
         AccountId::parse(s).unwrap()
     }
@@ -314,17 +653,26 @@ mod tests {
                 },
             ),
             (
-                call(
-                    "AcceptHandshake",
-                    json!({"handshakeId": "h-1"}),
-                    json!({"handshake": {"action": "INVITE", "state": "ACCEPTED", "parties": [
-                        {"id": "o-abcdefghij", "type": "ORGANIZATION"},
-                        {"id": "222222222222", "type": "ACCOUNT"}]}}),
+                service(
+                    "AccountJoinedOrganization",
+                    json!({"accountId": "222222222222", "joinedMethod": "Invited",
+                           "joinedTime": "2024-05-01T12:00:00Z"}),
                 ),
                 Trigger::AccountJoined {
                     account: acct("222222222222"),
                     ou: None,
-                    via: "AcceptHandshake".into(),
+                    via: "AccountJoinedOrganization (Invited)".into(),
+                },
+            ),
+            (
+                service(
+                    "AccountDepartedOrganization",
+                    json!({"accountId": "444444444444", "departedMethod": "Left",
+                           "departedTime": "2024-05-01T12:00:00Z"}),
+                ),
+                Trigger::AccountLeft {
+                    account: acct("444444444444"),
+                    via: "AccountDepartedOrganization (Left)".into(),
                 },
             ),
             (
@@ -336,18 +684,6 @@ mod tests {
                 Trigger::AccountLeft {
                     account: acct("333333333333"),
                     via: "CloseAccount".into(),
-                },
-            ),
-            (
-                envelope(
-                    "aws.organizations",
-                    "AWS API Call via CloudTrail",
-                    json!({"eventName": "LeaveOrganization",
-                           "userIdentity": {"accountId": "444444444444"}}),
-                ),
-                Trigger::AccountLeft {
-                    account: acct("444444444444"),
-                    via: "LeaveOrganization".into(),
                 },
             ),
             (
@@ -363,11 +699,9 @@ mod tests {
                 },
             ),
             (
-                envelope(
-                    "aws.organizations",
-                    "AWS Service Event via CloudTrail",
-                    json!({"eventName": "CreateAccountResult", "serviceEventDetails": {
-                        "createAccountStatus": {"state": "SUCCEEDED", "accountId": "555555555555"}}}),
+                service(
+                    "CreateAccountResult",
+                    json!({"createAccountStatus": {"state": "SUCCEEDED", "accountId": "555555555555"}}),
                 ),
                 Trigger::AccountJoined {
                     account: acct("555555555555"),
@@ -401,22 +735,87 @@ mod tests {
     }
 
     #[test]
+    fn membership_events_are_read_whatever_their_detail_type_and_account_field() {
+        // As an API-call-typed event, with the account in the resources' ARN.
+        let mut e = envelope(
+            "aws.organizations",
+            "AWS API Call via CloudTrail",
+            json!({"eventName": "AccountJoinedOrganization",
+                   "resources": [{"ARN": "arn:aws:organizations::123456789012:account/o-abcdefghij/777777777777",
+                                  "type": "AWS::Organizations::Account"}]}),
+        );
+        assert_eq!(
+            classify(&e).trigger,
+            Trigger::AccountJoined {
+                account: acct("777777777777"),
+                ou: None,
+                via: "AccountJoinedOrganization".into()
+            }
+        );
+        // The account under serviceEventDetails.account.accountId.
+        e["detail"] = json!({"eventName": "AccountDepartedOrganization",
+                             "serviceEventDetails": {"account": {"accountId": "888888888888"},
+                                                     "departedMethod": "Removed"}});
+        assert_eq!(
+            classify(&e).trigger,
+            Trigger::AccountLeft {
+                account: acct("888888888888"),
+                via: "AccountDepartedOrganization (Removed)".into()
+            }
+        );
+        // Nowhere to be found, or not an account ID: the whole scope is looked at.
+        for details in [
+            json!({"joinedMethod": "Created"}),
+            json!({"accountId": 7}),
+            json!("x"),
+        ] {
+            let e = service("AccountJoinedOrganization", details.clone());
+            assert_eq!(
+                classify(&e).trigger.kind(),
+                "membership_changed",
+                "{details}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_malformed_failed_and_unsuccessful_events_are_ignored() {
         let cases: Vec<(Value, &str)> = vec![
             (json!("hello"), "not a JSON object"),
             (json!({}), "unknown event"),
             (json!({"source": "aws.s3", "detail": {}}), "unknown event"),
             (
-                call("MoveAccount", json!({"accountId": "12"}), Value::Null),
-                "not an account ID",
+                call(
+                    "MoveAccount",
+                    json!({"accountId": "12", "sourceParentId": "r-ab12",
+                                           "destinationParentId": "ou-ab12-12345678"}),
+                    Value::Null,
+                ),
+                "`12` is not an account ID",
             ),
             (
                 call("MoveAccount", json!({}), Value::Null),
-                "no requestParameters.accountId",
+                "malformed MoveAccount event: missing field `accountId`",
+            ),
+            (
+                call(
+                    "MoveAccount",
+                    json!({"accountId": 12345678901u64}),
+                    Value::Null,
+                ),
+                "malformed MoveAccount event: invalid type",
             ),
             (
                 call("InviteAccountToOrganization", json!({}), Value::Null),
                 "does not change",
+            ),
+            (
+                call("AcceptHandshake", json!({}), Value::Null),
+                "recorded in the member account",
+            ),
+            (
+                call("LeaveOrganization", json!({}), Value::Null),
+                "recorded in the member account",
             ),
             (
                 envelope(
@@ -427,21 +826,19 @@ mod tests {
                 "failed with AccessDenied",
             ),
             (
-                envelope(
-                    "aws.organizations",
-                    "AWS Service Event via CloudTrail",
-                    json!({"eventName": "CreateAccountResult", "serviceEventDetails": {
-                        "createAccountStatus": {"state": "FAILED", "failureReason": "EMAIL_ALREADY_EXISTS"}}}),
+                service(
+                    "CreateAccountResult",
+                    json!({"createAccountStatus": {"state": "FAILED", "failureReason": "EMAIL_ALREADY_EXISTS"}}),
                 ),
-                "state FAILED",
+                "state FAILED: no account joined (EMAIL_ALREADY_EXISTS)",
             ),
             (
-                call(
-                    "AcceptHandshake",
-                    json!({}),
-                    json!({"handshake": {"action": "ENABLE_ALL_FEATURES"}}),
+                envelope(
+                    "aws.controltower",
+                    "AWS Service Event via CloudTrail",
+                    json!({"eventName": "CreateManagedAccount", "serviceEventDetails": {}}),
                 ),
-                "not an invitation",
+                "no serviceEventDetails.createManagedAccountStatus",
             ),
         ];
         for (event, want) in cases {
@@ -453,9 +850,24 @@ mod tests {
     }
 
     #[test]
-    fn event_time_prefers_the_cloudtrail_time() {
-        let c = classify(&call("MoveAccount", json!({}), Value::Null));
-        assert_eq!(c.event_time, parse_rfc3339("2024-05-01T12:00:01Z"));
+    fn event_time_prefers_the_cloudtrail_time_and_a_bad_time_is_only_dropped() {
+        let c = classify(&call(
+            "MoveAccount",
+            json!({"accountId": "012345678901", "sourceParentId": "r-ab12",
+                   "destinationParentId": "ou-ab12-12345678"}),
+            Value::Null,
+        ));
+        assert_eq!(c.event_time, Some(1_714_564_801.0));
         assert_eq!(c.event_id.as_deref(), Some("e-1"));
+        let mut e = envelope("aws.events", "Scheduled Event", json!({}));
+        e["time"] = json!("2024-05-01T14:00:00.5+02:00");
+        assert_eq!(classify(&e).event_time, Some(1_714_564_800.5));
+        // The fuzz target's finding: a multi-byte character where the offset's colon goes.
+        for bad in ["2024-05-01T12:00:00+0é00", "yesterday", ""] {
+            e["time"] = json!(bad);
+            let c = classify(&e);
+            assert_eq!(c.trigger, Trigger::Schedule, "{bad}");
+            assert_eq!(c.event_time, None, "{bad}");
+        }
     }
 }

@@ -106,24 +106,71 @@ async fn move_account_between_ous_outside_the_scope_costs_only_a_cheap_check() {
     assert_eq!(w.enrolled().await, w.ids(&prod_accounts()));
 }
 
+/// An invited account joins: AcceptHandshake is recorded in the member account, so the
+/// management account acts on the membership event Organizations logs for it.
 #[tokio::test]
-async fn accept_handshake_enrolls_the_invited_account() {
+async fn account_joined_organization_enrolls_the_invited_account() {
     let w = World::new(&["Root"], "ALL", &[], &[], 0.2).await;
     w.schedule().await;
     let new = w.create_account("invited-workload").await;
+    w.clear_requests().await;
     let s = w
         .invoke(&event(
-            "accept-handshake.json",
-            &[
-                (
-                    "/detail/responseElements/handshake/parties/1/id",
-                    json!(new),
-                ),
-                ("/detail/userIdentity/accountId", json!(new)),
-                ("/detail/recipientAccountId", json!(new)),
-            ],
+            "account-joined-organization.json",
+            &[("/detail/serviceEventDetails/accountId", json!(new))],
         ))
         .await;
+    assert_eq!(
+        s.trigger,
+        org_events::Trigger::AccountJoined {
+            account: shared::core::AccountId::parse(&new).unwrap(),
+            ou: None,
+            via: "AccountJoinedOrganization (Invited)".into()
+        }
+    );
+    assert_eq!(strs(&s.accounts_added), vec![new.clone()], "{s:?}");
+    assert!(w.enrolled().await.contains(&new));
+    assert_eq!(mutating(&w.calls().await), ["CreateStackInstances"]);
+}
+
+/// Where AWS's event names no account this code can find, the whole scope is checked: the
+/// joined account is enrolled all the same.
+#[tokio::test]
+async fn a_membership_event_without_a_readable_account_reconciles_the_whole_scope() {
+    let w = World::new(&["Root"], "ALL", &[], &[], 0.2).await;
+    w.schedule().await;
+    let new = w.create_account("invited-elsewhere").await;
+    let mut ev = event("account-joined-organization.json", &[]);
+    ev["detail"]["serviceEventDetails"] = json!({"joinedMethod": "Invited"});
+    let s = w.invoke(&ev).await;
+    assert_eq!(s.trigger.kind(), "membership_changed", "{s:?}");
+    assert_eq!(strs(&s.accounts_added), vec![new.clone()], "{s:?}");
+}
+
+/// Control Tower records its lifecycle events in its home region; with a home region other
+/// than us-east-1 the stack never sees CreateManagedAccount. The account factory still goes
+/// through Organizations, whose events reach us-east-1: CreateAccountResult (the account in
+/// the root) and MoveAccount (into the OU the factory was given).
+#[tokio::test]
+async fn a_control_tower_account_outside_us_east_1_arrives_by_create_account_result_and_move_account(
+) {
+    let w = prod_world().await;
+    let new = w.create_account("ct-factory-account").await;
+    let created = event(
+        "create-account-result.json",
+        &[(
+            "/detail/serviceEventDetails/createAccountStatus/accountId",
+            json!(new),
+        )],
+    );
+    let s = w.invoke(&created).await;
+    assert_eq!(
+        s.outcome,
+        Disposition::NotRelevant,
+        "still in the root: {s:?}"
+    );
+    let moved = w.mv(&new, "Root", "Root/Prod/EU").await;
+    let s = w.invoke(&moved).await;
     assert_eq!(strs(&s.accounts_added), vec![new.clone()], "{s:?}");
     assert!(w.enrolled().await.contains(&new));
 }
@@ -243,12 +290,13 @@ async fn remove_account_from_organization_withdraws_its_instance_under(reading: 
     assert!(!w.enrolled().await.contains(&acct));
 }
 
+/// A member leaves by itself: LeaveOrganization is recorded in the member account; the
+/// management account gets AccountDepartedOrganization (departedMethod Left).
 #[tokio::test]
-async fn leave_organization_withdraws_the_callers_instance() {
+async fn account_departed_organization_withdraws_the_instance() {
     let w = prod_world().await;
     let acct = w.f.account("prod-web");
-    // LeaveOrganization is called by the member itself; the emulator acts as the management
-    // account, so the account is removed from the management side.
+    // The emulator acts as the management account: the account is removed from that side.
     w.orgs
         .remove_account_from_organization()
         .account_id(&acct)
@@ -257,13 +305,11 @@ async fn leave_organization_withdraws_the_callers_instance() {
         .expect("RemoveAccountFromOrganization");
     let s = w
         .invoke(&event(
-            "leave-organization.json",
-            &[
-                ("/detail/userIdentity/accountId", json!(acct)),
-                ("/detail/recipientAccountId", json!(acct)),
-            ],
+            "account-departed-organization.json",
+            &[("/detail/serviceEventDetails/accountId", json!(acct))],
         ))
         .await;
+    assert_eq!(s.trigger.kind(), "account_left", "{s:?}");
     assert_eq!(strs(&s.accounts_removed), vec![acct.clone()], "{s:?}");
     assert!(!w.enrolled().await.contains(&acct));
 }

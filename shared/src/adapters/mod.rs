@@ -8,7 +8,7 @@ pub mod iam;
 pub mod organizations;
 pub mod sts;
 
-pub use cloudformation::CfnStackSets;
+pub use cloudformation::{CfnStackSets, CfnStacks};
 pub use organizations::SdkOrganizations;
 pub use sts::SdkIdentity;
 

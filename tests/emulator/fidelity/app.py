@@ -266,6 +266,8 @@ class FidelityApp:
             if not name:
                 raise ControlError(400, "stack_set_name is required")
             return 200, {"stack_set_name": name, "instances": self.engine.dump_instances(name)}
+        if path == "/stack-status" and method == "POST":
+            return 200, _set_stack_status(str(body["stack_id"]), str(body["status"]))
         if path == "/health":
             return 200, {"ok": True}
         raise ControlError(404, f"no control endpoint {method} /_fidelity{path}")
@@ -314,6 +316,24 @@ class FidelityApp:
     def get_config(self) -> dict[str, Any]:
         with self.lock:
             return json.loads(json.dumps(self.config))
+
+
+def _set_stack_status(stack_id: str, status: str) -> dict[str, Any]:
+    """Holds a (moto) stack in a status of the test's choosing: moto finishes every stack
+    operation at once, so a stack that CloudFormation is still creating, updating or deleting
+    (`UPDATE_IN_PROGRESS`, `DELETE_IN_PROGRESS`, ...) can only be shown this way. The stack is
+    found by its ID (ARN), live or deleted, as DescribeStacks finds it."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    parts = stack_id.split(":")
+    if len(parts) < 6 or parts[2] != "cloudformation":
+        raise ControlError(400, f"stack_id must be a stack ARN, got {stack_id!r}")
+    backend = cloudformation_backends[parts[4]][parts[3]]
+    stack = backend.stacks.get(stack_id) or backend.deleted_stacks.get(stack_id)
+    if stack is None:
+        raise ControlError(404, f"no stack {stack_id}")
+    stack.status = status
+    return {"stack_id": stack_id, "status": status}
 
 
 class ControlError(Exception):

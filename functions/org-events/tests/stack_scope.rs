@@ -1,0 +1,464 @@
+//! One source of truth for the scope: org-events reads it from its own deployment stack's
+//! parameters (the custom resource's properties) at every invocation, stands aside while the
+//! stack is being created, updated or deleted, and checks the stack again right before every
+//! StackSet change. End to end against the emulator: a real CloudFormation stack (moto) whose
+//! status the test holds where CloudFormation would be while the custom resource works, and the
+//! custom resource's reconcile run through the same engine.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{event, mutating, World};
+use e2e::{REGION, STACK_SET};
+use org_events::handler::Disposition;
+use org_events::{Config, Handler, HandlerError, Invocation, Summary};
+use serde_json::{json, Value};
+use shared::adapters::{CfnStackSets, CfnStacks, SdkOrganizations};
+use shared::core::{LeavePolicy, PlanPolicy, RawList, Scope};
+use shared::engine::{Engine, EngineConfig, Outcome, Request};
+use shared::ports::TokioClock;
+
+type StackHandler = Handler<SdkOrganizations, CfnStackSets, TokioClock, CfnStacks>;
+
+const STACK_TEMPLATE: &str = r#"{
+  "Parameters": {
+    "TargetOUIds": {"Type": "String"},
+    "AccountScope": {"Type": "String"},
+    "TargetAccountIds": {"Type": "String", "Default": ""},
+    "OnAccountLeavesScope": {"Type": "String", "Default": "DELETE"},
+    "StackSetName": {"Type": "String"}
+  },
+  "Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}
+}"#;
+
+/// The sample organization, the StackSet, a deployment stack holding the scope, and an
+/// org-events handler configured the way the template configures it (STACK_ID, no scope).
+struct StackWorld {
+    w: World,
+    cfn: aws_sdk_cloudformation::Client,
+    stack_id: String,
+    handler: StackHandler,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+fn params(ous: &str, mode: &str, accounts: &str) -> Vec<aws_sdk_cloudformation::types::Parameter> {
+    [
+        ("TargetOUIds", ous),
+        ("AccountScope", mode),
+        ("TargetAccountIds", accounts),
+        ("OnAccountLeavesScope", "DELETE"),
+        ("StackSetName", STACK_SET),
+    ]
+    .iter()
+    .map(|(k, v)| {
+        aws_sdk_cloudformation::types::Parameter::builder()
+            .parameter_key(*k)
+            .parameter_value(*v)
+            .build()
+    })
+    .collect()
+}
+
+impl StackWorld {
+    async fn new(ous: &str, mode: &str, accounts: &str, settle: &str) -> Self {
+        let w = World::new(&["Root/Prod"], "ALL", &[], &[], 0.5).await;
+        let conf = w.bed.sdk_config().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let ous = w.ous(ous);
+        let stack_id = cfn
+            .create_stack()
+            .stack_name("port-orgscope")
+            .template_body(STACK_TEMPLATE)
+            .set_parameters(Some(params(&ous, mode, accounts)))
+            .send()
+            .await
+            .expect("CreateStack")
+            .stack_id()
+            .expect("stack id")
+            .to_owned();
+        // Exactly what template.yaml gives the function: no scope in the environment.
+        let env = [
+            ("STACK_ID", stack_id.as_str()),
+            ("STACK_SET_REGIONS", REGION),
+            ("SETTLE_SECONDS", settle),
+            ("STACK_POLL_SECONDS", "0.2"),
+        ];
+        let config = Config::from_env(
+            |k| {
+                env.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            },
+            REGION,
+        )
+        .expect("valid config");
+        assert!(
+            config.scope.targets.is_empty(),
+            "no scope from the environment"
+        );
+        let handler = stack_handler(&conf, config).await;
+        Self {
+            w,
+            cfn,
+            stack_id,
+            handler,
+            seq: Default::default(),
+        }
+    }
+
+    async fn invoke(&self, ev: &Value) -> Result<Summary, HandlerError> {
+        invoke_on(&self.handler, &self.seq, ev).await
+    }
+
+    /// Holds the stack in `status`, as CloudFormation shows it while it works.
+    async fn set_status(&self, status: &str) {
+        self.w
+            .bed
+            .control(
+                "stack-status",
+                json!({"stack_id": self.stack_id, "status": status}),
+            )
+            .await;
+    }
+
+    /// A stack update to the new scope (the stack's parameters change at once, as
+    /// DescribeStacks shows them from the start of an update), left UPDATE_IN_PROGRESS.
+    async fn begin_update(&self, ous: &str, mode: &str, accounts: &str) {
+        let ous = self.w.ous(ous);
+        self.cfn
+            .update_stack()
+            .stack_name(&self.stack_id)
+            .template_body(STACK_TEMPLATE)
+            .set_parameters(Some(params(&ous, mode, accounts)))
+            .send()
+            .await
+            .expect("UpdateStack");
+        self.set_status("UPDATE_IN_PROGRESS").await;
+    }
+
+    /// What the custom resource does on Create/Update: reconcile to the scope, same engine.
+    async fn custom_resource_applies(&self, ous: &str, mode: &str, accounts: &str) {
+        let scope = Scope::parse(
+            &RawList::Text(self.w.ous(ous)),
+            mode,
+            &RawList::Text(accounts.into()),
+        )
+        .unwrap();
+        let conf = self.w.bed.sdk_config().await;
+        let (org, ss) = (SdkOrganizations::new(&conf), CfnStackSets::new(&conf));
+        let engine = Engine {
+            org: &org,
+            stacksets: &ss,
+            clock: &TokioClock,
+            config: fast_engine(),
+        };
+        let regions = BTreeSet::from([REGION.to_owned()]);
+        let req = Request {
+            scope: &scope,
+            stack_set: STACK_SET,
+            regions: &regions,
+            policy: PlanPolicy {
+                on_leave: LeavePolicy::Delete,
+                max_retry_attempts: 0,
+                repair_drift: false,
+            },
+            seed: "custom-resource-update",
+            deadline: Instant::now() + Duration::from_secs(60),
+            done_kinds: &[],
+            // A stack Create/Update is the user's change (as the custom resource passes it).
+            user_change: true,
+        };
+        match engine
+            .reconcile(&req)
+            .await
+            .expect("custom resource reconcile")
+        {
+            Outcome::Done(r) => assert!(r.failures.is_empty(), "{:?}", r.failures),
+            Outcome::Pending { operation, .. } => panic!("still running: {operation:?}"),
+        }
+    }
+
+    /// What the custom resource does on Delete: remove every instance.
+    async fn custom_resource_removes_all(&self) {
+        let conf = self.w.bed.sdk_config().await;
+        let (org, ss) = (SdkOrganizations::new(&conf), CfnStackSets::new(&conf));
+        let engine = Engine {
+            org: &org,
+            stacksets: &ss,
+            clock: &TokioClock,
+            config: fast_engine(),
+        };
+        let out = engine
+            .remove_all(
+                STACK_SET,
+                &[self.w.f.root()],
+                "custom-resource-delete",
+                Instant::now() + Duration::from_secs(60),
+            )
+            .await
+            .expect("remove all");
+        assert!(matches!(out, Outcome::Done(_)));
+    }
+}
+
+impl World {
+    /// Comma-separated OU IDs from fixture paths (`Root/Prod,Root/Staging`).
+    fn ous(&self, paths: &str) -> String {
+        paths
+            .split(',')
+            .map(|p| self.resolve_ou(p))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+fn fast_engine() -> EngineConfig {
+    EngineConfig {
+        poll_initial: Duration::from_millis(100),
+        poll_max: Duration::from_millis(500),
+        ..EngineConfig::default()
+    }
+}
+
+async fn stack_handler(conf: &aws_config::SdkConfig, config: Config) -> StackHandler {
+    let mut h = Handler::new(
+        SdkOrganizations::new(conf),
+        CfnStackSets::new(conf),
+        TokioClock,
+        config,
+    )
+    .with_stack(CfnStacks::new(conf));
+    h.engine = fast_engine();
+    h
+}
+
+async fn invoke_on(
+    h: &StackHandler,
+    seq: &std::sync::atomic::AtomicU64,
+    ev: &Value,
+) -> Result<Summary, HandlerError> {
+    let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    h.handle(
+        ev,
+        &Invocation {
+            request_id: format!("stack-{n:04}-0000-4000-8000-000000000000"),
+            deadline: Instant::now() + Duration::from_secs(120),
+        },
+    )
+    .await
+}
+
+fn schedule() -> Value {
+    event("scheduled.json", &[])
+}
+
+#[tokio::test]
+async fn the_scope_is_read_from_the_stack_parameters_not_the_environment() {
+    let sw = StackWorld::new("Root/Prod", "ALL", "", "0").await;
+    let s = sw.invoke(&schedule()).await.unwrap();
+    assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
+    let prod = sw.w.ids(&[
+        "prod-web",
+        "prod-data",
+        "prod-eu-1",
+        "prod-eu-payments",
+        "prod-eu-pci",
+        "prod-us-1",
+    ]);
+    assert_eq!(sw.w.enrolled().await, prod);
+
+    // A finished stack update (the custom resource applied Staging): the next run follows it.
+    sw.begin_update("Root/Staging", "ALL", "").await;
+    sw.custom_resource_applies("Root/Staging", "ALL", "").await;
+    sw.set_status("UPDATE_COMPLETE").await;
+    let mv = sw.w.mv("prod-web", "Root/Prod", "Root/Staging").await;
+    let s = sw.invoke(&mv).await.unwrap();
+    assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
+    assert_eq!(
+        sw.w.enrolled().await,
+        sw.w.ids(&["staging-1", "staging-2", "prod-web"])
+    );
+}
+
+/// The race the issue names: org-events read the organization and planned with the old scope
+/// (here: enrol an account moved into Prod), then the stack update started and the custom
+/// resource applied the new scope (Staging only) before org-events reached its StackSet call.
+#[tokio::test]
+async fn a_run_that_planned_before_a_scope_change_does_not_undo_it() {
+    let sw = StackWorld::new("Root/Prod", "ALL", "", "2").await;
+    sw.invoke(&schedule()).await.unwrap();
+    let mv = sw.w.mv("staging-1", "Root/Staging", "Root/Prod").await;
+    sw.w.clear_requests().await;
+
+    let run = invoke_on(&sw.handler, &sw.seq, &mv);
+    let update = async {
+        // org-events has read and planned (create staging-1) and is waiting for the
+        // organization to settle: now the stack update runs, and finishes.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        sw.begin_update("Root/Staging", "ALL", "").await;
+        sw.custom_resource_applies("Root/Staging", "ALL", "").await;
+        sw.set_status("UPDATE_COMPLETE").await;
+    };
+    let (s, ()) = tokio::join!(run, update);
+    let s = s.unwrap();
+    // The new scope holds: Staging's accounts (staging-1 now lives in Prod), nothing of Prod.
+    assert_eq!(sw.w.enrolled().await, sw.w.ids(&["staging-2"]), "{s:?}");
+    assert!(
+        s.accounts_added.is_empty() && s.accounts_removed.is_empty(),
+        "{s:?}"
+    );
+    // org-events' own StackSet calls: none (every mutating call came from the custom resource).
+    let ops = mutating(&sw.w.calls().await);
+    assert_eq!(
+        ops,
+        ["CreateStackInstances", "DeleteStackInstances"],
+        "{s:?}"
+    );
+}
+
+/// The same race, slower custom resource: org-events reaches its StackSet call while the
+/// stack is UPDATE_IN_PROGRESS; it waits for the stack, then plans with the new scope.
+#[tokio::test]
+async fn a_run_that_starts_during_a_scope_change_waits_and_then_acts_on_the_new_scope() {
+    let sw = StackWorld::new("Root/Prod", "ALL", "", "0").await;
+    sw.invoke(&schedule()).await.unwrap();
+    sw.begin_update("Root/Staging", "ALL", "").await;
+    let mv = sw.w.mv("prod-web", "Root/Prod", "Root/Staging").await;
+
+    let run = invoke_on(&sw.handler, &sw.seq, &mv);
+    let update = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        sw.custom_resource_applies("Root/Staging", "ALL", "").await;
+        sw.set_status("UPDATE_COMPLETE").await;
+    };
+    let (s, ()) = tokio::join!(run, update);
+    let s = s.unwrap();
+    // Not one account of the old scope (Prod) came back; prod-web, now in Staging, is in.
+    assert_eq!(
+        sw.w.enrolled().await,
+        sw.w.ids(&["staging-1", "staging-2", "prod-web"]),
+        "{s:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_during_a_stack_delete_creates_nothing() {
+    let sw = StackWorld::new("Root", "ALL", "", "0").await;
+    sw.invoke(&schedule()).await.unwrap();
+    assert!(!sw.w.enrolled().await.is_empty());
+
+    // The stack Delete: CloudFormation deleted org-events' function and rule (they depend on
+    // the custom resource), then the custom resource removed every instance. An invocation
+    // that was already queued or running now sees a new account.
+    sw.set_status("DELETE_IN_PROGRESS").await;
+    sw.custom_resource_removes_all().await;
+    let new = sw.w.create_account("late-joiner").await;
+    sw.w.clear_requests().await;
+    let ev = event(
+        "create-account-result.json",
+        &[(
+            "/detail/serviceEventDetails/createAccountStatus/accountId",
+            json!(new),
+        )],
+    );
+    let s = sw.invoke(&ev).await.unwrap();
+    assert_eq!(s.outcome, Disposition::StoodAside, "{s:?}");
+    assert!(s.reason.contains("DELETE_IN_PROGRESS"), "{}", s.reason);
+    let s = sw.invoke(&schedule()).await.unwrap();
+    assert_eq!(s.outcome, Disposition::StoodAside, "{s:?}");
+    assert!(mutating(&sw.w.calls().await).is_empty());
+    assert!(sw.w.enrolled().await.is_empty());
+
+    // After the delete, the stack is still described by its ID: still nothing.
+    sw.set_status("DELETE_COMPLETE").await;
+    let s = sw.invoke(&schedule()).await.unwrap();
+    assert_eq!(s.outcome, Disposition::StoodAside, "{s:?}");
+    assert!(sw.w.enrolled().await.is_empty());
+}
+
+/// The delete race the issue names: org-events planned a Create, and the stack Delete (with
+/// the custom resource's remove-all) happened before org-events reached its StackSet call.
+#[tokio::test]
+async fn a_run_that_planned_before_a_stack_delete_creates_nothing() {
+    let sw = StackWorld::new("Root/Prod", "ALL", "", "2").await;
+    sw.invoke(&schedule()).await.unwrap();
+    let mv = sw.w.mv("staging-1", "Root/Staging", "Root/Prod").await;
+    sw.w.clear_requests().await;
+    let run = invoke_on(&sw.handler, &sw.seq, &mv);
+    let delete = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        sw.set_status("DELETE_IN_PROGRESS").await;
+        sw.custom_resource_removes_all().await;
+    };
+    let (s, ()) = tokio::join!(run, delete);
+    let s = s.unwrap();
+    assert_eq!(s.outcome, Disposition::StoodAside, "{s:?}");
+    assert!(sw.w.enrolled().await.is_empty(), "{s:?}");
+    assert_eq!(mutating(&sw.w.calls().await), ["DeleteStackInstances"]);
+}
+
+#[tokio::test]
+async fn a_stack_that_does_not_exist_changes_nothing() {
+    let sw = StackWorld::new("Root/Prod", "ALL", "", "0").await;
+    let bogus = sw.stack_id.replace("port-orgscope", "port-other");
+    let env = [("STACK_ID", bogus.as_str()), ("STACK_SET_REGIONS", REGION)];
+    let config = Config::from_env(
+        |k| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        },
+        REGION,
+    )
+    .unwrap();
+    let conf = sw.w.bed.sdk_config().await;
+    let h = stack_handler(&conf, config).await;
+    sw.w.clear_requests().await;
+    let s = invoke_on(&h, &sw.seq, &schedule()).await.unwrap();
+    // A stack that does not exist (as AWS answers for an unknown ID): nothing to do.
+    assert_eq!(s.outcome, Disposition::StoodAside, "{s:?}");
+    assert!(s.reason.contains("does not exist"), "{}", s.reason);
+    assert!(mutating(&sw.w.calls().await).is_empty());
+}
+
+/// 300 listed accounts: 3,899 bytes in TargetAccountIds, within CloudFormation's 4,096-byte
+/// parameter limit, beyond what Lambda's 4 KB environment could hold next to the other
+/// variables. Nothing in org-events' path carries the scope through the environment.
+#[tokio::test]
+async fn a_scope_of_300_listed_accounts_deploys() {
+    let sw = StackWorld::new("Root/Prod", "ALL", "", "0").await;
+    let gen = sw
+        .w
+        .bed
+        .control(
+            "fixture/generate",
+            json!({"accounts": 320, "ous": 20, "max_depth": 3, "suspended_every": 1000, "seed": 7}),
+        )
+        .await;
+    let mut ids: Vec<String> = gen["accounts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|a| a["state"] == "ACTIVE")
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .filter(|id| *id != sw.w.f.management())
+        .collect();
+    ids.sort();
+    ids.truncate(300);
+    assert_eq!(ids.len(), 300);
+    let listed = ids.join(",");
+    assert!(
+        listed.len() > 3_800 && listed.len() <= 4_096,
+        "{}",
+        listed.len()
+    );
+
+    sw.begin_update("Root", "INTERSECTION", &listed).await;
+    sw.set_status("UPDATE_COMPLETE").await;
+    let s = sw.invoke(&schedule()).await.unwrap();
+    assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
+    assert_eq!(s.accounts_added.len(), 300, "{s:?}");
+    assert_eq!(sw.w.enrolled().await, ids);
+}
