@@ -176,6 +176,14 @@ impl<S: StackSetApi, K: StackApi> StackSetApi for Guarded<S, K> {
         self.inner.instances(name).await
     }
 
+    async fn instances_of(
+        &self,
+        name: &str,
+        accounts: &[shared::core::AccountId],
+    ) -> AwsResult<Vec<StackInstance>> {
+        self.inner.instances_of(name, accounts).await
+    }
+
     async fn start(
         &self,
         name: &str,

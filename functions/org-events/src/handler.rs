@@ -273,6 +273,7 @@ impl<O, S, C> Handler<O, S, C, NoStack> {
             clock: self.clock,
             config: self.config,
             engine: self.engine,
+            burst_window: self.burst_window,
             integration_id: self.integration_id,
             calls: self.calls,
             memo: self.memo,

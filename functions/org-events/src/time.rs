@@ -38,8 +38,14 @@ mod tests {
 
     #[test]
     fn parses_what_it_formats_and_refuses_what_is_not_rfc3339() {
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00.123Z"), Some(1_714_564_800.123));
-        assert_eq!(parse_rfc3339("2024-05-01T14:00:00+02:00"), Some(1_714_564_800.0));
+        assert_eq!(
+            parse_rfc3339("2024-05-01T12:00:00.123Z"),
+            Some(1_714_564_800.123)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-05-01T14:00:00+02:00"),
+            Some(1_714_564_800.0)
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }

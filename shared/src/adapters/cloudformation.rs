@@ -365,36 +365,33 @@ impl StackSetApi for CfnStackSets {
 /// scope the custom resource applied.
 pub struct CfnStacks {
     client: aws_sdk_cloudformation::Client,
-    retry: RetryPolicy,
 }
 
 impl CfnStacks {
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
         Self {
             client: aws_sdk_cloudformation::Client::new(conf),
-            retry: RetryPolicy::default(),
         }
     }
 }
 
 impl crate::ports::StackApi for CfnStacks {
     async fn describe_stack(&self, stack_id: &str) -> AwsResult<crate::ports::StackState> {
-        let out = retrying(self.retry, "DescribeStacks", || async {
-            self.client
-                .describe_stacks()
-                .stack_name(stack_id)
-                .send()
-                .await
-                .map_err(|e| classify("cloudformation", "DescribeStacks", e))
-        })
-        .await
-        .map_err(|e| match e {
-            // AWS answers ValidationError "Stack with id X does not exist".
-            AwsError::Validation(m) if m.contains("does not exist") => AwsError::NotFound {
-                what: format!("stack {stack_id}"),
-            },
-            other => other,
-        })?;
+        // Retries are the SDK's (see `adapters::retry_config`).
+        let out = self
+            .client
+            .describe_stacks()
+            .stack_name(stack_id)
+            .send()
+            .await
+            .map_err(|e| classify("cloudformation", "DescribeStacks", e))
+            .map_err(|e| match e {
+                // AWS answers ValidationError "Stack with id X does not exist".
+                AwsError::Validation(m) if m.contains("does not exist") => AwsError::NotFound {
+                    what: format!("stack {stack_id}"),
+                },
+                other => other,
+            })?;
         let s = out.stacks().first().ok_or_else(|| AwsError::NotFound {
             what: format!("stack {stack_id}"),
         })?;
