@@ -261,25 +261,40 @@ def cargo_env() -> dict[str, str]:
     return env
 
 
+# The x86_64 orgscope build has its own target directory: cargo locks a target directory for
+# the whole build (host artifacts included), and with its own the two builds run side by side.
+X86_64_TARGET_SUBDIR = "release-x86_64"
+
+
 def build(fns: list[Function]) -> float:
     """Compiles the function binaries and orgscope for arm64, and orgscope for x86_64, with
     cargo-lambda (zig links against an old glibc: the binaries run on provided.al2023 and on
-    common Linux distributions). Returns the seconds taken."""
+    common Linux distributions), both builds at once. Returns the seconds taken.
+
+    The arm64 command is the one `sam build` runs for each function (rust-cargolambda:
+    `cargo lambda build --release --arm64 --bin X` in the workspace, target/), so a later
+    `sam build` reuses these outputs instead of compiling again."""
     arm = ["cargo", "lambda", "build", "--release", "--arm64"]
     for b in [f.binary for f in fns] + [CLI_BINARY]:
         arm += ["--bin", b]
     x86 = ["cargo", "lambda", "build", "--release", "--x86-64", "--bin", CLI_BINARY]
+    # (cargo-lambda 1.9.2 passes --target-dir on to `cargo metadata`, which rejects it: the
+    # environment variable it is.)
+    x86_env = dict(cargo_env(), CARGO_TARGET_DIR=str(target_dir() / X86_64_TARGET_SUBDIR))
     started = time.monotonic()
-    for cmd in (arm, x86):
-        full = ["nice", "-n", "10", *cmd]
+    procs = []
+    for cmd, env in ((arm, cargo_env()), (x86, x86_env)):
         print("release: $ " + " ".join(cmd), file=sys.stderr, flush=True)
-        if subprocess.run(full, cwd=ROOT, env=cargo_env()).returncode != 0:
-            raise ReleaseError(f"the build failed: {' '.join(cmd)} (see the compiler output above)")
+        procs.append((cmd, subprocess.Popen(["nice", "-n", "10", *cmd], cwd=ROOT, env=env)))
+    failed = [cmd for cmd, proc in procs if proc.wait() != 0]
+    if failed:
+        raise ReleaseError("the build failed: " + "; ".join(" ".join(c) for c in failed) + " (see the compiler output above)")
     return time.monotonic() - started
 
 
 def binary_path(triple: str, name: str) -> pathlib.Path:
-    return target_dir() / triple / "release" / name
+    base = target_dir() / X86_64_TARGET_SUBDIR if triple == X86_64_TRIPLE else target_dir()
+    return base / triple / "release" / name
 
 
 def package(fns: list[Function], loc: Location, ver: str) -> dict[str, str]:
