@@ -34,7 +34,6 @@ from typing import Any
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist"
 SOURCE_TEMPLATE = ROOT / "template.yaml"
-SAMCONFIG = ROOT / "samconfig.toml"
 
 # Lambda quotas (Lambda developer guide, "Lambda quotas"): a deployment package uploaded
 # directly is at most 50 MB zipped; any package is at most 250 MB unzipped.
@@ -109,9 +108,13 @@ def version() -> str:
     return data["workspace"]["package"]["version"]
 
 
+# The stack name the quick-create link proposes (the user may change it on the page; the
+# template builds no resource name from it).
+DEFAULT_STACK_NAME = "port-aws-integration"
+
+
 def default_stack_name() -> str:
-    data = tomllib.loads(SAMCONFIG.read_text())
-    return data["default"]["global"]["parameters"]["stack_name"]
+    return DEFAULT_STACK_NAME
 
 
 def load_template(path: pathlib.Path = SOURCE_TEMPLATE) -> dict:
@@ -391,7 +394,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--upload", metavar="s3://BUCKET/PREFIX", help="publish dist/ to s3://BUCKET/PREFIX/<version>/")
     p.add_argument("--s3", metavar="s3://BUCKET/PREFIX", help="point dist/template.yaml there without uploading")
     p.add_argument("--no-build", action="store_true", help="re-package the binaries already in target/")
-    p.add_argument("--stack-name", default=None, help="stack name in the quick-create link (default: samconfig.toml's)")
+    p.add_argument("--stack-name", default=None, help=f"stack name in the quick-create link (default: {DEFAULT_STACK_NAME})")
     args = p.parse_args(argv)
     try:
         if args.upload and args.s3 and Location.parse(args.upload) != Location.parse(args.s3):

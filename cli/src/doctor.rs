@@ -11,12 +11,13 @@ use shared::adapters::iam::SdkIam;
 use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations};
 use shared::core::{expand, Expansion, OrgTree, Scope, TargetId};
 use shared::doctor::{
-    checks, default_role_name, has_failure, suggest, Check, CloudTrailApi, IamApi, Inputs, KnownOu,
-    Status, TargetFinding, DEFAULT_INTEGRATION, EVENTS_REGION, PORT_OIDC_URL,
+    checks, default_role_name, has_failure, organization_error, suggest, Check, CloudTrailApi,
+    IamApi, Inputs, KnownOu, Status, TargetFinding, DEFAULT_INTEGRATION, EVENTS_REGION,
+    PORT_OIDC_URL,
 };
 use shared::ports::{AwsError, IdentityApi, OrgInfo, OrganizationsApi, StackSetApi};
 use shared::preflight::STACKSETS_PRINCIPAL;
-use shared::read::{read_org, ReadError, DEFAULT_CONCURRENCY};
+use shared::read::{read_org, DEFAULT_CONCURRENCY};
 
 use crate::render::{plan_text, wrap, Paint};
 use crate::{parse_scope, Output, ScopeArgs, StackSetArgs};
@@ -48,11 +49,7 @@ pub struct DoctorArgs {
 }
 
 fn org_error(e: AwsError) -> String {
-    match e {
-        AwsError::NoOrganization => ReadError::NoOrganization.to_string(),
-        AwsError::AccessDenied(m) => ReadError::AccessDenied(m).to_string(),
-        e => e.to_string(),
-    }
+    organization_error(e)
 }
 
 pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {

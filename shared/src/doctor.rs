@@ -239,13 +239,8 @@ pub struct Inputs<'a> {
 
 /// Every check, in the order a user would fix them.
 pub fn checks(i: &Inputs<'_>) -> Vec<Check> {
-    let mut out = vec![
-        management(i),
-        trusted_access(i),
-        all_features(i),
-        region(i),
-        cloudtrail(&i.trails),
-    ];
+    let mut out = before_stack_set(&i.caller, &i.organization, &i.trusted_access);
+    out.extend([region(i), cloudtrail(&i.trails)]);
     out.extend(targets(i));
     out.extend(listed_accounts(i));
     out.push(oidc_provider(i));
@@ -255,14 +250,55 @@ pub fn checks(i: &Inputs<'_>) -> Vec<Check> {
     out
 }
 
+/// The checks without which CloudFormation cannot even create the StackSet: the management
+/// account, trusted access, all features. The stack's preflight custom resource
+/// (`Custom::PortPreflight`) runs these before the StackSet, so a first deploy from the wrong
+/// account fails with these words, not with AWS's StackSet error.
+pub fn before_stack_set(
+    caller: &Result<AccountId, String>,
+    organization: &Result<OrgInfo, String>,
+    trusted: &Result<bool, String>,
+) -> Vec<Check> {
+    vec![
+        management(caller, organization),
+        trusted_access(trusted),
+        all_features(organization),
+    ]
+}
+
+/// The FAIL checks as one text, each `<title>: <detail>. Fix: <fix>`, for a place that shows
+/// a single message (a CloudFormation Reason). `None` when nothing failed.
+pub fn failure_text(checks: &[Check]) -> Option<String> {
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| match &c.fix {
+            Some(fix) => format!("{}: {}. Fix: {fix}", c.title, c.detail),
+            None => format!("{}: {}", c.title, c.detail),
+        })
+        .collect();
+    (!failed.is_empty()).then(|| failed.join(" | "))
+}
+
+/// How an Organizations read error reads in a check's detail.
+pub fn organization_error(e: crate::ports::AwsError) -> String {
+    use crate::ports::AwsError;
+    use crate::read::ReadError;
+    match e {
+        AwsError::NoOrganization => ReadError::NoOrganization.to_string(),
+        AwsError::AccessDenied(m) => ReadError::AccessDenied(m).to_string(),
+        e => e.to_string(),
+    }
+}
+
 /// Exit status: any FAIL.
 pub fn has_failure(checks: &[Check]) -> bool {
     checks.iter().any(|c| c.status == Status::Fail)
 }
 
-fn management(i: &Inputs<'_>) -> Check {
+fn management(caller: &Result<AccountId, String>, organization: &Result<OrgInfo, String>) -> Check {
     const T: &str = "Management account";
-    let org = match &i.organization {
+    let org = match organization {
         Ok(o) => o,
         Err(e) => {
             return check("management-account", Status::Fail, T, e.clone()).fix(
@@ -271,7 +307,7 @@ fn management(i: &Inputs<'_>) -> Check {
             )
         }
     };
-    match &i.caller {
+    match caller {
         Err(e) => check(
             "management-account",
             Status::Fail,
@@ -305,11 +341,11 @@ fn management(i: &Inputs<'_>) -> Check {
     }
 }
 
-fn trusted_access(i: &Inputs<'_>) -> Check {
+fn trusted_access(trusted: &Result<bool, String>) -> Check {
     const T: &str = "Trusted access";
     const FIX: &str = "aws cloudformation activate-organizations-access   (in the management \
                        account; or CloudFormation > StackSets > Activate trusted access)";
-    match &i.trusted_access {
+    match trusted {
         Ok(true) => check(
             "trusted-access",
             Status::Pass,
@@ -337,9 +373,9 @@ fn trusted_access(i: &Inputs<'_>) -> Check {
     }
 }
 
-fn all_features(i: &Inputs<'_>) -> Check {
+fn all_features(organization: &Result<OrgInfo, String>) -> Check {
     const T: &str = "All features";
-    match &i.organization {
+    match organization {
         Ok(o) if o.all_features => check(
             "all-features",
             Status::Pass,

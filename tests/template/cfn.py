@@ -181,7 +181,7 @@ def all_policy_documents(template: dict, ev: Evaluator) -> list[tuple[str, dict]
             out.append((f"{name}.AssumeRolePolicyDocument", policy_document(ev, props["AssumeRolePolicyDocument"])))
             for p in props.get("Policies", []):
                 out.append((f"{name}.Policies.{p['PolicyName']}", policy_document(ev, p["PolicyDocument"])))
-        elif kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+        elif kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::IAM::RolePolicy"):
             out.append((name, policy_document(ev, props["PolicyDocument"])))
         elif kind == "AWS::Serverless::Function":
             for i, p in enumerate(as_list(props.get("Policies", []))):

@@ -1,6 +1,5 @@
 """The StackSet, the functions, the custom resource, events, logs, tags, outputs."""
 
-import re
 import tomllib
 
 import pytest
@@ -109,14 +108,13 @@ def test_async_failures_are_kept(template, function, retries):
 )
 def test_logs(template, ev, function, suffix):
     p = template["Resources"][function]["Properties"]
-    name = ev.eval(p["FunctionName"])
-    assert name == f"{cfn.STACK}-{suffix}"
     lc = p["LoggingConfig"]
     assert lc["LogFormat"] == "JSON"
     assert cfn.plain(lc["ApplicationLogLevel"]) == {"Ref": "LogLevel"}
     group = template["Resources"][lc["LogGroup"]["Ref"]]
     assert group["Type"] == "AWS::Logs::LogGroup"
-    assert ev.eval(group["Properties"]["LogGroupName"]) == f"/aws/lambda/{name}"
+    # The function's name is generated; its logs go to this group, named after the stack.
+    assert ev.eval(group["Properties"]["LogGroupName"]) == f"/aws/lambda/{cfn.STACK}-{suffix}"
     assert group["Properties"]["RetentionInDays"] in (90, 180, 365, 400, 545, 731)
     env = p["Environment"]["Variables"]
     assert cfn.plain(env["RUST_LOG"]) == {"Ref": "LogLevel"}
@@ -189,7 +187,13 @@ def test_org_events_triggers(template):
 def test_custom_resource(template):
     cr = template["Resources"]["PortStackSetInstances"]
     assert cr["Type"] == "Custom::PortStackSetInstances"
-    assert "PortStackSet" in cfn.as_list(cr["DependsOn"])
+    assert set(cfn.as_list(cr["DependsOn"])) >= {
+        "PortStackSet",
+        # The first Create already runs with the function's retry settings (no retry).
+        "CustomResourceFunctionEventInvokeConfig",
+        # and may continue a long wait in a new invocation.
+        "CustomResourceSelfInvokePolicy",
+    }
     p = cfn.plain(cr["Properties"])
     assert p["ServiceToken"] == {"Fn::GetAtt": ["CustomResourceFunction", "Arn"]}
     assert p["ServiceTimeout"] == 3600
@@ -212,6 +216,7 @@ def test_outputs(template):
     assert out["ManagementAccountId"]["Value"] == attr("ManagementAccountId")
     assert out["EnrolledAccountIds"]["Value"] == attr("AccountIds")
     assert out["EnrolledAccountCount"]["Value"] == attr("AccountCount")
+    assert out["EnrolledAccountIdsTruncated"]["Value"] == attr("AccountIdsTruncated")
     assert out["StackSetName"]["Value"] == {"Ref": "StackSetName"}
     for name, o in out.items():
         assert len(o.get("Description", "")) > 20, name
@@ -242,5 +247,3 @@ def test_samconfig():
     assert deploy["confirm_changeset"] is True
     assert deploy["region"] == "us-east-1"
     assert deploy["resolve_s3"] is True
-    overrides = dict(re.findall(r'(\w+)="([^"]*)"', deploy["parameter_overrides"]))
-    assert set(overrides) >= {"TargetOUIds", "AccountScope", "PortOrgId"}

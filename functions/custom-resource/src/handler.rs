@@ -16,6 +16,7 @@ use shared::engine::{Engine, EngineConfig, EngineError, OpRecord, Outcome, Repor
 use shared::ports::{AwsError, Clock, IdentityApi, OpKind, OrganizationsApi, StackSetApi};
 use shared::preflight::preflight;
 
+use crate::preflight_only;
 use crate::props::Props;
 use crate::response::{CfnResponse, Status};
 
@@ -121,6 +122,7 @@ pub fn redact(url: &str) -> String {
 
 struct Common {
     request_type: &'static str,
+    resource_type: String,
     request_id: String,
     response_url: String,
     stack_id: String,
@@ -134,6 +136,7 @@ fn common(req: &CfnRequest) -> Option<Common> {
     Some(match req {
         CfnRequest::Create(r) => Common {
             request_type: "Create",
+            resource_type: r.resource_type.clone(),
             request_id: r.request_id.clone(),
             response_url: r.response_url.clone(),
             stack_id: r.stack_id.clone(),
@@ -144,6 +147,7 @@ fn common(req: &CfnRequest) -> Option<Common> {
         },
         CfnRequest::Update(r) => Common {
             request_type: "Update",
+            resource_type: r.resource_type.clone(),
             request_id: r.request_id.clone(),
             response_url: r.response_url.clone(),
             stack_id: r.stack_id.clone(),
@@ -154,6 +158,7 @@ fn common(req: &CfnRequest) -> Option<Common> {
         },
         CfnRequest::Delete(r) => Common {
             request_type: "Delete",
+            resource_type: r.resource_type.clone(),
             request_id: r.request_id.clone(),
             response_url: r.response_url.clone(),
             stack_id: r.stack_id.clone(),
@@ -392,6 +397,9 @@ where
     }
 
     async fn process(&self, c: &Common, carried: Option<&Continuation>, deadline: Instant) -> Step {
+        if c.resource_type == preflight_only::RESOURCE_TYPE {
+            return self.preflight_only(c).await;
+        }
         let props = Props::parse(&c.props, &self.settings.default_region);
         if c.request_type == "Delete" {
             return self.delete(c, props.ok(), carried, deadline).await;
@@ -439,6 +447,33 @@ where
                 hop: carried.map(|x| x.hop + 1).unwrap_or(1),
             }),
             Err(e) => Step::Answer(self.failed(c, error_reason(&e)), vec![], 0),
+        }
+    }
+
+    /// `Custom::PortPreflight`: Create/Update check, Delete does nothing; never a change.
+    async fn preflight_only(&self, c: &Common) -> Step {
+        let outcome = match c.request_type {
+            "Delete" => Ok(()),
+            _ => preflight_only::run(&self.org, &self.identity).await,
+        };
+        match outcome {
+            Ok(()) => Step::Answer(
+                CfnResponse {
+                    status: Status::Success,
+                    reason: None,
+                    physical_resource_id: c
+                        .physical_resource_id
+                        .clone()
+                        .unwrap_or_else(|| preflight_only::PHYSICAL_ID.into()),
+                    stack_id: c.stack_id.clone(),
+                    request_id: c.request_id.clone(),
+                    logical_resource_id: c.logical_resource_id.clone(),
+                    data: BTreeMap::new(),
+                },
+                vec![],
+                0,
+            ),
+            Err(reason) => Step::Answer(self.failed(c, reason), vec![], 0),
         }
     }
 
@@ -588,6 +623,9 @@ pub fn data(e: &Expansion) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("AccountIds".to_owned(), ids.join(",")),
         ("AccountCount".to_owned(), ids.len().to_string()),
+        // "true" once `CfnResponse::fit` had to cut AccountIds (always present, so that the
+        // stack's EnrolledAccountIdsTruncated output can read it).
+        ("AccountIdsTruncated".to_owned(), "false".to_owned()),
         ("OrganizationId".to_owned(), e.organization_id.clone()),
         (
             "ManagementAccountId".to_owned(),

@@ -145,6 +145,7 @@ impl<I: IdentityApi> Rig<I> {
             "Data": {
                 "AccountIds": ids.join(","),
                 "AccountCount": ids.len().to_string(),
+                "AccountIdsTruncated": "false",
                 "OrganizationId": org["organization_id"],
                 "ManagementAccountId": org["management_account_id"],
             }
