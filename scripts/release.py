@@ -296,8 +296,10 @@ def build(fns: list[Function]) -> float:
 
 
 def binary_path(triple: str, name: str) -> pathlib.Path:
+    """Where cargo-lambda leaves a built binary: it moves it to <target>/lambda/<name>/bootstrap
+    (the file `sam build` copies too)."""
     base = target_dir() / X86_64_TARGET_SUBDIR if triple == X86_64_TRIPLE else target_dir()
-    return base / triple / "release" / name
+    return base / "lambda" / name / "bootstrap"
 
 
 def package(fns: list[Function], loc: Location, ver: str) -> dict[str, str]:

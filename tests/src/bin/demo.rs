@@ -26,7 +26,7 @@ enum Binaries {
 
 impl Binaries {
     fn detect() -> (Self, String) {
-        let arm = target_dir().join("aarch64-unknown-linux-gnu/release/orgscope");
+        let arm = target_dir().join("lambda/orgscope/bootstrap");
         if !arm.exists() {
             return (
                 Self::HostDebug,
