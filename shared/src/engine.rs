@@ -12,14 +12,21 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::core::{
-    advise, expand, plan, AccountId, Batch, Desired, ExpandError, Expansion, InstanceStatus,
-    PlanPolicy, ReconcilePlan, Scope, StackInstance,
+    advise, expand, fit_ous, plan_reaching, AccountId, AccountScope, AccountState, Batch, Desired,
+    ExpandError, Expansion, InstanceStatus, LeavePolicy, OrgTree, PlanPolicy, ReconcilePlan, Scope,
+    StackInstance, TargetId, MAX_OUS_PER_OPERATION,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo, Targets};
 use crate::read::{read_org, ReadError, ReadStats, DEFAULT_CONCURRENCY};
 
 /// Operation IDs this project starts begin with this.
 pub const OP_PREFIX: &str = "orgscope";
+/// Operation IDs of runs that are a change the user made (a custom-resource Create or
+/// Update) begin with this: failed attempts are counted from the newest such operation on.
+pub const USER_OP_PREFIX: &str = "orgscope-user";
+/// Up to this many accounts of unknown state are looked up one by one (`DescribeAccount`);
+/// more, and the whole organization is read from the root instead (pages of 20).
+const DESCRIBE_ONE_BY_ONE: usize = 40;
 
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum EngineError {
@@ -50,14 +57,6 @@ pub enum EngineError {
     Expand(#[from] ExpandError),
     #[error("{0}")]
     Aws(#[from] AwsError),
-    #[error(
-        "gave up waiting: StackSet operation {operation_id} was still {status} when the time \
-         budget ran out"
-    )]
-    Timeout {
-        operation_id: String,
-        status: String,
-    },
 }
 
 /// Engine tuning.
@@ -92,6 +91,10 @@ pub struct Request<'a> {
     pub deadline: Instant,
     /// Operation kinds this request already ran (carried over across invocations).
     pub done_kinds: &'a [OpKind],
+    /// This run is a change the user made (a custom-resource Create or Update): earlier
+    /// failed attempts are forgotten, so failed accounts are tried again, and later runs
+    /// count attempts from this run's operations on.
+    pub user_change: bool,
 }
 
 /// One operation this reconcile started or waited on.
@@ -103,7 +106,8 @@ pub struct OpRecord {
     pub status: String,
 }
 
-/// A desired account that did not end CURRENT.
+/// An account that did not end as the scope wants: a desired account whose instance is not
+/// CURRENT, or an account that should have lost the role and whose instance remains.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountFailure {
     pub account: AccountId,
@@ -302,7 +306,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         }
     }
 
-    /// One reconcile pass: expand, plan, apply (one operation per kind), verify.
+    /// One reconcile pass: expand, plan, apply (one operation per batch; batches split at
+    /// 50 OUs), verify every account's outcome.
     pub async fn reconcile(&self, req: &Request<'_>) -> Result<Outcome, EngineError> {
         if let Some(busy) = self.wait_idle(req.stack_set, req.deadline).await? {
             return Ok(Outcome::Pending {
@@ -310,7 +315,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                 done_kinds: req.done_kinds.to_vec(),
             });
         }
-        let (expansion, read_stats) = self.expand(req.scope).await?;
+        let (tree, read_stats) = read_org(self.org, req.scope, self.config.concurrency).await?;
+        let expansion = expand(req.scope, &tree)?;
         let desired = Desired {
             accounts: expansion.account_ids(),
             regions: req.regions.clone(),
@@ -324,55 +330,60 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                 })
             }
         };
-        let attempts = if instances
+        // Under RETAIN, leaving accounts keep their instances whatever their state: no need
+        // to look their state up.
+        let leaving: BTreeSet<AccountId> = if req.policy.on_leave == LeavePolicy::Retain {
+            BTreeSet::new()
+        } else {
+            instances
+                .iter()
+                .filter(|i| !desired.accounts.contains(&i.account))
+                .map(|i| i.account.clone())
+                .collect()
+        };
+        let unreachable = self.unreachable(&leaving, &tree).await?;
+        let attempts = if req.user_change {
+            BTreeMap::new()
+        } else if instances
             .iter()
-            .any(|i| desired.accounts.contains(&i.account) && i.needs_retry())
+            .any(|i| i.needs_retry() || i.is_inoperable())
         {
             self.failed_attempts(req.stack_set).await?
         } else {
             BTreeMap::new()
         };
-        let the_plan = plan(&desired, &instances, &attempts, &req.policy);
+        let mut the_plan =
+            plan_reaching(&desired, &instances, &attempts, &req.policy, &unreachable);
+        let root = match tree.nodes.values().find(|n| n.parent.is_none()) {
+            Some(r) => r.id.clone(),
+            None => self.root().await?,
+        };
+        self.fit(&mut the_plan, req.scope, &tree, &instances, &root, &[]);
         tracing::info!(
             desired = desired.accounts.len(),
             instances = instances.len(),
-            create = the_plan
-                .create
-                .iter()
-                .map(|b| b.accounts.len())
-                .sum::<usize>(),
-            delete = the_plan
-                .delete
-                .iter()
-                .map(|b| b.accounts.len())
-                .sum::<usize>(),
-            update = the_plan
-                .update
-                .iter()
-                .map(|b| b.accounts.len())
-                .sum::<usize>(),
+            unreachable = unreachable.len(),
+            plan = %the_plan.summary(),
             "reconcile plan"
         );
 
         let mut done_kinds = req.done_kinds.to_vec();
         let mut operations = Vec::new();
-        let steps: Vec<(OpKind, &Batch)> = the_plan
-            .create
-            .iter()
-            .map(|b| (OpKind::Create, b))
-            .chain(the_plan.update.iter().map(|b| (OpKind::Update, b)))
-            .chain(the_plan.delete.iter().map(|b| (OpKind::Delete, b)))
-            .collect();
-        for (kind, batch) in steps {
+        let steps = steps(&the_plan);
+        for (n, (step, batch)) in steps.iter().enumerate() {
+            let kind = step.kind();
             if req.done_kinds.contains(&kind) {
                 continue;
             }
-            let targets = self.targets_for(req.scope, kind, batch, &instances);
-            let op_id = operation_id(req.seed, kind, batch);
+            let targets = targets_for(*step, batch);
+            let op_id = op_id(req.seed, *step, batch, req.user_change);
             let ran = self
                 .run_op(req.stack_set, req.deadline, kind, &targets, batch, &op_id)
                 .await?;
-            if !matches!(ran, Ran::Blocked(_)) && !done_kinds.contains(&kind) {
+            // A kind is done once its last batch has started: a re-invocation then does not
+            // start it again, but does start the batches of it not yet started.
+            let last_of_kind = !steps[n + 1..].iter().any(|(s, _)| s.kind() == kind);
+            if !matches!(ran, Ran::Blocked(_)) && last_of_kind && !done_kinds.contains(&kind) {
                 done_kinds.push(kind);
             }
             match ran {
@@ -387,7 +398,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         }
 
         let failures = if operations.is_empty() && the_plan.is_noop() {
-            self.failures(req.stack_set, &desired, &instances, &[])
+            self.failures(req.stack_set, &desired, &instances, &[], &the_plan)
                 .await?
         } else {
             let after = match self.settled_instances(req.stack_set, req.deadline).await? {
@@ -399,7 +410,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                     })
                 }
             };
-            self.failures(req.stack_set, &desired, &after, &operations)
+            self.failures(req.stack_set, &desired, &after, &operations, &the_plan)
                 .await?
         };
         Ok(Outcome::Done(Box::new(Report {
@@ -411,8 +422,10 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         })))
     }
 
-    /// Removes every stack instance of the StackSet (custom resource Delete), without reading
-    /// the organization: the instances say which OUs they were deployed through.
+    /// Removes every stack instance of the StackSet (custom resource Delete). The
+    /// organization is read only for the state of the instances' accounts: reachable ones are
+    /// deleted, unreachable ones (not ACTIVE, or gone) dropped with `RetainStacks`.
+    /// `fallback_ous` are listed for instances that recorded no OU.
     pub async fn remove_all(
         &self,
         stack_set: &str,
@@ -427,43 +440,60 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             });
         }
         let instances = self.stacksets.instances(stack_set).await?;
-        let desired = Desired::default();
-        let the_plan = plan(
-            &desired,
-            &instances,
-            &BTreeMap::new(),
-            &PlanPolicy::default(),
-        );
+        let mut the_plan = ReconcilePlan::default();
         let mut operations = Vec::new();
-        for batch in &the_plan.delete {
-            let mut ous: BTreeSet<String> = fallback_ous.iter().cloned().collect();
-            ous.extend(instances.iter().filter_map(|i| i.ou.clone()));
-            let targets = Targets {
-                ous: ous.into_iter().collect(),
-                accounts: batch.accounts.clone(),
-                filter: "INTERSECTION".into(),
+        if !instances.is_empty() {
+            let accounts: BTreeSet<AccountId> =
+                instances.iter().map(|i| i.account.clone()).collect();
+            let unreachable = self.unreachable(&accounts, &OrgTree::default()).await?;
+            the_plan = plan_reaching(
+                &Desired::default(),
+                &instances,
+                &BTreeMap::new(),
+                &PlanPolicy::default(),
+                &unreachable,
+            );
+            let root = self.root().await?;
+            let none = Scope {
+                targets: BTreeSet::new(),
+                mode: AccountScope::All,
+                accounts: BTreeSet::new(),
             };
-            let op_id = operation_id(seed, OpKind::Delete, batch);
-            match self
-                .run_op(stack_set, deadline, OpKind::Delete, &targets, batch, &op_id)
-                .await?
-            {
-                Ran::Finished(op) => operations.push(op),
-                Ran::Running(operation) | Ran::Blocked(operation) => {
-                    return Ok(Outcome::Pending {
-                        operation,
-                        done_kinds: vec![],
-                    })
+            self.fit(
+                &mut the_plan,
+                &none,
+                &OrgTree::default(),
+                &instances,
+                &root,
+                fallback_ous,
+            );
+            tracing::info!(plan = %the_plan.summary(), "remove all stack instances");
+            for (step, batch) in steps(&the_plan) {
+                let targets = targets_for(step, batch);
+                let op_id = op_id(seed, step, batch, false);
+                match self
+                    .run_op(stack_set, deadline, step.kind(), &targets, batch, &op_id)
+                    .await?
+                {
+                    Ran::Finished(op) => operations.push(op),
+                    Ran::Running(operation) | Ran::Blocked(operation) => {
+                        return Ok(Outcome::Pending {
+                            operation,
+                            done_kinds: vec![],
+                        })
+                    }
                 }
             }
         }
         let left = self.stacksets.instances(stack_set).await?;
+        let reasons = self.result_reasons(stack_set, &operations).await?;
         let failures = left
             .iter()
             .map(|i| {
-                let reason = i
-                    .status_reason
-                    .clone()
+                let reason = reasons
+                    .get(&(i.account.clone(), i.region.clone()))
+                    .cloned()
+                    .or_else(|| i.status_reason.clone())
                     .unwrap_or_else(|| "stack instance could not be deleted".into());
                 AccountFailure {
                     account: i.account.clone(),
@@ -477,7 +507,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             expansion: Expansion {
                 organization_id: String::new(),
                 management_account_id: None,
-                mode: crate::core::AccountScope::All,
+                mode: AccountScope::All,
                 included: vec![],
                 skipped: vec![],
             },
@@ -486,6 +516,116 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             failures,
             read_stats: ReadStats::default(),
         })))
+    }
+
+    /// The organization's root ID (`ListRoots`).
+    async fn root(&self) -> Result<String, EngineError> {
+        self.org
+            .roots()
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.id)
+            .ok_or_else(|| {
+                EngineError::Aws(AwsError::NotFound {
+                    what: "the organization's root".into(),
+                })
+            })
+    }
+
+    /// Of `accounts`, those StackSets cannot reach: not ACTIVE, or no longer in the
+    /// organization. `known` gives the state of accounts already read.
+    async fn unreachable(
+        &self,
+        accounts: &BTreeSet<AccountId>,
+        known: &OrgTree,
+    ) -> Result<BTreeSet<AccountId>, EngineError> {
+        let mut out = BTreeSet::new();
+        let mut unknown = Vec::new();
+        for a in accounts {
+            match known.accounts.get(a) {
+                Some(acct) if acct.state != AccountState::Active => {
+                    out.insert(a.clone());
+                }
+                Some(_) => {}
+                None => unknown.push(a.clone()),
+            }
+        }
+        if unknown.len() > DESCRIBE_ONE_BY_ONE {
+            let root = self.root().await?;
+            let whole = Scope {
+                targets: [TargetId::parse(&root).map_err(|e| {
+                    EngineError::Aws(AwsError::Validation(format!("root ID {root}: {e}")))
+                })?]
+                .into_iter()
+                .collect(),
+                mode: AccountScope::All,
+                accounts: BTreeSet::new(),
+            };
+            let (tree, _) = read_org(self.org, &whole, self.config.concurrency).await?;
+            for a in unknown {
+                match tree.accounts.get(&a) {
+                    Some(acct) if acct.state == AccountState::Active => {}
+                    _ => {
+                        out.insert(a);
+                    }
+                }
+            }
+        } else {
+            for a in unknown {
+                match self.org.describe_account(&a).await {
+                    Ok((_, AccountState::Active)) => {}
+                    Ok(_) | Err(AwsError::NotFound { .. }) => {
+                        out.insert(a);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets each batch's OUs and splits batches that would list more than 50. Create lists
+    /// the target that covers each account; update, delete and drop list the root and each
+    /// instance's recorded OU, which reaches the account under both readings of a listed OU
+    /// (through the organization now, or through the recorded OU), the account filter
+    /// (INTERSECTION with the batch's accounts) keeping it to exactly those accounts.
+    fn fit(
+        &self,
+        p: &mut ReconcilePlan,
+        scope: &Scope,
+        tree: &OrgTree,
+        instances: &[StackInstance],
+        root: &str,
+        fallback: &[String],
+    ) {
+        let mut covering: BTreeMap<AccountId, BTreeSet<String>> = BTreeMap::new();
+        for b in &p.create {
+            for a in &b.accounts {
+                let t = tree
+                    .accounts
+                    .get(a)
+                    .and_then(|acct| tree.covering_target(&acct.parent, &scope.targets))
+                    .map_or_else(|| root.to_owned(), |t| t.as_str().to_owned());
+                covering.insert(a.clone(), [t].into_iter().collect());
+            }
+        }
+        let mut recorded: BTreeMap<AccountId, BTreeSet<String>> = BTreeMap::new();
+        for i in instances {
+            let e = recorded.entry(i.account.clone()).or_default();
+            match &i.ou {
+                Some(ou) => {
+                    e.insert(ou.clone());
+                }
+                None => e.extend(fallback.iter().cloned()),
+            }
+        }
+        let always = [root.to_owned()];
+        let m = MAX_OUS_PER_OPERATION;
+        p.create = fit_ous(std::mem::take(&mut p.create), &covering, &[], m);
+        p.update = fit_ous(std::mem::take(&mut p.update), &recorded, &always, m);
+        p.delete = fit_ous(std::mem::take(&mut p.delete), &recorded, &always, m);
+        p.drop = fit_ous(std::mem::take(&mut p.drop), &recorded, &always, m);
     }
 
     /// The instances once no operation is working on them: an operation another caller
@@ -507,129 +647,98 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         Ok(Ok(self.stacksets.instances(name).await?))
     }
 
-    /// Starts drift detection and waits for it. `Some(op)` if the deadline came first.
-    pub async fn detect_drift(&self, req: &Request<'_>) -> Result<Option<OpRecord>, EngineError> {
-        if let Some(busy) = self.wait_idle(req.stack_set, req.deadline).await? {
-            return Ok(Some(busy));
-        }
-        let op_id = format!("{OP_PREFIX}-drift-{}", short_hash(&[req.seed]));
+    /// Starts drift detection and returns without waiting: the next scheduled run repairs
+    /// from its results (instances' drift status is that of the last finished detection).
+    /// `None` when another operation holds the StackSet (detection is then left for a later
+    /// run, never waited for).
+    pub async fn start_drift_detection(
+        &self,
+        stack_set: &str,
+        seed: &str,
+    ) -> Result<Option<String>, EngineError> {
+        let op_id = format!("{OP_PREFIX}-drift-{}", short_hash(&[seed]));
         let targets = Targets {
             ous: vec![],
             accounts: vec![],
             filter: "NONE".into(),
+            retain_stacks: false,
         };
-        let id = match self
-            .start(
-                req.stack_set,
-                req.deadline,
-                OpKind::DetectDrift,
-                &targets,
-                &[],
-                &op_id,
-            )
-            .await?
+        match self
+            .stacksets
+            .start(stack_set, OpKind::DetectDrift, &targets, &[], &op_id)
+            .await
         {
-            Ok(id) => id,
-            Err(busy) => return Ok(Some(busy)),
-        };
-        match self.wait_op(req.stack_set, &id, req.deadline).await? {
-            Waited::Finished(_) => Ok(None),
-            Waited::StillRunning(status) => Ok(Some(OpRecord {
-                kind: OpKind::DetectDrift,
-                id,
-                accounts: vec![],
-                status,
-            })),
+            Ok(id) => Ok(Some(id)),
+            Err(AwsError::OperationIdExists) => Ok(Some(op_id)),
+            Err(AwsError::OperationInProgress) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
-    /// Waits for one known operation (carried over from an earlier invocation).
-    pub async fn wait_for(
-        &self,
-        name: &str,
-        op: &OpRecord,
-        deadline: Instant,
-    ) -> Result<Option<OpRecord>, EngineError> {
-        match self.wait_op(name, &op.id, deadline).await {
-            Ok(Waited::Finished(_)) => Ok(None),
-            Ok(Waited::StillRunning(status)) => Ok(Some(OpRecord {
-                status,
-                ..op.clone()
-            })),
-            Err(EngineError::Aws(AwsError::NotFound { .. })) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn targets_for(
-        &self,
-        scope: &Scope,
-        kind: OpKind,
-        batch: &Batch,
-        instances: &[StackInstance],
-    ) -> Targets {
-        let mut ous: BTreeSet<String> = scope
-            .targets
-            .iter()
-            .map(|t| t.as_str().to_owned())
-            .collect();
-        if kind != OpKind::Create {
-            // Accounts that moved or left are found through the OU they were deployed by.
-            let wanted: BTreeSet<&AccountId> = batch.accounts.iter().collect();
-            ous.extend(
-                instances
-                    .iter()
-                    .filter(|i| wanted.contains(&i.account))
-                    .filter_map(|i| i.ou.clone()),
-            );
-        }
-        Targets {
-            ous: ous.into_iter().collect(),
-            accounts: batch.accounts.clone(),
-            filter: "INTERSECTION".into(),
-        }
-    }
-
-    /// Earlier failed attempts per account, from this project's recent operations.
+    /// Failed attempts per account since the last change the user made: this project's
+    /// operations, newest first, back to and including the newest custom-resource run's.
     async fn failed_attempts(&self, name: &str) -> Result<BTreeMap<AccountId, u32>, EngineError> {
         let mut out: BTreeMap<AccountId, u32> = BTreeMap::new();
         let ops = self.stacksets.recent_operations(name, 20).await?;
         for op in ops
             .iter()
             .filter(|o| {
-                o.id.starts_with(OP_PREFIX) && matches!(o.action.as_str(), "CREATE" | "UPDATE")
+                o.id.starts_with(OP_PREFIX)
+                    && matches!(o.action.as_str(), "CREATE" | "UPDATE" | "DELETE")
             })
             .take(10)
         {
+            let mut per_op: BTreeSet<AccountId> = BTreeSet::new();
             for r in self.stacksets.operation_results(name, &op.id).await? {
                 if r.status == "FAILED" {
-                    *out.entry(r.account).or_default() += 1;
+                    per_op.insert(r.account);
                 }
+            }
+            for a in per_op {
+                *out.entry(a).or_default() += 1;
+            }
+            if op.id.starts_with(USER_OP_PREFIX) {
+                break;
             }
         }
         Ok(out)
     }
 
+    /// Each (account, region)'s reason from the operations' per-account results, for the
+    /// accounts that did not succeed.
+    async fn result_reasons(
+        &self,
+        name: &str,
+        ops: &[OpRecord],
+    ) -> Result<BTreeMap<(AccountId, String), String>, EngineError> {
+        let mut reasons = BTreeMap::new();
+        for op in ops {
+            for r in self.stacksets.operation_results(name, &op.id).await? {
+                if r.status != "SUCCEEDED" {
+                    let reason = r.status_reason.unwrap_or_else(|| {
+                        format!("{} operation {} {}", op.kind.as_str(), op.id, r.status)
+                    });
+                    reasons.insert((r.account, r.region), reason);
+                }
+            }
+        }
+        Ok(reasons)
+    }
+
+    /// Every account that did not end as the scope wants. Desired: an instance CURRENT in
+    /// every region. Not desired (and not retained by policy): no instance left, since an
+    /// instance that remains means a role Port trusts remains. Every operation's per-account
+    /// results are read (deletes too: with a failure tolerance a delete ends SUCCEEDED while
+    /// accounts failed).
     async fn failures(
         &self,
         name: &str,
         desired: &Desired,
         instances: &[StackInstance],
         ops: &[OpRecord],
+        the_plan: &ReconcilePlan,
     ) -> Result<Vec<AccountFailure>, EngineError> {
-        let mut reasons: BTreeMap<(AccountId, String), String> = BTreeMap::new();
-        for op in ops {
-            if op.status == "SUCCEEDED" && op.kind == OpKind::Delete {
-                continue;
-            }
-            for r in self.stacksets.operation_results(name, &op.id).await? {
-                if r.status != "SUCCEEDED" {
-                    if let Some(reason) = r.status_reason {
-                        reasons.insert((r.account, r.region), reason);
-                    }
-                }
-            }
-        }
+        let reasons = self.result_reasons(name, ops).await?;
         let have: BTreeMap<(&AccountId, &str), &StackInstance> = instances
             .iter()
             .map(|i| ((&i.account, i.region.as_str()), i))
@@ -659,7 +768,87 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                 });
             }
         }
+        let retained: BTreeSet<&AccountId> = the_plan.retained.iter().collect();
+        for i in instances {
+            let wanted =
+                desired.accounts.contains(&i.account) && desired.regions.contains(&i.region);
+            if wanted || retained.contains(&i.account) || i.is_busy() {
+                continue;
+            }
+            let why = reasons
+                .get(&(i.account.clone(), i.region.clone()))
+                .cloned()
+                .or_else(|| i.status_reason.clone())
+                .unwrap_or_else(|| format!("stack instance is {:?}/{:?}", i.status, i.detailed));
+            let reason = format!(
+                "should have lost Port's role, but its stack instance remains ({:?}): {why}",
+                i.status
+            );
+            out.push(AccountFailure {
+                account: i.account.clone(),
+                region: i.region.clone(),
+                advice: advise(i.account.as_str(), &reason),
+                reason,
+            });
+        }
         Ok(out)
+    }
+}
+
+/// What one operation of a plan does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Create,
+    Update,
+    Delete,
+    /// Delete with `RetainStacks`.
+    Drop,
+}
+
+impl Step {
+    fn kind(self) -> OpKind {
+        match self {
+            Self::Create => OpKind::Create,
+            Self::Update => OpKind::Update,
+            Self::Delete | Self::Drop => OpKind::Delete,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Drop => "drop",
+            other => other.kind().as_str(),
+        }
+    }
+}
+
+/// The plan's operations in order: create, update, delete, drop.
+fn steps(p: &ReconcilePlan) -> Vec<(Step, &Batch)> {
+    p.create
+        .iter()
+        .map(|b| (Step::Create, b))
+        .chain(p.update.iter().map(|b| (Step::Update, b)))
+        .chain(p.delete.iter().map(|b| (Step::Delete, b)))
+        .chain(p.drop.iter().map(|b| (Step::Drop, b)))
+        .collect()
+}
+
+/// INTERSECTION of the batch's OUs (set by `fit`) with exactly its accounts.
+fn targets_for(step: Step, batch: &Batch) -> Targets {
+    Targets {
+        ous: batch.ous.clone(),
+        accounts: batch.accounts.clone(),
+        filter: "INTERSECTION".into(),
+        retain_stacks: step == Step::Drop,
+    }
+}
+
+fn op_id(seed: &str, step: Step, batch: &Batch, user_change: bool) -> String {
+    let id = operation_id(seed, step.label(), batch);
+    if user_change {
+        id.replacen(OP_PREFIX, USER_OP_PREFIX, 1)
+    } else {
+        id
     }
 }
 
@@ -684,14 +873,14 @@ fn short_hash(parts: &[&str]) -> String {
         .collect()
 }
 
-/// `orgscope-create-<hash>`: deterministic for (seed, kind, accounts, regions).
-pub fn operation_id(seed: &str, kind: OpKind, batch: &Batch) -> String {
+/// `orgscope-create-<hash>`: deterministic for (seed, label, accounts, regions, OUs).
+fn operation_id(seed: &str, label: &str, batch: &Batch) -> String {
     let accounts: Vec<&str> = batch.accounts.iter().map(AccountId::as_str).collect();
     let accounts = accounts.join(",");
     let regions = batch.regions.join(",");
+    let ous = batch.ous.join(",");
     format!(
-        "{OP_PREFIX}-{}-{}",
-        kind.as_str(),
-        short_hash(&[seed, kind.as_str(), &accounts, &regions])
+        "{OP_PREFIX}-{label}-{}",
+        short_hash(&[seed, label, &accounts, &regions, &ous])
     )
 }

@@ -126,6 +126,9 @@ pub struct Targets {
     pub accounts: Vec<AccountId>,
     /// `NONE`, `INTERSECTION`, `DIFFERENCE`.
     pub filter: String,
+    /// Deletes only: `RetainStacks`, for instances of accounts StackSets cannot reach.
+    #[serde(default)]
+    pub retain_stacks: bool,
 }
 
 /// `DescribeStackSetOperation`.

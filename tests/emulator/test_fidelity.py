@@ -521,22 +521,154 @@ def test_update_stack_instances_of_missing_instances_is_an_error(emu, sample, cf
 # ----------------------------------------------------------------------------- deletion
 
 
-def test_moved_account_keeps_its_instance_and_is_deleted_through_its_recorded_ou(emu, sample, cfn, org):
-    """An account moved out of a targeted OU keeps its stack instance (no auto-deployment);
-    DeleteStackInstances naming the OU it was deployed through still reaches it."""
+def delete(cfn, name, ou_ids, accounts, retain=False):
+    return cfn.delete_stack_instances(
+        StackSetName=name,
+        DeploymentTargets={"OrganizationalUnitIds": ou_ids, "AccountFilterType": "INTERSECTION", "Accounts": accounts},
+        Regions=REGIONS, RetainStacks=retain,
+    )["OperationId"]
+
+
+@pytest.mark.parametrize("reading", ["now", "recorded"])
+def test_moved_account_keeps_its_instance_and_records_the_ou_it_was_deployed_through(emu, sample, cfn, org, reading):
+    """ListStackInstances' OrganizationalUnitId is the OU given in DeploymentTargets at
+    deployment (API reference, StackInstanceSummary); moving the account does not change it
+    and, auto-deployment being off, does not remove the instance."""
+    emu.post("/config", {"ou_reading": reading})
     name = make_stack_set(cfn)
     staging, sandbox = ou(sample, "Root/Staging"), ou(sample, "Root/Sandbox")
     wait_op(cfn, name, deploy(cfn, name, [staging]))
     moved = acct(sample, "staging-1")
     org.move_account(AccountId=moved, SourceParentId=staging, DestinationParentId=sandbox)
     assert instances(cfn, name)[moved]["OrganizationalUnitId"] == staging
-    op = cfn.delete_stack_instances(
-        StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [staging], "AccountFilterType": "INTERSECTION", "Accounts": [moved]},
-        Regions=REGIONS, RetainStacks=False,
-    )["OperationId"]
+
+
+@pytest.mark.parametrize("reading,through,reached", [
+    ("recorded", "Root/Staging", True),   # the recorded OU reaches it
+    ("recorded", "Root", False),          # it was not deployed through the root
+    ("now", "Root/Staging", False),       # it is no longer under Staging
+    ("now", "Root", True),                # it is under the root now
+])
+def test_a_listed_ou_is_resolved_by_the_configured_reading(emu, sample, cfn, org, reading, through, reached):
+    """AWS's API reference does not say whether Update/DeleteStackInstances resolve a listed
+    OU through the organization as it is now or through each instance's recorded OU
+    (shared/REFERENCE.md, "The recorded OU"). The `ou_reading` switch plays each reading
+    strictly, never both at once."""
+    emu.post("/config", {"ou_reading": reading})
+    name = make_stack_set(cfn)
+    staging, sandbox = ou(sample, "Root/Staging"), ou(sample, "Root/Sandbox")
+    wait_op(cfn, name, deploy(cfn, name, [staging]))
+    moved = acct(sample, "staging-1")
+    org.move_account(AccountId=moved, SourceParentId=staging, DestinationParentId=sandbox)
+    op = delete(cfn, name, [ou(sample, through)], [moved])
     assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
     left = instances(cfn, name)
-    assert moved not in left and acct(sample, "staging-2") in left
+    assert (moved not in left) == reached
+    assert acct(sample, "staging-2") in left
+
+
+@pytest.mark.parametrize("reading", ["now", "recorded"])
+def test_listing_the_root_and_the_recorded_ou_reaches_a_moved_account_under_both_readings(emu, sample, cfn, org, reading):
+    """With INTERSECTION and explicit accounts, listing the root as well as the recorded OU
+    reaches the account under either reading, and nothing else."""
+    emu.post("/config", {"ou_reading": reading})
+    name = make_stack_set(cfn)
+    staging, sandbox = ou(sample, "Root/Staging"), ou(sample, "Root/Sandbox")
+    wait_op(cfn, name, deploy(cfn, name, [staging]))
+    moved = acct(sample, "staging-1")
+    org.move_account(AccountId=moved, SourceParentId=staging, DestinationParentId=sandbox)
+    op = delete(cfn, name, [sample["root_id"], staging], [moved])
+    assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
+    assert set(instances(cfn, name)) == {acct(sample, "staging-2"), acct(sample, "staging-suspended")}
+
+
+def test_ou_reading_switch_rejects_unknown_readings(emu):
+    with pytest.raises(AssertionError, match="400.*ou_reading must be"):
+        emu.post("/config", {"ou_reading": "either"})
+
+
+@pytest.mark.parametrize("action", ["create", "update", "delete"])
+def test_more_than_50_ous_in_one_operation_is_a_validation_error(emu, cfn, action):
+    """API reference, Create/Update/DeleteStackInstances: "The maximum number of
+    organizational unit (OUs) supported by a ... operation is 50." Fifty is accepted."""
+    emu.post("/fixture/generate", {"accounts": 60, "ous": 60, "max_depth": 1, "suspended_every": 0, "seed": 3})
+    org = emu.client("organizations")
+    root = org.list_roots()["Roots"][0]["Id"]
+    _, ous = pages(org.list_organizational_units_for_parent, "OrganizationalUnits", ParentId=root)
+    ids = [o["Id"] for o in ous]
+    assert len(ids) == 60
+    name = make_stack_set(cfn)
+    wait_op(cfn, name, deploy(cfn, name, ids[:50]))
+    some = next(iter(instances(cfn, name)))
+    calls = {
+        "create": lambda ous: cfn.create_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": ous}, Regions=["us-west-2"]),
+        "update": lambda ous: cfn.update_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": ous, "AccountFilterType": "INTERSECTION", "Accounts": [some]}, Regions=REGIONS),
+        "delete": lambda ous: cfn.delete_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": ous, "AccountFilterType": "INTERSECTION", "Accounts": [some]}, Regions=REGIONS, RetainStacks=False),
+    }
+    with pytest.raises(ClientError) as e:
+        calls[action](ids)
+    assert error_code(e) == "ValidationError"
+    assert "maximum number of organizational unit (OUs)" in str(e.value) and "is 50" in str(e.value)
+    wait_op(cfn, name, calls[action](ids[:50])["OperationId"])
+
+
+def test_deleting_a_suspended_accounts_instance_fails_and_leaves_it_inoperable(emu, sample, cfn, org):
+    """StackSets cannot reach a suspended account: DeleteStackInstances without RetainStacks
+    fails for it and the instance is INOPERABLE (API reference, StackInstanceSummary.Status;
+    Knowledge Center "cloudformation-removal-stacksets")."""
+    name = make_stack_set(cfn)
+    staging = ou(sample, "Root/Staging")
+    wait_op(cfn, name, deploy(cfn, name, [staging]))
+    gone = acct(sample, "staging-1")
+    emu.post("/account-state", {"account_id": gone, "state": "SUSPENDED"})
+    op = delete(cfn, name, [staging], [gone])
+    wait_op(cfn, name, op)
+    res = results(cfn, name, op)[gone]
+    assert res["Status"] == "FAILED" and "RetainStacks" in res["StatusReason"]
+    inst = instances(cfn, name)[gone]
+    assert inst["Status"] == "INOPERABLE"
+    assert inst["StackInstanceStatus"]["DetailedStatus"] == "INOPERABLE"
+
+
+def test_retain_stacks_drops_an_unreachable_accounts_instance(emu, sample, cfn, org):
+    """AWS's documented fix (Knowledge Center "cloudformation-removal-stacksets"):
+    DeleteStackInstances with RetainStacks true removes the instance of a suspended or
+    departed account from the StackSet without touching the account."""
+    name = make_stack_set(cfn)
+    staging = ou(sample, "Root/Staging")
+    wait_op(cfn, name, deploy(cfn, name, [staging]))
+    suspended, departed = acct(sample, "staging-1"), acct(sample, "staging-2")
+    emu.post("/account-state", {"account_id": suspended, "state": "SUSPENDED"})
+    org.remove_account_from_organization(AccountId=departed)
+    wait_op(cfn, name, delete(cfn, name, [staging], [suspended, departed]))
+    assert instances(cfn, name)[departed]["Status"] == "INOPERABLE"
+    op = delete(cfn, name, [staging], [suspended, departed], retain=True)
+    assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
+    assert {r["Status"] for r in results(cfn, name, op).values()} == {"SUCCEEDED"}
+    left = instances(cfn, name)
+    assert suspended not in left and departed not in left
+
+
+def test_an_injected_delete_failure_is_per_account_and_hidden_by_the_tolerance(emu, sample, cfn):
+    """With a failure tolerance above zero a delete ends SUCCEEDED although an account
+    failed; only ListStackSetOperationResults tells (API reference,
+    StackSetOperationPreferences); the failed instance is INOPERABLE."""
+    name = make_stack_set(cfn)
+    staging = ou(sample, "Root/Staging")
+    wait_op(cfn, name, deploy(cfn, name, [staging]))
+    a, b = acct(sample, "staging-1"), acct(sample, "staging-2")
+    emu.post("/fail-account", {"account_id": a, "reason": "Role is in use", "times": 1})
+    op = cfn.delete_stack_instances(
+        StackSetName=name,
+        DeploymentTargets={"OrganizationalUnitIds": [staging], "AccountFilterType": "INTERSECTION", "Accounts": [a, b]},
+        Regions=REGIONS, RetainStacks=False, OperationPreferences={"FailureTolerancePercentage": 100},
+    )["OperationId"]
+    assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
+    res = results(cfn, name, op)
+    assert res[a]["Status"] == "FAILED" and res[a]["StatusReason"] == "Role is in use"
+    assert res[b]["Status"] == "SUCCEEDED"
+    left = instances(cfn, name)
+    assert left[a]["Status"] == "INOPERABLE" and b not in left
 
 
 def test_delete_stack_instances_requires_retain_stacks(emu, sample, cfn):

@@ -43,6 +43,29 @@ pub async fn sdk_config_for(endpoint: &str, region: &str) -> aws_config::SdkConf
         .await
 }
 
+/// How the test bed resolves a listed OU in Update/DeleteStackInstances. AWS's documents
+/// leave it open, so the engine must be right under both and the tests that withdraw, move
+/// or delete run under both (`for reading in OuReading::BOTH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OuReading {
+    /// Through the organization as it is now (an account no longer in the organization is
+    /// found only through the OU its instance recorded).
+    Now,
+    /// Through the OU each instance recorded when it was deployed.
+    Recorded,
+}
+
+impl OuReading {
+    pub const BOTH: [OuReading; 2] = [OuReading::Now, OuReading::Recorded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Now => "now",
+            Self::Recorded => "recorded",
+        }
+    }
+}
+
 /// One running emulator; killed on drop.
 pub struct TestBed {
     child: Child,
@@ -151,6 +174,74 @@ impl TestBed {
 
     pub async fn configure(&self, body: Value) {
         self.control("config", body).await;
+    }
+
+    /// Switches how a listed OU is resolved on Update/DeleteStackInstances.
+    pub async fn set_ou_reading(&self, reading: OuReading) {
+        self.configure(json!({"ou_reading": reading.as_str()}))
+            .await;
+    }
+
+    /// Sets an account's Organizations `State` (`SUSPENDED`, `CLOSED`, ...).
+    pub async fn set_account_state(&self, account: &str, state: &str) {
+        self.control(
+            "account-state",
+            json!({"account_id": account, "state": state}),
+        )
+        .await;
+    }
+
+    /// Makes the next `times` StackSet operations touching `account` fail for it.
+    pub async fn fail_account(&self, account: &str, reason: &str, times: u32) {
+        self.control(
+            "fail-account",
+            json!({"account_id": account, "reason": reason, "times": times}),
+        )
+        .await;
+    }
+
+    /// The account leaves the organization (`RemoveAccountFromOrganization`).
+    pub async fn remove_account(&self, account: &str) {
+        let conf = self.sdk_config().await;
+        aws_sdk_organizations::Client::new(&conf)
+            .remove_account_from_organization()
+            .account_id(account)
+            .send()
+            .await
+            .expect("RemoveAccountFromOrganization");
+    }
+
+    /// `DeleteStackInstances` without `RetainStacks` for one account through one OU, as a
+    /// naive caller would (to set up an INOPERABLE instance).
+    pub async fn delete_instances_plain(&self, stack_set: &str, ou: &str, account: &str) {
+        use aws_sdk_cloudformation::types::{AccountFilterType, DeploymentTargets};
+        let conf = self.sdk_config().await;
+        aws_sdk_cloudformation::Client::new(&conf)
+            .delete_stack_instances()
+            .stack_set_name(stack_set)
+            .deployment_targets(
+                DeploymentTargets::builder()
+                    .organizational_unit_ids(ou)
+                    .accounts(account)
+                    .account_filter_type(AccountFilterType::Intersection)
+                    .build(),
+            )
+            .regions(REGION)
+            .retain_stacks(false)
+            .send()
+            .await
+            .expect("DeleteStackInstances");
+    }
+
+    /// The parameters of every `action` request since the last clear (CloudFormation's
+    /// flat form parameters).
+    pub async fn params_of(&self, action: &str) -> Vec<Value> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r["action"] == action && r["throttled"] != true)
+            .map(|r| r["params"].clone())
+            .collect()
     }
 
     /// Every AWS request the emulator saw, in order.

@@ -433,6 +433,9 @@ where
             seed: &c.request_id,
             deadline,
             done_kinds: &done,
+            // A custom-resource run is a change the user made: always try failed accounts
+            // again, and let later scheduled runs count attempts from here.
+            user_change: true,
         };
         match self.engine().reconcile(&req).await {
             Ok(Outcome::Done(report)) => self.done(c, &props, &report),

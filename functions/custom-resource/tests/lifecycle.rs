@@ -4,7 +4,7 @@
 mod common;
 
 use common::{props, request, rig, rig_with, FixedIdentity};
-use e2e::STACK_SET;
+use e2e::{OuReading, STACK_SET};
 use serde_json::{json, Value};
 use shared::core::AccountId;
 
@@ -98,11 +98,21 @@ async fn create_difference_over_the_root_skips_management_suspended_and_listed_a
     assert_eq!(r.last_answer(), r.success(&req, &want, &f.0));
 }
 
+/// Run under both readings of a listed OU (`e2e::OuReading`).
 #[tokio::test]
 async fn update_grows_shrinks_and_changes_mode_with_one_operation_per_kind() {
+    for reading in OuReading::BOTH {
+        update_grows_shrinks_and_changes_mode_with_one_operation_per_kind_under(reading).await;
+    }
+}
+
+async fn update_grows_shrinks_and_changes_mode_with_one_operation_per_kind_under(
+    reading: OuReading,
+) {
     let r = rig().await;
     let f = r.bed.sample().await;
     r.bed.create_stack_set(STACK_SET, true).await;
+    r.bed.set_ou_reading(reading).await;
     let eu = f.ou("Root/Prod/EU");
     r.invoke(request(&r.sink, "create", "c1", props(&eu, "ALL", "")))
         .await;
@@ -189,11 +199,19 @@ async fn retain_policy_keeps_instances_of_accounts_that_leave_the_scope() {
     assert_eq!(r.bed.instance_accounts(STACK_SET).await, names(&f, PROD));
 }
 
+/// Run under both readings of a listed OU (`e2e::OuReading`).
 #[tokio::test]
 async fn delete_removes_every_instance_and_answers_success() {
+    for reading in OuReading::BOTH {
+        delete_removes_every_instance_and_answers_success_under(reading).await;
+    }
+}
+
+async fn delete_removes_every_instance_and_answers_success_under(reading: OuReading) {
     let r = rig().await;
     let f = r.bed.sample().await;
     r.bed.create_stack_set(STACK_SET, true).await;
+    r.bed.set_ou_reading(reading).await;
     let p = props(&f.ou("Root/Prod"), "ALL", "");
     r.invoke(request(&r.sink, "create", "c1", p.clone())).await;
     // One account moved out of the targets since: it must go too.

@@ -135,6 +135,9 @@ pub struct Summary {
     pub operation_ids: Vec<String>,
     pub operations: Vec<OpRecord>,
     pub pending_operation: Option<OpRecord>,
+    /// The drift detection the scheduled run started after reconciling (not waited for;
+    /// the next scheduled run repairs from its results).
+    pub drift_detection: Option<String>,
     pub warnings: Vec<String>,
     pub duration_ms: u64,
 }
@@ -156,6 +159,7 @@ impl Summary {
             operation_ids: vec![],
             operations: vec![],
             pending_operation: None,
+            drift_detection: None,
             warnings: vec![],
             duration_ms: 0,
         }
@@ -461,41 +465,42 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
             .await
     }
 
+    /// The schedule: reconcile first (creates, deletes, retries and drift repairs from the
+    /// last finished detection), then start a new drift detection without waiting for it:
+    /// its results are repaired by the next scheduled run. In an organization where
+    /// detection outlasts an invocation, the reconcile still runs every time.
     async fn scheduled(
         &self,
         c: &Classified,
         inv: &Invocation,
         seed: &str,
     ) -> Result<Summary, HandlerError> {
-        let engine = self.engine();
         let policy = self.config.schedule_policy();
-        let instances = self
-            .stacksets
-            .instances(&self.config.stack_set)
-            .await
-            .map_err(EngineError::from)?;
-        if !instances.is_empty() {
-            let scope = self.config.scope.clone();
-            let done: [OpKind; 0] = [];
-            let req = Request {
-                scope: &scope,
-                stack_set: &self.config.stack_set,
-                regions: &self.config.regions,
-                policy: policy.clone(),
-                seed,
-                deadline: inv.deadline,
-                done_kinds: &done,
-            };
-            if let Some(busy) = engine.detect_drift(&req).await? {
-                return Ok(pending(
-                    c,
-                    busy,
-                    "drift detection was still running at the deadline",
-                ));
+        let mut summary = self
+            .reconcile(c, inv, seed, policy.clone(), "scheduled full reconcile")
+            .await?;
+        if policy.repair_drift && summary.outcome != Disposition::Pending {
+            let instances = self
+                .stacksets
+                .instances(&self.config.stack_set)
+                .await
+                .map_err(EngineError::from)?;
+            if !instances.is_empty() {
+                match self
+                    .engine()
+                    .start_drift_detection(&self.config.stack_set, seed)
+                    .await?
+                {
+                    Some(id) => summary.drift_detection = Some(id),
+                    None => summary.warnings.push(
+                        "drift detection not started: another StackSet operation was running; \
+                         the next scheduled run starts it"
+                            .into(),
+                    ),
+                }
             }
         }
-        self.reconcile(c, inv, seed, policy, "scheduled full reconcile")
-            .await
+        Ok(summary)
     }
 
     async fn reconcile(
@@ -519,6 +524,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
                 seed,
                 deadline: inv.deadline,
                 done_kinds: &done,
+                user_change: false,
             };
             match self.engine().reconcile(&req).await {
                 Err(EngineError::Expand(ExpandError::AccountsNotInOrganization(missing)))
@@ -626,11 +632,14 @@ fn from_report(c: &Classified, r: &Report, why: &str) -> Summary {
         .into_iter()
         .filter(|a| !failed.contains(a))
         .collect();
+    // A delete that SUCCEEDED can still have failed for some accounts (failure tolerance):
+    // those are failures, not removals.
     s.accounts_removed = r
         .operations
         .iter()
         .filter(|o| o.kind == OpKind::Delete && o.status == "SUCCEEDED")
         .flat_map(|o| o.accounts.iter().cloned())
+        .filter(|a| !failed.contains(a))
         .collect();
     s.accounts_retried = retried;
     s.accounts_repaired = repaired;

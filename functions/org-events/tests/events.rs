@@ -4,6 +4,7 @@
 mod common;
 
 use common::{event, mutating, strs, World};
+use e2e::OuReading;
 use org_events::handler::Disposition;
 use serde_json::json;
 
@@ -55,9 +56,17 @@ async fn move_account_into_a_target_subtree_three_levels_deep_enrolls_the_accoun
     assert_eq!(inst["status"], "CURRENT");
 }
 
+/// Run under both readings of a listed OU (`e2e::OuReading`).
 #[tokio::test]
 async fn move_account_out_of_a_target_subtree_withdraws_the_account() {
+    for reading in OuReading::BOTH {
+        move_account_out_of_a_target_subtree_withdraws_the_account_under(reading).await;
+    }
+}
+
+async fn move_account_out_of_a_target_subtree_withdraws_the_account_under(reading: OuReading) {
     let w = prod_world().await;
+    w.bed.set_ou_reading(reading).await;
     let ev = w
         .mv("prod-eu-pci", "Root/Prod/EU/Payments/PCI", "Root/Staging")
         .await;
@@ -206,9 +215,17 @@ async fn control_tower_update_managed_account_out_of_the_targets_withdraws_the_a
     assert!(!w.enrolled().await.contains(&acct));
 }
 
+/// Run under both readings of a listed OU (`e2e::OuReading`).
 #[tokio::test]
 async fn remove_account_from_organization_withdraws_its_instance() {
+    for reading in OuReading::BOTH {
+        remove_account_from_organization_withdraws_its_instance_under(reading).await;
+    }
+}
+
+async fn remove_account_from_organization_withdraws_its_instance_under(reading: OuReading) {
     let w = prod_world().await;
+    w.bed.set_ou_reading(reading).await;
     let acct = w.f.account("prod-data");
     w.orgs
         .remove_account_from_organization()
@@ -251,9 +268,17 @@ async fn leave_organization_withdraws_the_callers_instance() {
     assert!(!w.enrolled().await.contains(&acct));
 }
 
+/// Run under both readings of a listed OU (`e2e::OuReading`).
 #[tokio::test]
 async fn close_account_withdraws_its_instance() {
+    for reading in OuReading::BOTH {
+        close_account_withdraws_its_instance_under(reading).await;
+    }
+}
+
+async fn close_account_withdraws_its_instance_under(reading: OuReading) {
     let w = prod_world().await;
+    w.bed.set_ou_reading(reading).await;
     let acct = w.f.account("prod-eu-1");
     w.orgs
         .close_account()

@@ -96,10 +96,17 @@ async fn a_lost_event_is_repaired_by_the_scheduled_run() {
     assert_eq!(w.enrolled().await, w.ids(&want));
 }
 
+/// The schedule reconciles first and only then starts drift detection, without waiting for
+/// it: the run after the detection that finds the drift repairs it.
 #[tokio::test]
-async fn a_drifted_instance_is_repaired_by_the_scheduled_run() {
+async fn a_drifted_instance_is_repaired_by_the_scheduled_run_after_the_detection_finds_it() {
     let w = World::new(&["Root/Prod"], "ALL", &[], &[], 0.2).await;
-    w.schedule().await;
+    let s = w.schedule().await;
+    assert_eq!(s.operation_ids.len(), 1, "{s:?}");
+    assert!(s.drift_detection.is_some(), "{s:?}");
+    // Let that first detection finish (reading the instances lets the test bed finish it).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    w.enrolled().await;
     let acct = w.f.account("prod-eu-1");
     w.bed
         .control(
@@ -107,16 +114,22 @@ async fn a_drifted_instance_is_repaired_by_the_scheduled_run() {
             json!({"stack_set_name": STACK_SET, "account_id": acct, "region": REGION}),
         )
         .await;
+    // Nothing known yet: reconcile changes nothing, then a detection starts (not awaited).
+    w.clear_requests().await;
+    let s = w.schedule().await;
+    assert!(s.accounts_repaired.is_empty(), "{s:?}");
+    assert_eq!(mutating(&w.calls().await), ["DetectStackSetDrift"]);
+    // The next run repairs from that detection's results, then starts the next detection.
     w.clear_requests().await;
     let s = w.schedule().await;
     assert_eq!(strs(&s.accounts_repaired), vec![acct.clone()], "{s:?}");
     assert_eq!(
         mutating(&w.calls().await),
-        ["DetectStackSetDrift", "UpdateStackInstances"]
+        ["UpdateStackInstances", "DetectStackSetDrift"]
     );
     let inst = w.instance(&acct).await.unwrap();
     assert_eq!(inst["out_of_band_drift"], false, "{inst}");
-    // The next detection finds it in sync, and nothing more is done.
+    // That detection finds it in sync, and nothing more is done.
     let s = w.schedule().await;
     assert!(s.accounts_repaired.is_empty(), "{s:?}");
     let inst = w.instance(&acct).await.unwrap();

@@ -226,7 +226,7 @@ impl StackSetApi for CfnStackSets {
                         .deployment_targets(dt.clone())
                         .set_regions(Some(regions.clone()))
                         .operation_preferences(preferences())
-                        .retain_stacks(false)
+                        .retain_stacks(targets.retain_stacks)
                         .operation_id(operation_id)
                         .send()
                         .await

@@ -5,6 +5,16 @@
 pub fn advise(account: &str, status_reason: &str) -> String {
     let r = status_reason;
     let lower = r.to_ascii_lowercase();
+    if lower.contains("should have lost port's role") {
+        return format!(
+            "account {account}: its stack instance could not be deleted, so Port's role is \
+             still in the account and Port can still assume it. Fix the cause ({}), then \
+             update the stack or let the next scheduled run try again. An instance that stays \
+             INOPERABLE can be removed with `aws cloudformation delete-stack-instances \
+             --retain-stacks` (then delete the StackSet's stack in the account by hand).",
+            truncate(r, 300)
+        );
+    }
     if lower.contains("oidcprovider") && lower.contains("already exists")
         || lower.contains("provider with url") && lower.contains("already exists")
     {

@@ -14,8 +14,8 @@ pub use expand::{expand, Entry, ExpandError, Expansion, Reason};
 pub use ids::{AccountId, TargetId};
 pub use org::{Account, AccountState, OrgNode, OrgTree};
 pub use plan::{
-    plan, Batch, Desired, DetailedStatus, DriftStatus, Held, InstanceStatus, PlanPolicy,
-    ReconcilePlan, StackInstance,
+    fit_ous, plan, plan_reaching, Batch, Desired, DetailedStatus, DriftStatus, Held,
+    InstanceStatus, PlanPolicy, ReconcilePlan, StackInstance, MAX_OUS_PER_OPERATION,
 };
 pub use scope::{parse_regions, parse_stack_set_name, AccountScope, LeavePolicy, RawList, Scope};
 

@@ -65,9 +65,18 @@ impl StackInstance {
         )
     }
 
+    /// A delete failed and left it INOPERABLE: StackSets exclude it from updates; only a
+    /// delete (with RetainStacks when the account cannot be reached) removes it.
+    pub fn is_inoperable(&self) -> bool {
+        self.status == InstanceStatus::Inoperable || self.detailed == DetailedStatus::Inoperable
+    }
+
     /// Needs another attempt: its last operation failed or left it outdated.
     pub fn needs_retry(&self) -> bool {
-        if self.is_busy() || self.detailed == DetailedStatus::SkippedSuspendedAccount {
+        if self.is_busy()
+            || self.is_inoperable()
+            || self.detailed == DetailedStatus::SkippedSuspendedAccount
+        {
             return false;
         }
         self.status != InstanceStatus::Current || self.detailed == DetailedStatus::Failed
@@ -107,7 +116,15 @@ impl Default for PlanPolicy {
 pub struct Batch {
     pub accounts: Vec<AccountId>,
     pub regions: Vec<String>,
+    /// The OUs the operation lists in `DeploymentTargets` (set by [`fit_ous`]; at most
+    /// [`MAX_OUS_PER_OPERATION`]). Empty until fitted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ous: Vec<String>,
 }
+
+/// AWS API reference, Create/Update/DeleteStackInstances: "The maximum number of
+/// organizational unit (OUs) supported by a ... operation is 50."
+pub const MAX_OUS_PER_OPERATION: usize = 50;
 
 /// An account the plan will not touch, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +141,14 @@ pub struct ReconcilePlan {
     pub create: Vec<Batch>,
     /// `DeleteStackInstances`: out of scope (policy DELETE), or in a region no longer wanted.
     pub delete: Vec<Batch>,
-    /// `UpdateStackInstances`: retries and drift repairs, together in one operation.
+    /// `DeleteStackInstances` with `RetainStacks: true`: instances of accounts StackSets can no
+    /// longer reach (not ACTIVE, or gone from the organization). The instance leaves the
+    /// StackSet; whatever it deployed stays in the account (AWS Knowledge Center
+    /// "cloudformation-removal-stacksets").
+    #[serde(default)]
+    pub drop: Vec<Batch>,
+    /// `UpdateStackInstances`: retries and drift repairs, together; one operation per
+    /// distinct set of regions to update (normally one).
     pub update: Vec<Batch>,
     /// Accounts in `update` because their last operation failed or left them outdated.
     pub retry: Vec<AccountId>,
@@ -141,11 +165,53 @@ pub struct ReconcilePlan {
 impl ReconcilePlan {
     /// True when no StackSet operation is needed.
     pub fn is_noop(&self) -> bool {
-        self.create.is_empty() && self.delete.is_empty() && self.update.is_empty()
+        self.create.is_empty()
+            && self.delete.is_empty()
+            && self.update.is_empty()
+            && self.drop.is_empty()
     }
 
+    /// StackSet operations the plan starts: one per batch, batches split where an operation
+    /// would list more than [`MAX_OUS_PER_OPERATION`] OUs.
     pub fn operation_count(&self) -> usize {
-        self.create.len() + self.delete.len() + self.update.len()
+        self.create.len() + self.delete.len() + self.update.len() + self.drop.len()
+    }
+
+    /// One line for logs and summaries: accounts and operations per kind.
+    pub fn summary(&self) -> String {
+        let part = |name: &str, b: &[Batch]| -> Option<String> {
+            if b.is_empty() {
+                return None;
+            }
+            let n: usize = b.iter().map(|x| x.accounts.len()).sum();
+            Some(if b.len() == 1 {
+                format!("{name} {n} account(s)")
+            } else {
+                format!(
+                    "{name} {n} account(s) in {} operations (at most {MAX_OUS_PER_OPERATION} \
+                     OUs per operation)",
+                    b.len()
+                )
+            })
+        };
+        let parts: Vec<String> = [
+            part("create", &self.create),
+            part("update", &self.update),
+            part("delete", &self.delete),
+            part("drop unreachable (RetainStacks)", &self.drop),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() {
+            "no change".into()
+        } else {
+            format!(
+                "{}; {} StackSet operation(s)",
+                parts.join(", "),
+                self.operation_count()
+            )
+        }
     }
 }
 
@@ -159,6 +225,19 @@ pub fn plan(
     instances: &[StackInstance],
     attempts: &BTreeMap<AccountId, u32>,
     policy: &PlanPolicy,
+) -> ReconcilePlan {
+    plan_reaching(desired, instances, attempts, policy, &BTreeSet::new())
+}
+
+/// [`plan`], knowing which instance accounts StackSets can no longer reach (not ACTIVE, or
+/// no longer in the organization): their instances are dropped with `RetainStacks` instead
+/// of deleted, since a delete would fail and leave them INOPERABLE for ever.
+pub fn plan_reaching(
+    desired: &Desired,
+    instances: &[StackInstance],
+    attempts: &BTreeMap<AccountId, u32>,
+    policy: &PlanPolicy,
+    unreachable: &BTreeSet<AccountId>,
 ) -> ReconcilePlan {
     let mut out = ReconcilePlan::default();
 
@@ -204,12 +283,13 @@ pub fn plan(
     }
 
     let mut missing: BTreeMap<u128, Vec<AccountId>> = BTreeMap::new();
-    let mut update_accounts: Vec<AccountId> = Vec::new();
-    let mut update_mask: u128 = 0;
+    // Accounts to update, by the exact set of regions to update: an operation touches only
+    // the instances it means to (never a skipped, INOPERABLE or missing one next to them).
+    let mut updates: BTreeMap<u128, Vec<AccountId>> = BTreeMap::new();
     for a in &desired.accounts {
         let group = have.get_mut(a.as_str());
         let mut present: u128 = 0;
-        let mut updated = false;
+        let mut update_mask: u128 = 0;
         if let Some(g) = group {
             g.desired = true;
             for i in &g.instances {
@@ -222,6 +302,17 @@ pub fn plan(
                     out.held.push(Held {
                         account: a.clone(),
                         why: "StackSets skipped it: the account is suspended".into(),
+                    });
+                    continue;
+                }
+                if i.is_inoperable() {
+                    out.held.push(Held {
+                        account: a.clone(),
+                        why: format!(
+                            "INOPERABLE: an earlier delete failed and StackSets exclude the \
+                             instance from updates; last reason: {}",
+                            i.status_reason.as_deref().unwrap_or("none given")
+                        ),
                     });
                     continue;
                 }
@@ -247,12 +338,11 @@ pub fn plan(
                 } else {
                     continue;
                 }
-                updated = true;
                 update_mask |= b;
             }
         }
-        if updated {
-            update_accounts.push(a.clone());
+        if update_mask != 0 {
+            updates.entry(update_mask).or_default().push(a.clone());
         }
         let lacking = desired_mask & !present;
         if lacking != 0 {
@@ -264,20 +354,27 @@ pub fn plan(
         .map(|(m, accounts)| Batch {
             accounts,
             regions: mask_regions(m),
+            ous: vec![],
         })
         .collect();
-    if !update_accounts.is_empty() {
-        out.update.push(Batch {
-            accounts: update_accounts,
-            regions: mask_regions(update_mask),
-        });
-    }
+    out.update = updates
+        .into_iter()
+        .map(|(m, accounts)| Batch {
+            accounts,
+            regions: mask_regions(m),
+            ous: vec![],
+        })
+        .collect();
 
-    // Delete / retain: instances of accounts out of scope, or in regions no longer wanted.
+    // Delete / drop / retain: instances of accounts out of scope, or in regions no longer
+    // wanted. Unreachable accounts are dropped (RetainStacks); a reachable account's failed
+    // delete is tried again until it has failed `max_retry_attempts` times.
     let mut doomed: BTreeMap<u128, Vec<AccountId>> = BTreeMap::new();
+    let mut dropped: BTreeMap<u128, Vec<AccountId>> = BTreeMap::new();
     for g in have.values() {
         let account = &g.instances[0].account;
         let mut mask: u128 = 0;
+        let mut last_failed: Option<&StackInstance> = None;
         for i in &g.instances {
             let b = bit(&i.region);
             if g.desired && desired_mask & b != 0 {
@@ -290,6 +387,9 @@ pub fn plan(
                 });
                 continue;
             }
+            if i.is_inoperable() || i.detailed == DetailedStatus::Failed {
+                last_failed = Some(i);
+            }
             mask |= b;
         }
         if mask == 0 {
@@ -299,20 +399,92 @@ pub fn plan(
             out.retained.push(account.clone());
             continue;
         }
+        if unreachable.contains(account) {
+            dropped.entry(mask).or_default().push(account.clone());
+            continue;
+        }
+        if let Some(i) = last_failed {
+            let n = attempts.get(account).copied().unwrap_or(0);
+            if n >= policy.max_retry_attempts {
+                out.given_up.push(Held {
+                    account: account.clone(),
+                    why: format!(
+                        "its stack instance could not be deleted ({n} failed attempts); last \
+                         reason: {}",
+                        i.status_reason.as_deref().unwrap_or("none given")
+                    ),
+                });
+                continue;
+            }
+        }
         doomed.entry(mask).or_default().push(account.clone());
     }
     out.retained.sort();
-    out.delete = doomed
-        .into_iter()
-        .map(|(m, mut accounts)| {
-            accounts.sort();
-            Batch {
-                accounts,
-                regions: mask_regions(m),
-            }
-        })
-        .collect();
+    let batches = |m: BTreeMap<u128, Vec<AccountId>>| -> Vec<Batch> {
+        m.into_iter()
+            .map(|(m, mut accounts)| {
+                accounts.sort();
+                Batch {
+                    accounts,
+                    regions: mask_regions(m),
+                    ous: vec![],
+                }
+            })
+            .collect()
+    };
+    out.delete = batches(doomed);
+    out.drop = batches(dropped);
+    out.given_up.sort_by(|a, b| a.account.cmp(&b.account));
     out.held.sort_by(|a, b| a.account.cmp(&b.account));
     out.held.dedup();
     out
+}
+
+/// Splits `batches` so that no operation lists more than `max` OUs, and sets each batch's
+/// `ous`: the OUs in `always` (listed in every operation) plus those its accounts `need`.
+/// Accounts that share OUs stay together, so the split is the fewest operations a greedy
+/// packing in OU order finds; with `max` OUs or fewer needed, each batch stays whole.
+pub fn fit_ous(
+    batches: Vec<Batch>,
+    needs: &BTreeMap<AccountId, BTreeSet<String>>,
+    always: &[String],
+    max: usize,
+) -> Vec<Batch> {
+    let mut out = Vec::new();
+    for b in batches {
+        let mut accounts = b.accounts.clone();
+        // Group accounts by the OUs they need, so that one OU's accounts go together.
+        accounts.sort_by(|x, y| {
+            (needs.get(x).map(|s| s.iter().next()), x)
+                .cmp(&(needs.get(y).map(|s| s.iter().next()), y))
+        });
+        let start: BTreeSet<String> = always.iter().cloned().collect();
+        let mut ous = start.clone();
+        let mut chunk: Vec<AccountId> = Vec::new();
+        for a in accounts {
+            let need = needs.get(&a);
+            let extra = need.map_or(0, |n| n.iter().filter(|o| !ous.contains(*o)).count());
+            if !chunk.is_empty() && ous.len() + extra > max {
+                out.push(finish(&b, std::mem::take(&mut chunk), &ous));
+                ous = start.clone();
+            }
+            if let Some(n) = need {
+                ous.extend(n.iter().cloned());
+            }
+            chunk.push(a);
+        }
+        if !chunk.is_empty() {
+            out.push(finish(&b, chunk, &ous));
+        }
+    }
+    out
+}
+
+fn finish(b: &Batch, mut accounts: Vec<AccountId>, ous: &BTreeSet<String>) -> Batch {
+    accounts.sort();
+    Batch {
+        accounts,
+        regions: b.regions.clone(),
+        ous: ous.iter().cloned().collect(),
+    }
 }

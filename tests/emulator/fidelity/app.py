@@ -53,6 +53,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "org_page_size": 20,
     "throttle": {"organizations": 0.0, "cloudformation": 0.0},
     "seed": 0,
+    # How UpdateStackInstances/DeleteStackInstances resolve a listed OU (AWS leaves it open):
+    # "now" = through the organization as it is now (an account no longer in the
+    # organization can only be found through its recorded OU); "recorded" = through the OU
+    # each instance recorded when it was deployed.
+    "ou_reading": "now",
 }
 
 
@@ -298,6 +303,10 @@ class FidelityApp:
                     if not 0 <= rate <= 1:
                         raise ControlError(400, "throttle rates are probabilities in [0, 1]")
                     self.config["throttle"][svc] = rate
+            if "ou_reading" in body:
+                if body["ou_reading"] not in ("now", "recorded"):
+                    raise ControlError(400, "ou_reading must be \"now\" or \"recorded\"")
+                self.config["ou_reading"] = body["ou_reading"]
             if "seed" in body:
                 self.config["seed"] = int(body["seed"])
                 self.rng = random.Random(self.config["seed"])

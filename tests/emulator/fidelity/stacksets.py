@@ -24,6 +24,9 @@ ACCOUNT_RE = re.compile(r"^\d{12}$")
 OU_RE = re.compile(r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 SUSPENDED_REASON = "Account is suspended; skipped"
+# AWS API reference, Create/Update/DeleteStackInstances: "The maximum number of
+# organizational unit (OUs) supported by a ... operation is 50."
+MAX_OUS = 50
 MUTATING = {
     "CreateStackInstances",
     "UpdateStackInstances",
@@ -297,19 +300,22 @@ class Engine:
             if tg.outcome == "FAILED":
                 failures += 1
                 tg.result_status, tg.result_reason = "FAILED", tg.reason
-                if inst is not None:
+                if inst is not None and op.action == "DELETE":
+                    # AWS, StackInstanceSummary.Status: "INOPERABLE: A DeleteStackInstances
+                    # operation has failed and left the stack in an unstable state."
+                    inst.status = "INOPERABLE"
+                    inst.detailed_status = "INOPERABLE"
+                    inst.status_reason = tg.reason
+                elif inst is not None:
                     inst.status = "OUTDATED"
                     inst.detailed_status = "FAILED"
                     inst.status_reason = tg.reason
             elif tg.outcome == "SKIPPED":
                 tg.result_status, tg.result_reason = "SUCCEEDED", SUSPENDED_REASON
                 if inst is not None:
-                    if op.action == "DELETE":
-                        ss.instances.pop((tg.account, tg.region), None)
-                    else:
-                        inst.status = "OUTDATED"
-                        inst.detailed_status = "SKIPPED_SUSPENDED_ACCOUNT"
-                        inst.status_reason = SUSPENDED_REASON
+                    inst.status = "OUTDATED"
+                    inst.detailed_status = "SKIPPED_SUSPENDED_ACCOUNT"
+                    inst.status_reason = SUSPENDED_REASON
             else:
                 tg.result_status, tg.result_reason = "SUCCEEDED", None
                 if op.action == "DELETE":
@@ -425,9 +431,25 @@ class Engine:
             self.failures.consume({tg.account for tg in targets if tg.outcome == "FAILED"})
         return op
 
-    def _outcome(self, tree: orgs.Tree | None, account: str, action: str) -> tuple[str, str | None]:
-        state = tree.account_state(account) if tree else None
+    def _outcome(self, tree: orgs.Tree | None, account: str, action: str,
+                 retain: bool = False) -> tuple[str, str | None]:
+        if action == "DELETE" and retain:
+            # RetainStacks: the instance leaves the StackSet; the account is not touched
+            # (Knowledge Center "cloudformation-removal-stacksets").
+            return "SUCCEEDED", None
+        in_org = tree is not None and account in tree.accounts
+        state = tree.account_state(account) if in_org else None
+        if tree is not None and not in_org:
+            return "FAILED", (
+                f"Account {account} is not a member of the organization: StackSets cannot "
+                "reach it. Delete the stack instance with RetainStacks set to true."
+            )
         if state is not None and state != "ACTIVE":
+            if action == "DELETE":
+                return "FAILED", (
+                    f"Account {account} is {state}: StackSets cannot reach it to delete the "
+                    "stack. Delete the stack instance with RetainStacks set to true."
+                )
             return "SKIPPED", None
         reason = self.failures.peek(account)
         if reason is not None:
@@ -472,8 +494,15 @@ class Engine:
             seen.setdefault(a, None)
         return [(a, None) for a in seen]
 
-    def _check_targets_shape(self, ss: StackSet, params: dict[str, Any]) -> None:
+    def _check_targets_shape(self, ss: StackSet, params: dict[str, Any], action: str) -> None:
         if ss.permission_model == "SERVICE_MANAGED":
+            ous = (params.get("DeploymentTargets") or {}).get("OrganizationalUnitIds") or []
+            if len(ous) > MAX_OUS:
+                raise err(
+                    "ValidationError",
+                    f"The maximum number of organizational unit (OUs) supported by a {action} "
+                    f"operation is {MAX_OUS}; {len(ous)} were given.",
+                )
             if params.get("Accounts"):
                 raise err(
                     "ValidationError",
@@ -649,7 +678,7 @@ class Engine:
         dt = params.get("DeploymentTargets")
         if ss.permission_model == "SERVICE_MANAGED":
             self._require_trusted_access(ss.account)
-            self._check_targets_shape(ss, params)
+            self._check_targets_shape(ss, params, "CreateStackInstances")
             if (dt or {}).get("AccountFilterType") == "UNION":
                 raise err("ValidationError", "AccountFilterType UNION is not supported by CreateStackInstances")
             if tree is None:
@@ -691,7 +720,9 @@ class Engine:
     def _match_existing(self, ss: StackSet, params: dict[str, Any], regions: list[str], for_delete: bool) -> list[Instance]:
         """Existing instances selected by Accounts / DeploymentTargets and Regions."""
         if ss.permission_model == "SERVICE_MANAGED":
-            self._check_targets_shape(ss, params)
+            self._check_targets_shape(
+                ss, params, "DeleteStackInstances" if for_delete else "UpdateStackInstances"
+            )
             dt = params.get("DeploymentTargets") or {}
             ou_ids = dt.get("OrganizationalUnitIds") or []
             accounts = dt.get("Accounts") or []
@@ -707,11 +738,19 @@ class Engine:
                     under.update(tree.accounts_under(ou))
                 elif not any(i.ou_id == ou for i in ss.instances.values()):
                     raise err("ValidationError", f"OrganizationalUnitIds [{ou}] not found in the organization")
+            # AWS leaves open how a listed OU is resolved here; the switch plays each reading
+            # strictly (never both at once, which would accept more than either).
+            reading = self.config.get("ou_reading", "now")
+            members = set(tree.accounts) if tree is not None else set()
             cands = []
             for inst in ss.instances.values():
                 if inst.region not in regions:
                     continue
-                if inst.account in under or inst.ou_id in listed:
+                if reading == "recorded" or inst.account not in members:
+                    hit = inst.ou_id in listed
+                else:
+                    hit = inst.account in under
+                if hit:
                     cands.append(inst)
             keep = set(_apply_filter([i.account for i in cands], accounts, ftype))
             return [i for i in cands if i.account in keep]
@@ -725,7 +764,7 @@ class Engine:
         tree = self._tree(ss.account)
         targets = []
         for inst in chosen:
-            outcome, reason = self._outcome(tree, inst.account, action)
+            outcome, reason = self._outcome(tree, inst.account, action, bool(retain))
             targets.append(Target(inst.account, inst.region, inst.ou_id, outcome, reason))
         op = self._start(ss, action, params, targets, op_id, dt, retain)
         for inst in chosen:
