@@ -11,11 +11,12 @@ use shared::adapters::iam::SdkIam;
 use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations};
 use shared::core::{expand, Expansion, OrgTree, Scope, TargetId};
 use shared::doctor::{
-    checks, default_role_name, has_failure, organization_error, suggest, Check, CloudTrailApi,
-    IamApi, Inputs, KnownOu, Status, TargetFinding, DEFAULT_INTEGRATION, EVENTS_REGION,
-    PORT_OIDC_URL,
+    checks, default_role_name, has_failure, organization_error, suggest, Check, Inputs, KnownOu,
+    Status, TargetFinding, DEFAULT_INTEGRATION, EVENTS_REGION, PORT_OIDC_URL,
 };
-use shared::ports::{AwsError, IdentityApi, OrgInfo, OrganizationsApi, StackSetApi};
+use shared::ports::{
+    AwsError, CloudTrailApi, IamApi, IdentityApi, OrgInfo, OrganizationsApi, StackSetApi,
+};
 use shared::preflight::STACKSETS_PRINCIPAL;
 use shared::read::{read_org, DEFAULT_CONCURRENCY};
 

@@ -15,7 +15,7 @@ use shared::core::{
     advise, expand, AccountId, DetailedStatus, DriftStatus, Expansion, InstanceStatus, OrgNode,
     OrgTree, Reason, Scope, StackInstance,
 };
-use shared::engine::EngineError;
+use shared::engine::{is_own_change, is_scheduled_check, EngineError};
 use shared::ports::{AwsError, Operation, OrganizationsApi, StackSetApi, StackSetInfo};
 use shared::read::{read_org, DEFAULT_CONCURRENCY};
 
@@ -23,7 +23,9 @@ use crate::render::{clip, wrap, Paint};
 use crate::{fail, parse_scope, Output, ScopeArgs, StackSetArgs};
 
 /// How many recent operations to show.
-const RECENT_OPS: i32 = 5;
+const RECENT_OPS: usize = 5;
+/// How far back (in operations, one page) to look for the last scheduled re-check and change.
+const HISTORY_OPS: i32 = 50;
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -256,6 +258,23 @@ struct Snapshot {
     info: StackSetInfo,
     rows: Vec<Row>,
     operations: Vec<Operation>,
+    /// The newest drift detection a scheduled run started (at its end, after its reconcile).
+    last_check: Option<Operation>,
+    /// The newest succeeded change this project made.
+    last_change: Option<Operation>,
+}
+
+/// The newest operation that `pick` accepts (by start time: ISO 8601 UTC strings order as
+/// times).
+fn newest(ops: &[Operation], pick: fn(&Operation) -> bool) -> Option<Operation> {
+    ops.iter()
+        .filter(|o| pick(o))
+        .max_by(|a, b| when(a).cmp(when(b)))
+        .cloned()
+}
+
+fn when(o: &Operation) -> &str {
+    o.started.as_deref().unwrap_or("")
 }
 
 impl Snapshot {
@@ -352,7 +371,7 @@ async fn snapshot<O: OrganizationsApi>(
     let (info, instances, operations) = tokio::join!(
         cfn.describe(name),
         cfn.instances(name),
-        cfn.recent_operations(name, RECENT_OPS)
+        cfn.recent_operations(name, HISTORY_OPS)
     );
     let info = info.map_err(|e| match e {
         AwsError::NotFound { .. } => EngineError::StackSetMissing { name: name.into() },
@@ -360,10 +379,13 @@ async fn snapshot<O: OrganizationsApi>(
     })?;
     let instances = instances?;
     locate(org, tree, &instances, located).await;
+    let history = operations?;
     Ok(Snapshot {
         info,
         rows: classify(exp, &instances, located),
-        operations: operations?,
+        last_check: newest(&history, is_scheduled_check),
+        last_change: newest(&history, |o| o.status == "SUCCEEDED" && is_own_change(o)),
+        operations: history.into_iter().take(RECENT_OPS).collect(),
     })
 }
 
@@ -519,6 +541,40 @@ fn to_text(scope: &Scope, exp: &Expansion, region: &str, s: &Snapshot, color: bo
             }
         }
     }
+    let _ = writeln!(out);
+    let utc = |o: &Operation| {
+        format!(
+            "{} UTC",
+            when(o).get(..19).unwrap_or(when(o)).replace('T', " ")
+        )
+    };
+    match &s.last_check {
+        Some(o) => {
+            let _ = writeln!(
+                out,
+                "Last scheduled re-check:   {}  (its drift detection {})",
+                utc(o),
+                clip(&o.id, 36)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "Last scheduled re-check:   none in the last {HISTORY_OPS} StackSet operations"
+            );
+        }
+    }
+    match &s.last_change {
+        Some(o) => {
+            let _ = writeln!(out, "Last change by this stack: {}  ({})", utc(o), o.action);
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "Last change by this stack: none in the last {HISTORY_OPS} StackSet operations"
+            );
+        }
+    }
     let _ = writeln!(out, "\nRecent StackSet operations (newest first):");
     if s.operations.is_empty() {
         let _ = writeln!(out, "  none yet");
@@ -578,6 +634,8 @@ fn to_json(scope: &Scope, exp: &Expansion, region: &str, s: &Snapshot) -> String
         "converged": converged,
         "accounts": s.rows,
         "operations": s.operations,
+        "last_scheduled_check": s.last_check,
+        "last_change": s.last_change,
         "running": s.running().map(|o| &o.id),
     });
     serde_json::to_string_pretty(&v).unwrap_or_default()

@@ -303,3 +303,65 @@ async fn a_missing_stack_set_is_explained() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn status_tells_when_the_last_scheduled_recheck_and_the_last_change_ran() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    // What the functions leave behind: their own operation IDs (shared::engine).
+    deploy(&bed, &f, "orgscope-create-0123456789abcdef0123").await;
+    cfn(&bed)
+        .await
+        .detect_stack_set_drift()
+        .stack_set_name(STACK_SET)
+        .operation_id("orgscope-drift-0123456789abcdef0123")
+        .send()
+        .await
+        .expect("DetectStackSetDrift");
+    wait_idle(&bed).await;
+    // An operation someone else started is neither.
+    deploy(&bed, &f, "console-op-1").await;
+
+    let args = status_args(&f, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let text = stdout(&orgscope(&bed, &args, &[]).await);
+    let check = text
+        .lines()
+        .find(|l| l.starts_with("Last scheduled re-check:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        check.contains(" UTC  (its drift detection orgscope-drift-"),
+        "{check}"
+    );
+    let change = text
+        .lines()
+        .find(|l| l.starts_with("Last change by this stack:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(change.ends_with(" UTC  (CREATE)"), "{change}");
+
+    let args = status_args(&f, &["--output", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v: Value = serde_json::from_str(&stdout(&orgscope(&bed, &args, &[]).await)).unwrap();
+    assert_eq!(
+        v["last_scheduled_check"]["id"],
+        "orgscope-drift-0123456789abcdef0123"
+    );
+    assert_eq!(
+        v["last_change"]["id"],
+        "orgscope-create-0123456789abcdef0123"
+    );
+}
+
+#[tokio::test]
+async fn status_says_when_no_scheduled_recheck_is_on_record() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    deploy(&bed, &f, "console-op-1").await;
+    let args = status_args(&f, &["--output", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v: Value = serde_json::from_str(&stdout(&orgscope(&bed, &args, &[]).await)).unwrap();
+    assert_eq!(v["last_scheduled_check"], Value::Null);
+    assert_eq!(v["last_change"], Value::Null);
+}

@@ -3,13 +3,15 @@
 //! PASS / WARN / FAIL, the one-line explanation, and the exact fix.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::core::{AccountId, AccountScope, Expansion, OrgTree, Reason, Scope, TargetId};
-use crate::ports::{AwsResult, OrgInfo, StackSetInfo};
+use crate::ports::{
+    issuer_of, AdvancedSelector, FieldSelector, OidcProvider, OrgInfo, Role, StackSetInfo, Trail,
+    TrailSelectors,
+};
 
 /// Port's OIDC issuer (the template's default `OIDCProviderUrl`).
 pub const PORT_OIDC_URL: &str =
@@ -75,88 +77,6 @@ impl Check {
         self.fix = Some(fix.into());
         self
     }
-}
-
-/// An IAM OIDC identity provider (`GetOpenIDConnectProvider`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OidcProvider {
-    pub arn: String,
-    /// As IAM stores it: host and path, no scheme.
-    pub url: String,
-    pub client_ids: Vec<String>,
-    pub tags: BTreeMap<String, String>,
-}
-
-/// An IAM role (`GetRole`), with its trust policy decoded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Role {
-    pub name: String,
-    pub arn: String,
-    pub trust_policy: Value,
-    pub tags: BTreeMap<String, String>,
-}
-
-/// Read access to the management account's IAM. Each method is a few read-only calls.
-pub trait IamApi: Send + Sync {
-    /// The provider whose URL is `url` (with or without `https://`), if any.
-    fn oidc_provider(
-        &self,
-        url: &str,
-    ) -> impl Future<Output = AwsResult<Option<OidcProvider>>> + Send;
-    /// The role named `name`, if any.
-    fn role(&self, name: &str) -> impl Future<Output = AwsResult<Option<Role>>> + Send;
-}
-
-/// A CloudTrail trail as `DescribeTrails` lists it in us-east-1 (shadow trails included), with
-/// its logging status and event selectors.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Trail {
-    pub name: String,
-    pub arn: String,
-    pub home_region: String,
-    pub multi_region: bool,
-    pub organization_trail: bool,
-    /// `GetTrailStatus` `IsLogging`.
-    pub logging: bool,
-    pub selectors: TrailSelectors,
-}
-
-/// Which events a trail records (`GetEventSelectors`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TrailSelectors {
-    /// No selectors returned: CloudTrail's default, every management event, read and write.
-    Default,
-    Classic(Vec<EventSelector>),
-    Advanced(Vec<AdvancedSelector>),
-}
-
-/// A classic event selector.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventSelector {
-    pub include_management_events: bool,
-    /// `All`, `ReadOnly` or `WriteOnly`.
-    pub read_write_type: String,
-}
-
-/// An advanced event selector: its field selectors (only `Equals` and `NotEquals` matter for
-/// management events).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AdvancedSelector {
-    pub fields: Vec<FieldSelector>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldSelector {
-    pub field: String,
-    pub equals: Vec<String>,
-    pub not_equals: Vec<String>,
-}
-
-/// Read access to CloudTrail. A few read-only calls per trail.
-pub trait CloudTrailApi: Send + Sync {
-    /// The trails that record events in `region`: those whose home region it is and the
-    /// multi-region (and organization) trails, each with its status and selectors.
-    fn trails(&self, region: &str) -> impl Future<Output = AwsResult<Vec<Trail>>> + Send;
 }
 
 /// Whether these selectors record management write events, from every event source that
@@ -757,13 +677,6 @@ fn listed_accounts(i: &Inputs<'_>) -> Vec<Check> {
         .collect()
 }
 
-/// `https://host/path` → `host/path`, as IAM names providers.
-pub fn issuer_of(url: &str) -> &str {
-    let u = url.trim();
-    let u = u.strip_prefix("https://").unwrap_or(u);
-    u.trim_end_matches('/')
-}
-
 fn caller_or_mgmt(i: &Inputs<'_>) -> String {
     match &i.caller {
         Ok(a) => a.to_string(),
@@ -1135,35 +1048,6 @@ pub fn trust_mismatch(doc: &Value, oidc_url: &str) -> Vec<String> {
     vec![]
 }
 
-/// IAM returns policy documents URL-encoded (RFC 3986); some emulators return them plain.
-pub fn decode_policy(raw: &str) -> Result<Value, String> {
-    if let Ok(v) = serde_json::from_str(raw) {
-        return Ok(v);
-    }
-    let decoded = percent_decode(raw)?;
-    serde_json::from_str(&decoded).map_err(|e| format!("trust policy is not JSON: {e}"))
-}
-
-fn percent_decode(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("bad percent-encoding at byte {i}"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|e| format!("trust policy is not UTF-8: {e}"))
-}
-
 /// Edit distance (Levenshtein), by characters.
 pub fn levenshtein(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
@@ -1219,6 +1103,7 @@ pub fn suggest(unknown: &str, known: &[KnownOu], n: usize) -> Vec<KnownOu> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::EventSelector;
     use serde_json::json;
 
     const URL: &str = PORT_OIDC_URL;
@@ -1267,15 +1152,6 @@ mod tests {
         let doc = port_trust("123456789012");
         let why = trust_mismatch(&doc, "https://token.actions.githubusercontent.com");
         assert!(why[0].contains("not Port's OIDC provider"), "{why:?}");
-    }
-
-    #[test]
-    fn policies_decode_encoded_or_plain() {
-        let plain = r#"{"Version":"2012-10-17","Statement":[]}"#;
-        assert_eq!(decode_policy(plain).unwrap()["Version"], "2012-10-17");
-        let enc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
-        assert_eq!(decode_policy(enc).unwrap()["Version"], "2012-10-17");
-        assert!(decode_policy("%7B%2").is_err());
     }
 
     fn trail(name: &str, multi_region: bool, logging: bool, selectors: TrailSelectors) -> Trail {

@@ -27,6 +27,20 @@ pub const USER_OP_PREFIX: &str = "orgscope-user";
 /// Up to this many accounts of unknown state are looked up one by one (`DescribeAccount`);
 /// more, and the whole organization is read from the root instead (pages of 20).
 const DESCRIBE_ONE_BY_ONE: usize = 40;
+/// Drift detections begin with this: the org-events function starts one at the end of each
+/// scheduled run, after its reconcile, so the newest one tells when the last scheduled
+/// re-check ran.
+pub const DRIFT_OP_PREFIX: &str = "orgscope-drift-";
+
+/// The operation was started by this project's scheduled re-check.
+pub fn is_scheduled_check(op: &crate::ports::Operation) -> bool {
+    op.id.starts_with(DRIFT_OP_PREFIX)
+}
+
+/// The operation is a change (create, update, delete) this project made.
+pub fn is_own_change(op: &crate::ports::Operation) -> bool {
+    op.id.starts_with(OP_PREFIX) && matches!(op.action.as_str(), "CREATE" | "UPDATE" | "DELETE")
+}
 
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum EngineError {
@@ -656,7 +670,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         stack_set: &str,
         seed: &str,
     ) -> Result<Option<String>, EngineError> {
-        let op_id = format!("{OP_PREFIX}-drift-{}", short_hash(&[seed]));
+        let op_id = format!("{DRIFT_OP_PREFIX}{}", short_hash(&[seed]));
         let targets = Targets {
             ous: vec![],
             accounts: vec![],

@@ -3,8 +3,10 @@
 
 pub mod adapters;
 pub mod core;
+pub mod counted;
 pub mod doctor;
 pub mod engine;
+pub mod metrics;
 pub mod ports;
 pub mod preflight;
 pub mod read;

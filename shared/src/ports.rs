@@ -1,9 +1,11 @@
 //! The small interfaces the engine talks through. Adapters implement them with the AWS SDK;
 //! tests and benchmarks implement them in memory.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use thiserror::Error;
 
 use crate::core::{Account, AccountId, OrgNode, StackInstance};
@@ -37,14 +39,6 @@ pub enum AwsError {
         action: &'static str,
         message: String,
     },
-}
-
-impl AwsError {
-    /// Worth another try after a pause.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Throttled(_) | Self::OperationInProgress)
-            || matches!(self, Self::Other { message, .. } if message.contains("dispatch failure") || message.contains("timeout") || message.contains("connection"))
-    }
 }
 
 pub type AwsResult<T> = Result<T, AwsError>;
@@ -207,6 +201,95 @@ pub trait StackSetApi: Send + Sync {
         name: &str,
         id: &str,
     ) -> impl Future<Output = AwsResult<Vec<OperationResult>>> + Send;
+}
+
+/// An IAM OIDC identity provider (`GetOpenIDConnectProvider`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcProvider {
+    pub arn: String,
+    /// As IAM stores it: host and path, no scheme.
+    pub url: String,
+    pub client_ids: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An IAM role (`GetRole`), with its trust policy decoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub arn: String,
+    pub trust_policy: Value,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Read access to the management account's IAM. Each method is a few read-only calls.
+pub trait IamApi: Send + Sync {
+    /// The provider whose URL is `url` (with or without `https://`), if any.
+    fn oidc_provider(
+        &self,
+        url: &str,
+    ) -> impl Future<Output = AwsResult<Option<OidcProvider>>> + Send;
+    /// The role named `name`, if any.
+    fn role(&self, name: &str) -> impl Future<Output = AwsResult<Option<Role>>> + Send;
+}
+
+/// A CloudTrail trail as `DescribeTrails` lists it in us-east-1 (shadow trails included), with
+/// its logging status and event selectors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trail {
+    pub name: String,
+    pub arn: String,
+    pub home_region: String,
+    pub multi_region: bool,
+    pub organization_trail: bool,
+    /// `GetTrailStatus` `IsLogging`.
+    pub logging: bool,
+    pub selectors: TrailSelectors,
+}
+
+/// Which events a trail records (`GetEventSelectors`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrailSelectors {
+    /// No selectors returned: CloudTrail's default, every management event, read and write.
+    Default,
+    Classic(Vec<EventSelector>),
+    Advanced(Vec<AdvancedSelector>),
+}
+
+/// A classic event selector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSelector {
+    pub include_management_events: bool,
+    /// `All`, `ReadOnly` or `WriteOnly`.
+    pub read_write_type: String,
+}
+
+/// An advanced event selector: its field selectors (only `Equals` and `NotEquals` matter for
+/// management events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvancedSelector {
+    pub fields: Vec<FieldSelector>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSelector {
+    pub field: String,
+    pub equals: Vec<String>,
+    pub not_equals: Vec<String>,
+}
+
+/// Read access to CloudTrail. A few read-only calls per trail.
+pub trait CloudTrailApi: Send + Sync {
+    /// The trails that record events in `region`: those whose home region it is and the
+    /// multi-region (and organization) trails, each with its status and selectors.
+    fn trails(&self, region: &str) -> impl Future<Output = AwsResult<Vec<Trail>>> + Send;
+}
+
+/// `https://host/path` → `host/path`, as IAM names providers.
+pub fn issuer_of(url: &str) -> &str {
+    let u = url.trim();
+    let u = u.strip_prefix("https://").unwrap_or(u);
+    u.trim_end_matches('/')
 }
 
 /// Time, for waiting: real in production, instant in tests.

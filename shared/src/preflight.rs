@@ -4,8 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::AccountId;
-use crate::engine::EngineError;
-use crate::ports::{AwsError, IdentityApi, OrgInfo, OrganizationsApi, StackSetApi, StackSetInfo};
+use crate::engine::{Engine, EngineError};
+use crate::ports::{
+    AwsError, Clock, IdentityApi, OrgInfo, OrganizationsApi, StackSetApi, StackSetInfo,
+};
 
 /// The service principal of CloudFormation StackSets' trusted access in AWS Organizations.
 pub const STACKSETS_PRINCIPAL: &str = "member.org.stacksets.cloudformation.amazonaws.com";
@@ -19,23 +21,27 @@ pub struct Preflight {
 }
 
 /// Runs the checks in the order a user would fix them: organization, management account,
-/// trusted access, StackSet.
-pub async fn preflight<O, S, I>(
-    org: &O,
-    stacksets: &S,
+/// trusted access, StackSet (the engine's own `check_stack_set`).
+pub async fn preflight<O, S, C, I>(
+    engine: &Engine<'_, O, S, C>,
     identity: &I,
     stack_set: &str,
 ) -> Result<Preflight, EngineError>
 where
     O: OrganizationsApi,
     S: StackSetApi,
+    C: Clock,
     I: IdentityApi,
 {
-    let organization = org.describe_organization().await.map_err(|e| match e {
-        AwsError::NoOrganization => crate::read::ReadError::NoOrganization.into(),
-        AwsError::AccessDenied(m) => crate::read::ReadError::AccessDenied(m).into(),
-        e => EngineError::Aws(e),
-    })?;
+    let organization = engine
+        .org
+        .describe_organization()
+        .await
+        .map_err(|e| match e {
+            AwsError::NoOrganization => crate::read::ReadError::NoOrganization.into(),
+            AwsError::AccessDenied(m) => crate::read::ReadError::AccessDenied(m).into(),
+            e => EngineError::Aws(e),
+        })?;
     let caller = identity.caller_account().await?;
     if caller != organization.management_account_id {
         return Err(EngineError::NotManagementAccount {
@@ -43,25 +49,16 @@ where
             management: organization.management_account_id,
         });
     }
-    if !org.service_access_enabled(STACKSETS_PRINCIPAL).await? {
+    if !engine
+        .org
+        .service_access_enabled(STACKSETS_PRINCIPAL)
+        .await?
+    {
         return Err(EngineError::Aws(AwsError::TrustedAccessDisabled(format!(
             "{STACKSETS_PRINCIPAL} is not in the organization's enabled service access"
         ))));
     }
-    let stack_set = match stacksets.describe(stack_set).await {
-        Ok(info) if !info.service_managed => {
-            return Err(EngineError::SelfManaged {
-                name: stack_set.into(),
-            })
-        }
-        Ok(info) => info,
-        Err(AwsError::NotFound { .. }) => {
-            return Err(EngineError::StackSetMissing {
-                name: stack_set.into(),
-            })
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let stack_set = engine.check_stack_set(stack_set).await?;
     Ok(Preflight {
         organization,
         caller,

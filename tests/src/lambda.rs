@@ -29,6 +29,7 @@ struct SinkState {
     fail_next: u32,
     attempts: u32,
     bodies: Vec<Value>,
+    sizes: Vec<usize>,
 }
 
 impl ResponseSink {
@@ -50,6 +51,7 @@ impl ResponseSink {
                 }
                 let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
                 st.bodies.push(v);
+                st.sizes.push(req.body.len());
                 s.notify.notify_waiters();
                 HttpResponse::status(200)
             }
@@ -74,6 +76,11 @@ impl ResponseSink {
     /// Every body received, in order.
     pub fn bodies(&self) -> Vec<Value> {
         self.inner.lock().unwrap().bodies.clone()
+    }
+
+    /// The byte length of every body received, as sent.
+    pub fn sizes(&self) -> Vec<usize> {
+        self.inner.lock().unwrap().sizes.clone()
     }
 
     /// PUT attempts, failed ones included.

@@ -58,6 +58,8 @@ class Evaluator:
             "AWS::Partition": PARTITION,
             "AWS::StackName": STACK,
             "AWS::URLSuffix": "amazonaws.com",
+            # The property is left out; kept visible so that tests can tell.
+            "AWS::NoValue": "<Ref AWS::NoValue>",
         }
 
     # -- conditions

@@ -12,6 +12,7 @@ TAGGED_TYPES = {
     "AWS::CloudFormation::StackSet",
     "AWS::SQS::Queue",
     "AWS::Logs::LogGroup",
+    "AWS::SNS::Topic",
 }
 
 
@@ -139,6 +140,7 @@ def test_org_events_environment(template):
         "MAX_RETRY_ATTEMPTS": "3",
         "LOG_LEVEL": {"Ref": "LogLevel"},
         "RUST_LOG": {"Ref": "LogLevel"},
+        "INTEGRATION_IDENTIFIER": {"Ref": "IntegrationIdentifier"},
     }
 
 

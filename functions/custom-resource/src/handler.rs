@@ -2,9 +2,10 @@
 //! removes them all. Every path ends in exactly one answer to CloudFormation, or in a
 //! re-invocation that carries the wait over (and answers later).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as CfnRequest;
@@ -12,18 +13,24 @@ use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::core::{Expansion, PlanPolicy};
+use shared::counted::CallCounts;
 use shared::engine::{Engine, EngineConfig, EngineError, OpRecord, Outcome, Report, Request};
+use shared::metrics::{self, ReconcileFigures};
 use shared::ports::{AwsError, Clock, IdentityApi, OpKind, OrganizationsApi, StackSetApi};
 use shared::preflight::preflight;
 
+use crate::alarm_window;
 use crate::preflight_only;
 use crate::props::Props;
-use crate::response::{CfnResponse, Status};
+use crate::recording::{Mutations, Recording};
+use crate::response::{response, status_word, Body, CfnResponse, Status};
 
-/// PhysicalResourceId of a resource whose Create failed: its Delete must touch nothing.
+/// PhysicalResourceId of a resource whose Create failed before it changed anything: its
+/// Delete must touch nothing.
 pub const FAILED_CREATE_PREFIX: &str = "orgscope-create-failed/";
-/// PhysicalResourceId of a live resource: derived from the StackSet name, so that a new
-/// StackSetName is a replacement.
+/// PhysicalResourceId of a live resource, derived from the StackSet name. Every answer to a
+/// Create that may have changed the StackSet carries it, FAILED ones included, so that
+/// CloudFormation's rollback Delete removes what the Create made.
 pub const PHYSICAL_PREFIX: &str = "stackset-instances/";
 
 /// Sends the response body to the presigned ResponseURL.
@@ -53,6 +60,14 @@ pub struct Settings {
     pub budget: Duration,
     pub default_region: String,
     pub engine: EngineConfig,
+    /// The `IntegrationIdentifier` dimension of the metrics.
+    pub integration_id: String,
+    /// Counts of the AWS calls `org` and `stacksets` make, when they are wrapped in
+    /// `shared::counted::Counted` with these counts (main does); `None`: not reported.
+    pub calls: Option<Arc<CallCounts>>,
+    /// The figures of the reconcile pass this invocation completed (one invocation at a time
+    /// per instance: Lambda's model).
+    figures: Arc<Mutex<Option<ReconcileFigures>>>,
 }
 
 impl Settings {
@@ -62,6 +77,9 @@ impl Settings {
             budget: Duration::from_secs(55 * 60),
             default_region: default_region.into(),
             engine: EngineConfig::default(),
+            integration_id: metrics::DEFAULT_INTEGRATION_IDENTIFIER.into(),
+            calls: None,
+            figures: Arc::default(),
         }
     }
 }
@@ -77,6 +95,9 @@ pub struct Continuation {
     pub done_kinds: Vec<OpKind>,
     pub first_seen_ms: u64,
     pub hop: u32,
+    /// An earlier invocation of this request may have changed the StackSet.
+    #[serde(default)]
+    pub mutated: bool,
 }
 
 pub const CONTINUATION_KEY: &str = "OrgscopeContinuation";
@@ -90,6 +111,9 @@ pub struct Summary {
     pub operations: Vec<String>,
     pub accounts: usize,
     pub duration_ms: u64,
+    /// The Embedded Metric Format line printed for this invocation.
+    #[serde(skip)]
+    pub metrics_line: String,
 }
 
 enum Step {
@@ -130,6 +154,10 @@ struct Common {
     physical_resource_id: Option<String>,
     props: Value,
     old_props: Option<Value>,
+    /// The StackSet named by the properties, when they parse.
+    stack_set: Option<String>,
+    /// What this request did to the StackSet, across invocations.
+    mutations: Mutations,
 }
 
 fn common(req: &CfnRequest) -> Option<Common> {
@@ -144,6 +172,8 @@ fn common(req: &CfnRequest) -> Option<Common> {
             physical_resource_id: None,
             props: r.resource_properties.clone(),
             old_props: None,
+            stack_set: None,
+            mutations: Mutations::default(),
         },
         CfnRequest::Update(r) => Common {
             request_type: "Update",
@@ -155,6 +185,8 @@ fn common(req: &CfnRequest) -> Option<Common> {
             physical_resource_id: Some(r.physical_resource_id.clone()),
             props: r.resource_properties.clone(),
             old_props: Some(r.old_resource_properties.clone()),
+            stack_set: None,
+            mutations: Mutations::default(),
         },
         CfnRequest::Delete(r) => Common {
             request_type: "Delete",
@@ -166,6 +198,8 @@ fn common(req: &CfnRequest) -> Option<Common> {
             physical_resource_id: Some(r.physical_resource_id.clone()),
             props: r.resource_properties.clone(),
             old_props: None,
+            stack_set: None,
+            mutations: Mutations::default(),
         },
         _ => return None,
     })
@@ -187,10 +221,11 @@ where
     P: Responder,
     R: Reinvoker,
 {
-    fn engine(&self) -> Engine<'_, O, S, C> {
+    /// The engine for one request, its StackSet calls recorded in `stacksets`.
+    fn engine<'a>(&'a self, stacksets: &'a Recording<'a, S>) -> Engine<'a, O, Recording<'a, S>, C> {
         Engine {
             org: &self.org,
-            stacksets: &self.stacksets,
+            stacksets,
             clock: &self.clock,
             config: self.settings.engine.clone(),
         }
@@ -198,6 +233,37 @@ where
 
     /// Handles one invocation: a CloudFormation request, or a continuation of one.
     pub async fn handle(&self, payload: Value, inv: Invocation) -> Summary {
+        let calls_before = self.settings.calls.as_ref().map(|c| c.snapshot());
+        if let Ok(mut f) = self.settings.figures.lock() {
+            *f = None;
+        }
+        let mut summary = self.handle_request(payload, inv).await;
+        let record = metrics::Record {
+            function: "custom-resource",
+            trigger: summary.request_type.clone(),
+            calls: self
+                .settings
+                .calls
+                .as_ref()
+                .zip(calls_before)
+                .map(|(c, before)| c.snapshot().since(before)),
+            duration_ms: summary.duration_ms,
+            reconcile: self.settings.figures.lock().ok().and_then(|mut f| f.take()),
+            scheduled: false,
+            event: None,
+        };
+        summary.metrics_line = metrics::render(&self.settings.integration_id, now_ms(), &record);
+        println!("{}", summary.metrics_line);
+        summary
+    }
+
+    fn record(&self, report: &Report) {
+        if let Ok(mut f) = self.settings.figures.lock() {
+            *f = Some(ReconcileFigures::from_report(report));
+        }
+    }
+
+    async fn handle_request(&self, payload: Value, inv: Invocation) -> Summary {
         let started = self.clock.now();
         let (raw, carried) = match payload.get(CONTINUATION_KEY) {
             Some(c) => match serde_json::from_value::<Continuation>(c.clone()) {
@@ -210,7 +276,7 @@ where
             None => (payload, None),
         };
         let parsed: Result<CfnRequest, _> = serde_json::from_value(raw.clone());
-        let Some(c) = parsed.as_ref().ok().and_then(common) else {
+        let Some(mut c) = parsed.as_ref().ok().and_then(common) else {
             // Not a request we understand. If it has a ResponseURL, CloudFormation is waiting:
             // answer FAILED so that the stack does not hang for an hour.
             let url = str_field(&raw, "ResponseURL");
@@ -222,18 +288,17 @@ where
             if url.is_empty() {
                 return Summary::empty("Unknown", started, &self.clock);
             }
-            let resp = CfnResponse {
-                status: Status::Failed,
-                reason: Some(format!("Malformed custom resource request: {why}")),
-                physical_resource_id: match str_field(&raw, "PhysicalResourceId") {
+            let mut resp = response(
+                Status::Failed,
+                match str_field(&raw, "PhysicalResourceId") {
                     p if p.is_empty() => "orgscope-malformed-request".into(),
                     p => p,
                 },
-                stack_id: str_field(&raw, "StackId"),
-                request_id: str_field(&raw, "RequestId"),
-                logical_resource_id: str_field(&raw, "LogicalResourceId"),
-                data: BTreeMap::new(),
-            };
+                str_field(&raw, "StackId"),
+                str_field(&raw, "RequestId"),
+                str_field(&raw, "LogicalResourceId"),
+            );
+            resp.reason = Some(format!("Malformed custom resource request: {why}"));
             let answered = self.answer(&url, resp).await;
             let mut s = Summary::empty("Unknown", started, &self.clock);
             s.answered = Some(answered);
@@ -248,6 +313,10 @@ where
             hop = carried.as_ref().map(|x| x.hop).unwrap_or(0),
             "custom resource request"
         );
+        c.stack_set = Props::parse(&c.props, &self.settings.default_region)
+            .ok()
+            .map(|p| p.stack_set);
+        c.mutations = Mutations::carried(carried.as_ref().is_some_and(|x| x.mutated));
         let first_seen = carried
             .as_ref()
             .map(|x| x.first_seen_ms)
@@ -280,6 +349,7 @@ where
                         .unwrap_or_default(),
                     first_seen_ms: 0,
                     hop: carried.as_ref().map(|x| x.hop + 1).unwrap_or(1),
+                    mutated: false,
                 })
             }
             Ok(Ok(s)) => s,
@@ -307,18 +377,20 @@ where
             Step::Continue(mut cont) => {
                 cont.request = raw;
                 cont.first_seen_ms = first_seen;
+                cont.mutated = c.mutations.any();
                 let spent = Duration::from_millis(now_ms().saturating_sub(first_seen));
                 if self.settings.budget.saturating_sub(spent) <= self.settings.margin {
                     let resp = self.failed(
                         &c,
                         format!(
-                            "Gave up after {} minutes: {}. It continues in AWS; check CloudFormation > StackSets > {} > Operations, then update the stack again.",
+                            "Gave up after {} minutes: {}. It continues in AWS; check CloudFormation > StackSets > {} > Operations, then {}.",
                             self.settings.budget.as_secs() / 60,
                             match &cont.operation {
                                 Some(op) => format!("StackSet operation {} is still {}", op.id, op.status),
                                 None => "AWS did not answer in time".into(),
                             },
-                            Props::parse(&c.props, &self.settings.default_region).map(|p| p.stack_set).unwrap_or_default()
+                            c.stack_set.as_deref().unwrap_or_default(),
+                            self.next_step(&c),
                         ),
                     );
                     summary.answered = Some(self.answer(&c.response_url, resp).await);
@@ -338,7 +410,7 @@ where
                         Ok(()) => summary.reinvoked = true,
                         Err(e) => {
                             tracing::error!(error = %e, "re-invocation failed; answering now");
-                            let resp = self.failed(&c, format!("Could not continue waiting for the StackSet ({e}); any running operation continues in AWS. Update the stack again once it has finished (CloudFormation > StackSets > Operations)."));
+                            let resp = self.failed(&c, format!("Could not continue waiting for the StackSet ({e}); any running operation continues in AWS (CloudFormation > StackSets > Operations). Once it has finished, {}.", self.next_step(&c)));
                             summary.answered = Some(self.answer(&c.response_url, resp).await);
                         }
                     }
@@ -350,31 +422,37 @@ where
         summary
     }
 
-    fn physical_id(&self, c: &Common, props: Option<&Props>) -> String {
-        match props {
-            Some(p) => format!("{PHYSICAL_PREFIX}{}", p.stack_set),
-            None => c
-                .physical_resource_id
-                .clone()
-                .unwrap_or_else(|| format!("{FAILED_CREATE_PREFIX}{}", c.request_id)),
+    /// What the user does after a FAILED answer that left an operation running.
+    fn next_step(&self, c: &Common) -> &'static str {
+        if c.physical_resource_id.is_none() && c.mutations.any() {
+            "create the stack again: its rollback removes what this Create deployed"
+        } else {
+            "update the stack again"
+        }
+    }
+
+    /// The PhysicalResourceId of a FAILED answer. Update and Delete keep the ID they were
+    /// given (CloudFormation rolls back to it). A Create that may have changed the StackSet
+    /// answers the live ID, so that the rollback Delete removes what it made; one that changed
+    /// nothing answers the marker, so that the rollback Delete touches nothing.
+    fn failed_physical_id(&self, c: &Common) -> String {
+        match (&c.physical_resource_id, &c.stack_set) {
+            (Some(p), _) => p.clone(),
+            (None, Some(name)) if c.mutations.any() => format!("{PHYSICAL_PREFIX}{name}"),
+            (None, _) => format!("{FAILED_CREATE_PREFIX}{}", c.request_id),
         }
     }
 
     fn failed(&self, c: &Common, reason: String) -> CfnResponse {
-        // A failed Create gets a marker ID, so that its Delete touches nothing.
-        let physical = match (&c.physical_resource_id, c.request_type) {
-            (Some(p), _) => p.clone(),
-            (None, _) => format!("{FAILED_CREATE_PREFIX}{}", c.request_id),
-        };
-        CfnResponse {
-            status: Status::Failed,
-            reason: Some(reason),
-            physical_resource_id: physical,
-            stack_id: c.stack_id.clone(),
-            request_id: c.request_id.clone(),
-            logical_resource_id: c.logical_resource_id.clone(),
-            data: BTreeMap::new(),
-        }
+        let mut r = response(
+            Status::Failed,
+            self.failed_physical_id(c),
+            c.stack_id.clone(),
+            c.request_id.clone(),
+            c.logical_resource_id.clone(),
+        );
+        r.reason = Some(reason);
+        r
     }
 
     async fn answer(&self, url: &str, mut resp: CfnResponse) -> String {
@@ -382,10 +460,7 @@ where
             tracing::info!(account_ids = %full, "AccountIds truncated in the response; the full list");
         }
         let body = resp.body();
-        let status = match resp.status {
-            Status::Success => "SUCCESS",
-            Status::Failed => "FAILED",
-        };
+        let status = status_word(&resp.status);
         tracing::info!(status, reason = resp.reason.as_deref().unwrap_or(""), physical_resource_id = %resp.physical_resource_id, "answering CloudFormation");
         match self.responder.put(url, &body).await {
             Ok(()) => status.to_owned(),
@@ -400,25 +475,27 @@ where
         if c.resource_type == preflight_only::RESOURCE_TYPE {
             return self.preflight_only(c).await;
         }
+        if c.resource_type == alarm_window::RESOURCE_TYPE {
+            return self.alarm_window(c);
+        }
+        let stacksets = Recording {
+            inner: &self.stacksets,
+            mutations: &c.mutations,
+        };
+        let engine = self.engine(&stacksets);
         let props = Props::parse(&c.props, &self.settings.default_region);
         if c.request_type == "Delete" {
-            return self.delete(c, props.ok(), carried, deadline).await;
+            return self.delete(c, &engine, props.ok(), carried, deadline).await;
         }
         let props = match props {
             Ok(p) => p,
             Err(e) => return Step::Answer(self.failed(c, e.to_string()), vec![], 0),
         };
-        if let Err(e) =
-            preflight(&self.org, &self.stacksets, &self.identity, &props.stack_set).await
-        {
-            return Step::Answer(self.failed(c, e.to_string()), vec![], 0);
+        if let Some(reason) = self.stack_set_renamed(c, &props) {
+            return Step::Answer(self.failed(c, reason), vec![], 0);
         }
-        if let Some(old) = &c.old_props {
-            if let Ok(old) = Props::parse(old, &self.settings.default_region) {
-                if old.stack_set != props.stack_set {
-                    tracing::info!(old = %old.stack_set, new = %props.stack_set, "StackSetName changed: replacement; CloudFormation will delete the old instances");
-                }
-            }
+        if let Err(e) = preflight(&engine, &self.identity, &props.stack_set).await {
+            return Step::Answer(self.failed(c, e.to_string()), vec![], 0);
         }
         let done = carried.map(|x| x.done_kinds.clone()).unwrap_or_default();
         let req = Request {
@@ -437,7 +514,7 @@ where
             // again, and let later scheduled runs count attempts from here.
             user_change: true,
         };
-        match self.engine().reconcile(&req).await {
+        match engine.reconcile(&req).await {
             Ok(Outcome::Done(report)) => self.done(c, &props, &report),
             Ok(Outcome::Pending {
                 operation,
@@ -448,9 +525,57 @@ where
                 done_kinds,
                 first_seen_ms: 0,
                 hop: carried.map(|x| x.hop + 1).unwrap_or(1),
+                mutated: false,
             }),
             Err(e) => Step::Answer(self.failed(c, error_reason(&e)), vec![], 0),
         }
+    }
+
+    /// `Custom::PortAlarmWindow`: Create/Update compute, Delete does nothing; no AWS call.
+    fn alarm_window(&self, c: &Common) -> Step {
+        let outcome = match c.request_type {
+            "Delete" => Ok(Default::default()),
+            _ => alarm_window::data(&c.props),
+        };
+        match outcome {
+            Ok(data) => {
+                let mut r = response(
+                    Status::Success,
+                    c.physical_resource_id
+                        .clone()
+                        .unwrap_or_else(|| alarm_window::PHYSICAL_ID.into()),
+                    c.stack_id.clone(),
+                    c.request_id.clone(),
+                    c.logical_resource_id.clone(),
+                );
+                r.data = data.into_iter().collect();
+                Step::Answer(r, vec![], 0)
+            }
+            Err(reason) => Step::Answer(self.failed(c, reason), vec![], 0),
+        }
+    }
+
+    /// An Update may not move the resource to another StackSet: two StackSets would deploy
+    /// the same role name into the same accounts. The refusal comes before any AWS call.
+    fn stack_set_renamed(&self, c: &Common, props: &Props) -> Option<String> {
+        let deployed = match c.physical_resource_id.as_deref() {
+            Some(p) if p.starts_with(PHYSICAL_PREFIX) => p[PHYSICAL_PREFIX.len()..].to_owned(),
+            _ => {
+                Props::parse(c.old_props.as_ref()?, &self.settings.default_region)
+                    .ok()?
+                    .stack_set
+            }
+        };
+        (deployed != props.stack_set).then(|| {
+            format!(
+                "StackSetName cannot change on a deployed stack: it is `{deployed}`, and this \
+                 update asks for `{new}`. Two StackSets would deploy the same role name into the \
+                 same accounts, and one of them would fail in every account. Nothing was \
+                 changed. Keep StackSetName `{deployed}`; to use `{new}`, delete this stack and \
+                 create it again with the new name.",
+                new = props.stack_set
+            )
+        })
     }
 
     /// `Custom::PortPreflight`: Create/Update check, Delete does nothing; never a change.
@@ -461,18 +586,15 @@ where
         };
         match outcome {
             Ok(()) => Step::Answer(
-                CfnResponse {
-                    status: Status::Success,
-                    reason: None,
-                    physical_resource_id: c
-                        .physical_resource_id
+                response(
+                    Status::Success,
+                    c.physical_resource_id
                         .clone()
                         .unwrap_or_else(|| preflight_only::PHYSICAL_ID.into()),
-                    stack_id: c.stack_id.clone(),
-                    request_id: c.request_id.clone(),
-                    logical_resource_id: c.logical_resource_id.clone(),
-                    data: BTreeMap::new(),
-                },
+                    c.stack_id.clone(),
+                    c.request_id.clone(),
+                    c.logical_resource_id.clone(),
+                ),
                 vec![],
                 0,
             ),
@@ -481,6 +603,7 @@ where
     }
 
     fn done(&self, c: &Common, props: &Props, report: &Report) -> Step {
+        self.record(report);
         let ops: Vec<String> = report.operations.iter().map(|o| o.id.clone()).collect();
         let n = report.expansion.included.len();
         if !report.succeeded() {
@@ -512,40 +635,36 @@ where
             );
             return Step::Answer(resp, ops, n);
         }
-        let resp = CfnResponse {
-            status: Status::Success,
-            reason: None,
-            physical_resource_id: self.physical_id(c, Some(props)),
-            stack_id: c.stack_id.clone(),
-            request_id: c.request_id.clone(),
-            logical_resource_id: c.logical_resource_id.clone(),
-            data: data(&report.expansion),
-        };
+        let mut resp = response(
+            Status::Success,
+            format!("{PHYSICAL_PREFIX}{}", props.stack_set),
+            c.stack_id.clone(),
+            c.request_id.clone(),
+            c.logical_resource_id.clone(),
+        );
+        resp.data = data(&report.expansion);
         Step::Answer(resp, ops, n)
     }
 
     async fn delete(
         &self,
         c: &Common,
+        engine: &Engine<'_, O, Recording<'_, S>, C>,
         props: Option<Props>,
         carried: Option<&Continuation>,
         deadline: Instant,
     ) -> Step {
         let physical = c.physical_resource_id.clone().unwrap_or_default();
         let ok = |reason: Option<String>| {
-            Step::Answer(
-                CfnResponse {
-                    status: Status::Success,
-                    reason,
-                    physical_resource_id: physical.clone(),
-                    stack_id: c.stack_id.clone(),
-                    request_id: c.request_id.clone(),
-                    logical_resource_id: c.logical_resource_id.clone(),
-                    data: BTreeMap::new(),
-                },
-                vec![],
-                0,
-            )
+            let mut r = response(
+                Status::Success,
+                physical.clone(),
+                c.stack_id.clone(),
+                c.request_id.clone(),
+                c.logical_resource_id.clone(),
+            );
+            r.reason = reason;
+            Step::Answer(r, vec![], 0)
         };
         if physical.starts_with(FAILED_CREATE_PREFIX) || !physical.starts_with(PHYSICAL_PREFIX) {
             tracing::info!(%physical, "Delete of a resource that was never created: nothing to do");
@@ -569,12 +688,12 @@ where
                     .collect()
             })
             .unwrap_or_default();
-        match self
-            .engine()
+        match engine
             .remove_all(stack_set, &fallback, &c.request_id, deadline)
             .await
         {
             Ok(Outcome::Done(report)) if report.succeeded() => {
+                self.record(&report);
                 let ops = report.operations.iter().map(|o| o.id.clone()).collect();
                 match ok(None) {
                     Step::Answer(r, _, _) => Step::Answer(r, ops, 0),
@@ -582,6 +701,7 @@ where
                 }
             }
             Ok(Outcome::Done(report)) => {
+                self.record(&report);
                 let left: Vec<String> = report
                     .failures
                     .iter()
@@ -610,6 +730,7 @@ where
                 done_kinds,
                 first_seen_ms: 0,
                 hop: carried.map(|x| x.hop + 1).unwrap_or(1),
+                mutated: false,
             }),
             Err(e) => Step::Answer(self.failed(c, error_reason(&e)), vec![], 0),
         }
@@ -621,12 +742,12 @@ fn error_reason(e: &EngineError) -> String {
 }
 
 /// `Fn::GetAtt` attributes.
-pub fn data(e: &Expansion) -> BTreeMap<String, String> {
+pub fn data(e: &Expansion) -> HashMap<String, String> {
     let ids: Vec<&str> = e.included.iter().map(|x| x.id.as_str()).collect();
-    BTreeMap::from([
+    HashMap::from([
         ("AccountIds".to_owned(), ids.join(",")),
         ("AccountCount".to_owned(), ids.len().to_string()),
-        // "true" once `CfnResponse::fit` had to cut AccountIds (always present, so that the
+        // "true" once `Body::fit` had to cut AccountIds (always present, so that the
         // stack's EnrolledAccountIdsTruncated output can read it).
         ("AccountIdsTruncated".to_owned(), "false".to_owned()),
         ("OrganizationId".to_owned(), e.organization_id.clone()),
@@ -649,6 +770,7 @@ impl Summary {
             operations: vec![],
             accounts: 0,
             duration_ms: clock.now().duration_since(started).as_millis() as u64,
+            metrics_line: String::new(),
         }
     }
 }

@@ -9,6 +9,8 @@ use custom_resource::handler::{Handler, Invocation, Settings};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations};
+use shared::counted::{CallCounts, Counted};
+use shared::metrics;
 use shared::ports::TokioClock;
 
 #[tokio::main]
@@ -19,9 +21,15 @@ async fn main() -> Result<(), Error> {
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| "us-east-1".into());
+    let calls = CallCounts::new();
+    let mut settings = Settings::new(&region);
+    settings.calls = Some(calls.clone());
+    if let Ok(id) = std::env::var(metrics::INTEGRATION_ENV) {
+        settings.integration_id = id;
+    }
     let handler = Arc::new(Handler {
-        org: SdkOrganizations::new(&conf),
-        stacksets: CfnStackSets::new(&conf),
+        org: Counted::new(SdkOrganizations::new(&conf), calls.clone()),
+        stacksets: Counted::new(CfnStackSets::new(&conf), calls),
         identity: SdkIdentity::new(&conf),
         clock: TokioClock,
         responder: HttpResponder::new(),
@@ -30,7 +38,7 @@ async fn main() -> Result<(), Error> {
             // Lambda sets this for every function; the re-invocation targets this function.
             function_arn: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
         },
-        settings: Settings::new(&region),
+        settings,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();

@@ -1,41 +1,66 @@
-//! The body PUT to CloudFormation's ResponseURL, kept under CloudFormation's 4096-byte limit.
+//! The body PUT to CloudFormation's ResponseURL (`aws_lambda_events`'
+//! `CloudFormationCustomResourceResponse`), kept under CloudFormation's 4096-byte limit.
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
+pub use aws_lambda_events::event::cloudformation::{
+    CloudFormationCustomResourceResponse as CfnResponse,
+    CloudFormationCustomResourceResponseStatus as Status,
+};
+use serde_json::Value;
 
 /// CloudFormation rejects response bodies of 4096 bytes or more.
 pub const MAX_BODY: usize = 4096;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CfnResponse {
-    pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub physical_resource_id: String,
-    pub stack_id: String,
-    pub request_id: String,
-    pub logical_resource_id: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub data: BTreeMap<String, String>,
+/// Appended to a Reason that had to be cut.
+const CUT_NOTE: &str = "… (truncated; the function's CloudWatch log has the full text)";
+
+/// A response with these fields; `Reason`, `NoEcho` and `Data` empty.
+pub fn response(
+    status: Status,
+    physical_resource_id: String,
+    stack_id: String,
+    request_id: String,
+    logical_resource_id: String,
+) -> CfnResponse {
+    let mut r = CfnResponse::default();
+    r.status = status;
+    r.physical_resource_id = physical_resource_id;
+    r.stack_id = stack_id;
+    r.request_id = request_id;
+    r.logical_resource_id = logical_resource_id;
+    r
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Status {
-    Success,
-    Failed,
+/// `SUCCESS` or `FAILED`, as the body says it.
+pub fn status_word(s: &Status) -> &'static str {
+    match s {
+        Status::Failed => "FAILED",
+        _ => "SUCCESS",
+    }
 }
 
-impl CfnResponse {
-    pub fn body(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+/// Serializing and fitting the crate's response type.
+pub trait Body {
+    /// The JSON body exactly as it is sent. An absent `Reason` is left out rather than sent
+    /// as `null` (AWS documents it as an optional string).
+    fn body(&self) -> String;
+    /// Shrinks `AccountIds` (marking `AccountIdsTruncated`) and then `Reason` until the
+    /// serialized body (quotes and backslashes escaped) fits. Returns the account IDs that
+    /// were cut from `Data`, for the log.
+    fn fit(&mut self) -> Option<String>;
+}
+
+impl Body for CfnResponse {
+    fn body(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(o) = v.as_object_mut() {
+            if o.get("Reason").is_some_and(Value::is_null) {
+                o.remove("Reason");
+            }
+        }
+        v.to_string()
     }
 
-    /// Shrinks `AccountIds` (marking `AccountIdsTruncated`) and then `Reason` until the body
-    /// fits. Returns the account IDs that were cut from `Data`, for the log.
-    pub fn fit(&mut self) -> Option<String> {
+    fn fit(&mut self) -> Option<String> {
         let mut cut = None;
         if self.body().len() >= MAX_BODY {
             if let Some(full) = self.data.get("AccountIds").cloned() {
@@ -59,15 +84,25 @@ impl CfnResponse {
         }
         if self.body().len() >= MAX_BODY {
             if let Some(reason) = self.reason.take() {
-                const NOTE: &str = "… (truncated; the function's CloudWatch log has the full text)";
-                let room = MAX_BODY
-                    .saturating_sub(self.body().len() + NOTE.len() + 32)
-                    .min(reason.len());
-                let mut end = room;
-                while !reason.is_char_boundary(end) {
-                    end -= 1;
+                // Longest prefix (cut on a char boundary) whose *serialized* body fits: an
+                // escaped quote or backslash costs two bytes, a control character six.
+                let floor = |mut i: usize| {
+                    while !reason.is_char_boundary(i) {
+                        i -= 1;
+                    }
+                    i
+                };
+                let (mut lo, mut hi) = (0usize, reason.len());
+                while lo < hi {
+                    let mid = (lo + hi).div_ceil(2);
+                    self.reason = Some(format!("{}{CUT_NOTE}", &reason[..floor(mid)]));
+                    if self.body().len() < MAX_BODY {
+                        lo = mid;
+                    } else {
+                        hi = mid - 1;
+                    }
                 }
-                self.reason = Some(format!("{}{NOTE}", &reason[..end]));
+                self.reason = Some(format!("{}{CUT_NOTE}", &reason[..floor(lo)]));
             }
         }
         cut
@@ -79,15 +114,13 @@ mod tests {
     use super::*;
 
     fn resp() -> CfnResponse {
-        CfnResponse {
-            status: Status::Success,
-            reason: None,
-            physical_resource_id: "stackset-instances/Port-Integration-v3".into(),
-            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1".into(),
-            request_id: "r".into(),
-            logical_resource_id: "PortStackSetInstances".into(),
-            data: BTreeMap::new(),
-        }
+        response(
+            Status::Success,
+            "stackset-instances/Port-Integration-v3".into(),
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1".into(),
+            "r".into(),
+            "PortStackSetInstances".into(),
+        )
     }
 
     #[test]
@@ -121,10 +154,60 @@ mod tests {
     }
 
     #[test]
-    fn a_small_body_is_left_alone() {
+    fn a_failed_answer_with_long_quoted_reasons_stays_within_4096_serialized_bytes() {
+        // AWS's reasons quote names and escape paths: each `"` and `\` doubles when
+        // serialized, so a Reason of under 4096 raw bytes can make a body over the limit.
+        for unit in [
+            "\"",
+            "\\",
+            "Resource handler returned message: \"Role with name \\\"PortIntegrationRole\\\" already exists\" ",
+            "\u{1}",
+            "é\"",
+        ] {
+            let mut r = resp();
+            r.status = Status::Failed;
+            r.reason = Some(unit.repeat(4000 / unit.len() + 1));
+            r.fit();
+            let body = r.body();
+            assert!(
+                body.len() < MAX_BODY,
+                "{unit:?}: body of {} bytes",
+                body.len()
+            );
+            assert!(
+                body.len() > MAX_BODY - 64,
+                "{unit:?}: uses the room it has: {}",
+                body.len()
+            );
+            let parsed: Value = serde_json::from_str(&body).unwrap();
+            let reason = parsed["Reason"].as_str().unwrap();
+            assert!(reason.ends_with("full text)"), "{reason}");
+            assert!(reason.starts_with(unit.chars().next().unwrap()), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_reason_that_fits_once_serialized_is_left_whole() {
+        let mut r = resp();
+        r.status = Status::Failed;
+        let reason = "\"".repeat(1500);
+        r.reason = Some(reason.clone());
+        r.fit();
+        assert_eq!(r.reason.as_deref(), Some(reason.as_str()));
+    }
+
+    #[test]
+    fn a_small_body_is_left_alone_and_sends_no_null_reason() {
         let mut r = resp();
         r.data.insert("AccountIds".into(), "111111111111".into());
         assert!(r.fit().is_none());
         assert!(!r.data.contains_key("AccountIdsTruncated"));
+        let body: Value = serde_json::from_str(&r.body()).unwrap();
+        assert!(body.get("Reason").is_none(), "{body}");
+        assert_eq!(body["Status"], "SUCCESS");
+        assert_eq!(
+            body["PhysicalResourceId"],
+            "stackset-instances/Port-Integration-v3"
+        );
     }
 }

@@ -652,12 +652,19 @@ fn rejected_rows(f: &Fixture) -> Vec<Row> {
             from: Input,
             want: w(&["all lowercase", &upper]),
         },
+        // The deployed StackSet is `STACK_SET` (the request's PhysicalResourceId): an Update
+        // to another name is refused before any AWS call.
         Row {
-            name: "update_to_a_missing_stack_set",
+            name: "update_to_another_stack_set_name",
             kind: "update",
             props: set(f, &[("StackSetName", json!(MISSING_SET))]),
-            from: Aws,
-            want: w(&[&format!("StackSet `{MISSING_SET}` does not exist")]),
+            from: Input,
+            want: w(&[
+                "StackSetName cannot change",
+                &format!("`{MISSING_SET}`"),
+                &format!("Keep StackSetName `{STACK_SET}`"),
+                "delete this stack and create it again",
+            ]),
         },
     ]
 }
@@ -699,7 +706,8 @@ async fn every_bad_input_is_answered_failed_naming_the_value_and_the_fix_with_no
                 bad(format!("Reason lacks {want:?}: {reason}"));
             }
         }
-        let size = a.to_string().len();
+        // The body as CloudFormation received it, in bytes.
+        let size = r.sink.sizes()[i];
         if size >= 4096 {
             bad(format!("answer is {size} bytes"));
         }
@@ -863,9 +871,9 @@ async fn odd_but_valid_inputs_are_accepted_with_exactly_the_right_accounts() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// A property that must be a single string, given as a list, is rejected; the Reason must
-/// say what is expected. Today it says "expected a string or a list of strings, got a
-/// list", which contradicts itself.
+/// A property that must be a single string, given as a list, is rejected with a Reason that
+/// says a single string is expected. (This test found the Reason "expected a string or a list
+/// of strings, got a list", which contradicted itself.)
 #[tokio::test]
 async fn a_scalar_property_given_as_a_list_says_a_single_string_is_expected() {
     let r = rig().await;

@@ -3,11 +3,45 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{props, request, rig};
-use e2e::STACK_SET;
-use serde_json::json;
+use common::{
+    delete_stack_set, handler_with, inv, live_id, props, request, rig, rollback_delete, Capture,
+};
+use custom_resource::handler::Reinvoker;
+use e2e::{Fixture, STACK_SET};
+use serde_json::{json, Value};
+use shared::adapters::CfnStackSets;
+use shared::core::StackInstance;
+use shared::ports::{
+    AwsResult, OpKind, Operation, OperationResult, StackSetApi, StackSetInfo, Targets,
+};
+
+fn ids(f: &Fixture, names: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = names.iter().map(|n| f.account(n)).collect();
+    v.sort();
+    v
+}
+
+const PROD: &[&str] = &[
+    "prod-web",
+    "prod-data",
+    "prod-eu-1",
+    "prod-eu-payments",
+    "prod-eu-pci",
+    "prod-us-1",
+];
+
+/// Accounts whose instance has `status`.
+async fn with_status(bed: &e2e::TestBed, status: &str) -> Vec<String> {
+    bed.instances(STACK_SET)
+        .await
+        .into_iter()
+        .filter(|i| i["status"] == status)
+        .map(|i| i["account"].as_str().unwrap().to_owned())
+        .collect()
+}
 
 const ROLE_EXISTS: &str = "ResourceLogicalId:PortIntegrationRole, ResourceType:AWS::IAM::Role, ResourceStatusReason:PortIntegrationRole-aws-v3-multi already exists.";
 const OIDC_EXISTS: &str = "ResourceLogicalId:PortOidcProvider, ResourceType:AWS::IAM::OIDCProvider, ResourceStatusReason:Provider with url https://oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4 already exists. (Service: Iam, Status Code: 409, Request ID: 1b2c).";
@@ -52,15 +86,64 @@ async fn per_account_failures_fail_the_resource_with_advice_naming_each_account(
     );
     assert!(reason.contains("CreateOIDCProvider=false"), "{reason}");
     // The other four accounts got their role: one failure does not stop the others.
-    let current: Vec<String> = r
-        .bed
-        .instances(STACK_SET)
-        .await
-        .into_iter()
-        .filter(|i| i["status"] == "CURRENT")
-        .map(|i| i["account"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(current.len(), 4);
+    let mut others = ids(&f, PROD);
+    others.retain(|x| *x != a && *x != b);
+    assert_eq!(with_status(&r.bed, "CURRENT").await, others);
+    let mut failed = vec![a.clone(), b.clone()];
+    failed.sort();
+    assert_eq!(with_status(&r.bed, "OUTDATED").await, failed);
+    assert_eq!(r.bed.instance_accounts(STACK_SET).await, ids(&f, PROD));
+    assert_eq!(answer["PhysicalResourceId"], json!(live_id()), "{answer}");
+}
+
+/// The real StackSet adapter, but another client starts a drift detection on the StackSet
+/// just before each of the function's first `times` mutating calls: AWS answers them
+/// `OperationInProgressException` for certain.
+struct Interloper {
+    inner: CfnStackSets,
+    other: aws_sdk_cloudformation::Client,
+    left: AtomicU32,
+}
+
+impl StackSetApi for Interloper {
+    async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
+        self.inner.describe(name).await
+    }
+    async fn instances(&self, name: &str) -> AwsResult<Vec<StackInstance>> {
+        self.inner.instances(name).await
+    }
+    async fn start(
+        &self,
+        name: &str,
+        kind: OpKind,
+        targets: &Targets,
+        regions: &[String],
+        operation_id: &str,
+    ) -> AwsResult<String> {
+        let n = self.left.load(Ordering::SeqCst);
+        if n > 0 {
+            self.left.store(n - 1, Ordering::SeqCst);
+            self.other
+                .detect_stack_set_drift()
+                .stack_set_name(name)
+                .operation_id(format!("someone-else-{n}"))
+                .send()
+                .await
+                .expect("the StackSet is idle when the function calls");
+        }
+        self.inner
+            .start(name, kind, targets, regions, operation_id)
+            .await
+    }
+    async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
+        self.inner.operation(name, id).await
+    }
+    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
+        self.inner.recent_operations(name, max).await
+    }
+    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
+        self.inner.operation_results(name, id).await
+    }
 }
 
 #[tokio::test]
@@ -69,46 +152,57 @@ async fn an_operation_in_progress_is_waited_out_not_failed_on() {
     let f = r.bed.sample().await;
     r.bed.create_stack_set(STACK_SET, true).await;
     r.bed.configure(json!({"operation_seconds": 1.5})).await;
-    // Someone else (the events function, say) holds the StackSet for three operations' time.
     let conf = r.bed.sdk_config().await;
-    let cfn = aws_sdk_cloudformation::Client::new(&conf);
-    let other = tokio::spawn(async move {
-        for i in 0..3 {
-            loop {
-                match cfn
-                    .detect_stack_set_drift()
-                    .stack_set_name(STACK_SET)
-                    .operation_id(format!("someone-else-{i}"))
-                    .send()
-                    .await
-                {
-                    Ok(_) => break,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(1400)).await;
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    r.invoke(request(
-        &r.sink,
-        "create",
-        "busy",
-        props(&f.ou("Root/Prod/EU"), "ALL", ""),
-    ))
-    .await;
-    other.await.unwrap();
-    assert_eq!(r.last_answer()["Status"], "SUCCESS", "{}", r.last_answer());
+    let other = aws_sdk_cloudformation::Client::new(&conf);
+    // Someone else (the events function, say) holds the StackSet when the Create arrives ...
+    other
+        .detect_stack_set_drift()
+        .stack_set_name(STACK_SET)
+        .operation_id("someone-else-first")
+        .send()
+        .await
+        .unwrap();
+    // ... and takes it again just before each of the function's first two calls.
+    let h = handler_with(
+        &conf,
+        Interloper {
+            inner: CfnStackSets::new(&conf),
+            other,
+            left: AtomicU32::new(2),
+        },
+        Capture::default(),
+    );
+    let summary = h
+        .handle(
+            request(
+                &r.sink,
+                "create",
+                "busy",
+                props(&f.ou("Root/Prod/EU"), "ALL", ""),
+            ),
+            inv(Duration::from_secs(120)),
+        )
+        .await;
+    assert_eq!(summary.answered.as_deref(), Some("SUCCESS"), "{summary:?}");
     assert_eq!(r.sink.bodies().len(), 1);
-    assert_eq!(r.bed.instance_accounts(STACK_SET).await.len(), 3);
-    let refused = r
+    assert_eq!(
+        r.bed.instance_accounts(STACK_SET).await,
+        ids(&f, &["prod-eu-1", "prod-eu-payments", "prod-eu-pci"])
+    );
+    let calls: Vec<Value> = r
         .bed
         .requests()
         .await
         .into_iter()
-        .filter(|x| x["action"] == "CreateStackInstances" && x["status"] == 409)
-        .count();
-    println!("CreateStackInstances answered OperationInProgressException {refused} time(s)");
+        .filter(|x| x["action"] == "CreateStackInstances")
+        .map(|x| x["status"].clone())
+        .collect();
+    println!("CreateStackInstances answered {calls:?}");
+    assert_eq!(
+        calls,
+        [json!(409), json!(409), json!(200)],
+        "two OperationInProgressException answers, waited out, then the operation"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +224,22 @@ async fn thirty_percent_throttling_still_gives_the_exact_result() {
         .configure(json!({"throttle": {"organizations": 0.0, "cloudformation": 0.0}}))
         .await;
     assert_eq!(r.last_answer()["Status"], "SUCCESS", "{}", r.last_answer());
-    assert_eq!(r.bed.instance_accounts(STACK_SET).await.len(), 9);
+    let want = ids(
+        &f,
+        &[
+            "sandbox-orphan",
+            "shared-services",
+            "prod-web",
+            "prod-data",
+            "prod-eu-1",
+            "prod-eu-payments",
+            "prod-eu-pci",
+            "prod-us-1",
+            "staging-1",
+        ],
+    );
+    assert_eq!(r.bed.instance_accounts(STACK_SET).await, want);
+    assert_eq!(r.last_answer()["Data"]["AccountIds"], json!(want.join(",")));
     let throttled = r
         .bed
         .requests()
@@ -185,20 +294,183 @@ async fn the_time_budget_running_out_answers_failed_with_the_operation_to_check(
     let mut r = rig().await;
     let f = r.bed.sample().await;
     r.bed.create_stack_set(STACK_SET, true).await;
-    r.bed.configure(json!({"operation_seconds": 30.0})).await;
+    r.bed.configure(json!({"operation_seconds": 3.0})).await;
     r.handler.settings.budget = Duration::from_millis(1200);
-    r.invoke(request(
-        &r.sink,
-        "create",
-        "budget",
-        props(&f.ou("Root/Prod"), "ALL", ""),
-    ))
-    .await;
+    let p = props(&f.ou("Root/Prod"), "ALL", "");
+    r.invoke(request(&r.sink, "create", "budget", p.clone()))
+        .await;
     assert_eq!(r.sink.bodies().len(), 1);
-    let reason = r.last_answer()["Reason"].as_str().unwrap().to_owned();
+    let answer = r.last_answer();
+    let reason = answer["Reason"].as_str().unwrap().to_owned();
     assert!(
         reason.contains("still RUNNING") && reason.contains("Operations"),
         "{reason}"
+    );
+    assert!(reason.contains("create the stack again"), "{reason}");
+    // The operation was started: the live ID, so that the rollback removes its instances.
+    assert_eq!(answer["PhysicalResourceId"], json!(live_id()), "{answer}");
+    r.handler.settings.budget = Duration::from_secs(60);
+    r.invoke(rollback_delete(&r.sink, "budget-rollback", p, &answer))
+        .await;
+    assert_eq!(r.last_answer()["Status"], "SUCCESS", "{}", r.last_answer());
+    assert!(r.bed.instances(STACK_SET).await.is_empty());
+    delete_stack_set(&r.bed).await.expect("DeleteStackSet");
+}
+
+/// A re-invoker that always fails (a missing `lambda:InvokeFunction` permission, say).
+struct NoReinvoke;
+
+impl Reinvoker for NoReinvoke {
+    async fn reinvoke(&self, _: &Value) -> Result<(), String> {
+        Err("AccessDeniedException: not authorized to perform lambda:InvokeFunction".into())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_reinvocation_after_the_create_started_answers_the_live_id() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    r.bed.configure(json!({"operation_seconds": 3.0})).await;
+    let conf = r.bed.sdk_config().await;
+    let h = handler_with(&conf, CfnStackSets::new(&conf), NoReinvoke);
+    let p = props(&f.ou("Root/Prod"), "ALL", "");
+    let s = h
+        .handle(
+            request(&r.sink, "create", "noreinvoke", p.clone()),
+            inv(Duration::from_millis(1500)),
+        )
+        .await;
+    assert!(!s.reinvoked, "{s:?}");
+    assert_eq!(r.sink.bodies().len(), 1);
+    let answer = r.last_answer();
+    assert_eq!(answer["Status"], "FAILED");
+    let reason = answer["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Could not continue waiting") && reason.contains("lambda:InvokeFunction"),
+        "{reason}"
+    );
+    assert_eq!(answer["PhysicalResourceId"], json!(live_id()), "{answer}");
+    r.invoke(rollback_delete(&r.sink, "noreinvoke-rollback", p, &answer))
+        .await;
+    assert_eq!(r.last_answer()["Status"], "SUCCESS", "{}", r.last_answer());
+    assert!(r.bed.instances(STACK_SET).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_continuation_that_gives_up_answers_the_live_id_its_first_invocation_earned() {
+    let mut r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    r.bed.configure(json!({"operation_seconds": 3.0})).await;
+    let first = r
+        .invoke_with_deadline(
+            request(
+                &r.sink,
+                "create",
+                "carried-give-up",
+                props(&f.ou("Root/Prod"), "ALL", ""),
+            ),
+            Duration::from_millis(1500),
+        )
+        .await;
+    assert!(first.reinvoked, "{first:?}");
+    let conts = r.reinvoked.take();
+    assert_eq!(conts.len(), 1);
+    let cont = conts.into_iter().next().unwrap();
+    assert_eq!(
+        cont["OrgscopeContinuation"]["Mutated"],
+        json!(true),
+        "{cont}"
+    );
+    // The next invocation has no time left: it starts nothing itself and gives up.
+    r.handler.settings.budget = Duration::from_millis(1);
+    let second = r
+        .invoke_with_deadline(cont, Duration::from_millis(1500))
+        .await;
+    assert_eq!(second.answered.as_deref(), Some("FAILED"), "{second:?}");
+    assert_eq!(r.sink.bodies().len(), 1);
+    let answer = r.last_answer();
+    assert!(
+        answer["Reason"].as_str().unwrap().contains("Gave up"),
+        "{answer}"
+    );
+    assert_eq!(answer["PhysicalResourceId"], json!(live_id()), "{answer}");
+    assert_eq!(
+        r.bed.mutating_stackset_calls().await,
+        ["CreateStackInstances"],
+        "only the first invocation changed the StackSet"
+    );
+}
+
+/// The real StackSet adapter, with a bug that panics once an operation has been started.
+struct PanicsAfterStart(CfnStackSets);
+
+impl StackSetApi for PanicsAfterStart {
+    async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
+        self.0.describe(name).await
+    }
+    async fn instances(&self, name: &str) -> AwsResult<Vec<StackInstance>> {
+        self.0.instances(name).await
+    }
+    async fn start(
+        &self,
+        name: &str,
+        kind: OpKind,
+        targets: &Targets,
+        regions: &[String],
+        operation_id: &str,
+    ) -> AwsResult<String> {
+        self.0
+            .start(name, kind, targets, regions, operation_id)
+            .await
+    }
+    async fn operation(&self, _: &str, _: &str) -> AwsResult<Operation> {
+        panic!("simulated bug after the operation started")
+    }
+    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
+        self.0.recent_operations(name, max).await
+    }
+    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
+        self.0.operation_results(name, id).await
+    }
+}
+
+#[tokio::test]
+async fn a_panic_after_the_create_started_answers_the_live_id() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    let conf = r.bed.sdk_config().await;
+    let h = handler_with(
+        &conf,
+        PanicsAfterStart(CfnStackSets::new(&conf)),
+        Capture::default(),
+    );
+    let s = h
+        .handle(
+            request(
+                &r.sink,
+                "create",
+                "late-boom",
+                props(&f.ou("Root/Prod/US"), "ALL", ""),
+            ),
+            inv(Duration::from_secs(60)),
+        )
+        .await;
+    assert_eq!(s.answered.as_deref(), Some("FAILED"), "{s:?}");
+    let a = r.last_answer();
+    assert!(
+        a["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("simulated bug after"),
+        "{a}"
+    );
+    assert_eq!(a["PhysicalResourceId"], json!(live_id()), "{a}");
+    assert_eq!(
+        r.bed.mutating_stackset_calls().await,
+        ["CreateStackInstances"]
     );
 }
 
@@ -258,7 +530,7 @@ impl shared::ports::OrganizationsApi for PanickingOrg {
 }
 
 #[tokio::test]
-async fn a_panic_inside_the_function_is_answered_as_failed() {
+async fn a_panic_before_any_change_is_answered_as_failed_with_the_touch_nothing_id() {
     let r = rig().await;
     r.bed.sample().await;
     let conf = r.bed.sdk_config().await;

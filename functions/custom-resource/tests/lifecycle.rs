@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{props, request, rig, rig_with, FixedIdentity};
+use common::{
+    delete_stack_set, live_id, props, request, rig, rig_with, rollback_delete, FixedIdentity,
+};
 use e2e::{OuReading, STACK_SET};
 use serde_json::{json, Value};
 use shared::core::AccountId;
@@ -232,6 +234,8 @@ async fn delete_removes_every_instance_and_answers_success_under(reading: OuRead
             "StackId": del["StackId"],
             "RequestId": "d1",
             "LogicalResourceId": "PortStackSetInstances",
+            "NoEcho": false,
+            "Data": {},
         })
     );
     assert!(r.bed.instance_accounts(STACK_SET).await.is_empty());
@@ -263,6 +267,105 @@ async fn delete_after_a_failed_create_touches_nothing() {
     r.invoke(del).await;
     assert_eq!(r.last_answer()["Status"], "SUCCESS");
     assert!(r.bed.requests().await.is_empty(), "no AWS call at all");
+}
+
+const ROLE_EXISTS: &str = "ResourceLogicalId:PortIntegrationRole, ResourceType:AWS::IAM::Role, ResourceStatusReason:PortIntegrationRole-aws-v3-multi already exists.";
+
+#[tokio::test]
+async fn a_create_that_failed_for_one_account_rolls_back_clean() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    // The commonest first-day failure: one account already has a role of that name.
+    let bad = f.account("prod-eu-1");
+    r.bed
+        .control(
+            "fail-account",
+            json!({"account_id": bad, "reason": ROLE_EXISTS, "times": 1}),
+        )
+        .await;
+    let p = props(&f.ou("Root/Prod"), "ALL", "");
+    r.invoke(request(&r.sink, "create", "c-fails", p.clone()))
+        .await;
+    let failed = r.last_answer();
+    assert_eq!(failed["Status"], "FAILED", "{failed}");
+    assert!(
+        failed["Reason"].as_str().unwrap().contains(&bad),
+        "{failed}"
+    );
+    // The Create changed the StackSet, so it answers the live ID ...
+    assert_eq!(failed["PhysicalResourceId"], json!(live_id()), "{failed}");
+    let mut others = names(&f, PROD);
+    others.retain(|a| *a != bad);
+    let current: Vec<String> = r
+        .bed
+        .instances(STACK_SET)
+        .await
+        .into_iter()
+        .filter(|i| i["status"] == "CURRENT")
+        .map(|i| i["account"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(current, others, "the other five accounts got the role");
+    // ... and CloudFormation's rollback Delete, sent with that ID, removes what it made.
+    r.invoke(rollback_delete(&r.sink, "d-rollback", p, &failed))
+        .await;
+    let deleted = r.last_answer();
+    assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
+    assert_eq!(deleted["PhysicalResourceId"], json!(live_id()));
+    assert!(
+        r.bed.instances(STACK_SET).await.is_empty(),
+        "{:?}",
+        r.bed.instances(STACK_SET).await
+    );
+    // The rollback of the template's StackSet resource then succeeds: it is empty.
+    delete_stack_set(&r.bed).await.expect("DeleteStackSet");
+    assert_eq!(r.sink.bodies().len(), 2, "one answer per request");
+}
+
+#[tokio::test]
+async fn changing_the_stack_set_name_is_refused_before_any_aws_call() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    r.bed.create_stack_set("Port-Integration-v4", true).await;
+    let old = props(&f.ou("Root/Prod/US"), "ALL", "");
+    r.invoke(request(&r.sink, "create", "c1", old.clone()))
+        .await;
+    assert_eq!(r.last_answer()["Status"], "SUCCESS");
+    r.bed.control("requests/clear", json!({})).await;
+    let mut new = old.clone();
+    new["StackSetName"] = json!("Port-Integration-v4");
+    let mut up = request(&r.sink, "update", "u-rename", new);
+    up["OldResourceProperties"] = old;
+    up["PhysicalResourceId"] = json!(live_id());
+    r.invoke(up).await;
+    let a = r.last_answer();
+    assert_eq!(a["Status"], "FAILED", "{a}");
+    assert_eq!(
+        a["PhysicalResourceId"],
+        json!(live_id()),
+        "the old ID: CloudFormation rolls back to it"
+    );
+    let reason = a["Reason"].as_str().unwrap();
+    for want in [
+        "StackSetName cannot change",
+        "`Port-Integration-v3`",
+        "`Port-Integration-v4`",
+        "Keep StackSetName `Port-Integration-v3`",
+        "delete this stack and create it again",
+    ] {
+        assert!(reason.contains(want), "lacks {want:?}: {reason}");
+    }
+    assert!(r.bed.requests().await.is_empty(), "no AWS call at all");
+    assert_eq!(
+        r.bed.instance_accounts(STACK_SET).await,
+        vec![f.account("prod-us-1")]
+    );
+    assert!(r
+        .bed
+        .instance_accounts("Port-Integration-v4")
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
@@ -342,7 +445,7 @@ async fn a_body_over_4096_bytes_truncates_account_ids_and_says_so() {
         .await;
     let answer = r.last_answer();
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
-    assert!(answer.to_string().len() < 4096);
+    assert!(r.sink.sizes()[0] < 4096, "{} bytes", r.sink.sizes()[0]);
     assert_eq!(answer["Data"]["AccountIdsTruncated"], "true");
     assert_eq!(answer["Data"]["AccountCount"], "400");
     let shown = answer["Data"]["AccountIds"]
@@ -354,8 +457,73 @@ async fn a_body_over_4096_bytes_truncates_account_ids_and_says_so() {
     assert_eq!(r.bed.instance_accounts(STACK_SET).await.len(), 400);
 }
 
+/// An AWS-style per-account reason that quotes a policy: dense with escaped quotes, each of
+/// which takes four bytes in the JSON body for its two characters.
+const QUOTED: &str = r#"ResourceStatusReason:Resource handler returned message: "explicit deny in a service control policy: {\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"DenyIam\",\"Effect\":\"Deny\",\"Action\":[\"iam:CreateRole\",\"iam:TagRole\",\"iam:PutRolePolicy\",\"iam:AttachRolePolicy\",\"iam:CreateOpenIDConnectProvider\"],\"Resource\":[\"*\"],\"Condition\":{\"StringNotLike\":{\"aws:PrincipalArn\":[\"arn:aws:iam::*:role/Admin\"]}}}]}" (Service: Iam, Status Code: 403)"#;
+
 #[tokio::test]
-async fn a_put_that_fails_twice_is_retried_until_it_succeeds() {
+async fn a_failed_answer_with_long_quoted_reasons_stays_within_4096_bytes() {
+    let r = rig().await;
+    let f = r.bed.sample().await;
+    r.bed.create_stack_set(STACK_SET, true).await;
+    let scope = names(
+        &f,
+        &[
+            "sandbox-orphan",
+            "shared-services",
+            "prod-web",
+            "prod-data",
+            "prod-eu-1",
+            "prod-eu-payments",
+            "prod-eu-pci",
+            "prod-us-1",
+            "staging-1",
+            "staging-2",
+        ],
+    );
+    for a in &scope {
+        r.bed
+            .control(
+                "fail-account",
+                json!({"account_id": a, "reason": QUOTED, "times": null}),
+            )
+            .await;
+    }
+    r.invoke(request(
+        &r.sink,
+        "create",
+        "quoted",
+        props(&f.root(), "ALL", ""),
+    ))
+    .await;
+    let answer = r.last_answer();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let sent = r.sink.sizes()[0];
+    let reason = answer["Reason"].as_str().unwrap();
+    println!(
+        "FAILED body: {sent} bytes; Reason: {} characters, {} escaped quotes",
+        reason.chars().count(),
+        reason.matches("\\\"").count()
+    );
+    assert!(
+        sent < 4096,
+        "the body CloudFormation received is {sent} bytes"
+    );
+    assert!(sent > 4096 - 128, "the Reason uses the room it has: {sent}");
+    assert!(reason.matches("\\\"").count() > 200, "{reason}");
+    assert!(
+        reason.starts_with("10 of 10 in-scope account(s)"),
+        "{reason}"
+    );
+    assert!(
+        reason.ends_with("(truncated; the function's CloudWatch log has the full text)"),
+        "{reason}"
+    );
+    assert_eq!(answer["PhysicalResourceId"], json!(live_id()));
+}
+
+#[tokio::test]
+async fn a_put_that_fails_three_times_is_retried_until_it_succeeds() {
     let r = rig().await;
     let f = r.bed.sample().await;
     r.bed.create_stack_set(STACK_SET, true).await;

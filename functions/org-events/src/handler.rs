@@ -10,7 +10,7 @@
 //!   completed is already reflected in that reconcile: it costs no AWS call at all.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -18,9 +18,11 @@ use serde_json::Value;
 use shared::core::{
     advise, plan, AccountId, AccountScope, Batch, Desired, ExpandError, PlanPolicy, Scope,
 };
+use shared::counted::CallCounts;
 use shared::engine::{
     AccountFailure, Engine, EngineConfig, EngineError, OpRecord, Outcome, Report, Request,
 };
+use shared::metrics::{self, EventFigures, ReconcileFigures};
 use shared::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi};
 use thiserror::Error;
 
@@ -140,6 +142,12 @@ pub struct Summary {
     pub drift_detection: Option<String>,
     pub warnings: Vec<String>,
     pub duration_ms: u64,
+    /// What the completed reconcile pass found, for the metrics (`None` when none ran).
+    #[serde(skip)]
+    pub figures: Option<ReconcileFigures>,
+    /// The Embedded Metric Format line printed for this invocation.
+    #[serde(skip)]
+    pub metrics_line: String,
 }
 
 impl Summary {
@@ -162,6 +170,8 @@ impl Summary {
             drift_detection: None,
             warnings: vec![],
             duration_ms: 0,
+            figures: None,
+            metrics_line: String::new(),
         }
     }
 }
@@ -189,6 +199,11 @@ pub struct Handler<O, S, C> {
     pub clock: C,
     pub config: Config,
     pub engine: EngineConfig,
+    /// The `IntegrationIdentifier` dimension of the metrics.
+    pub integration_id: String,
+    /// Counts of the AWS calls `org` and `stacksets` make, when they are wrapped in
+    /// `shared::counted::Counted` with these counts (main does); `None`: not reported.
+    pub calls: Option<Arc<CallCounts>>,
     memo: Mutex<Memo>,
 }
 
@@ -202,6 +217,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
             clock,
             config,
             engine: EngineConfig::default(),
+            integration_id: metrics::DEFAULT_INTEGRATION_IDENTIFIER.into(),
+            calls: None,
             memo: Mutex::new(Memo::default()),
         }
     }
@@ -218,6 +235,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
     /// Handles one event and logs its summary.
     pub async fn handle(&self, event: &Value, inv: &Invocation) -> Result<Summary, HandlerError> {
         let started = self.clock.now();
+        let calls_before = self.calls.as_ref().map(|c| c.snapshot());
         let classified = classify(event);
         // A hard stop half a margin after the working deadline: an AWS call that hangs or is
         // retried through an outage must not run into Lambda's own timeout.
@@ -228,13 +246,36 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Handler<O, S, C> {
             Err(_) => Err(HandlerError::Deadline),
         };
         let ms = self.clock.now().duration_since(started).as_millis() as u64;
+        let record = |s: Option<&Summary>| metrics::Record {
+            function: "org-events",
+            trigger: classified.trigger.kind().to_owned(),
+            calls: self
+                .calls
+                .as_ref()
+                .zip(calls_before)
+                .map(|(c, before)| c.snapshot().since(before)),
+            duration_ms: ms,
+            reconcile: s.and_then(|s| s.figures),
+            scheduled: classified.trigger == Trigger::Schedule,
+            event: Some(EventFigures {
+                kind: classified.trigger.kind().to_owned(),
+                touched_scope: s.is_some_and(|s| !s.operations.is_empty()),
+            }),
+        };
         match result {
             Ok(mut summary) => {
                 summary.duration_ms = ms;
+                summary.metrics_line =
+                    metrics::render(&self.integration_id, epoch_ms(), &record(Some(&summary)));
                 log_summary(&summary);
+                println!("{}", summary.metrics_line);
                 Ok(summary)
             }
             Err(e) => {
+                println!(
+                    "{}",
+                    metrics::render(&self.integration_id, epoch_ms(), &record(None))
+                );
                 tracing::error!(
                     trigger = classified.trigger.kind(),
                     event_id = classified.event_id.as_deref().unwrap_or(""),
@@ -657,7 +698,12 @@ fn from_report(c: &Classified, r: &Report, why: &str) -> Summary {
     s.failures = r.failures.clone();
     s.operation_ids = r.operations.iter().map(|o| o.id.clone()).collect();
     s.operations = r.operations.clone();
+    s.figures = Some(ReconcileFigures::from_report(r));
     s
+}
+
+fn epoch_ms() -> u64 {
+    (now_epoch() * 1000.0) as u64
 }
 
 fn ids(v: &[AccountId]) -> String {

@@ -5,6 +5,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use org_events::{Config, Handler, Invocation};
 use serde_json::Value;
 use shared::adapters::{load_config, CfnStackSets, SdkOrganizations};
+use shared::counted::{CallCounts, Counted};
+use shared::metrics;
 use shared::ports::TokioClock;
 
 #[tokio::main]
@@ -33,12 +35,17 @@ async fn main() -> Result<(), Error> {
         regions = ?config.regions,
         "org-events ready"
     );
-    let handler = Handler::new(
-        SdkOrganizations::new(&conf),
-        CfnStackSets::new(&conf),
+    let calls = CallCounts::new();
+    let mut handler = Handler::new(
+        Counted::new(SdkOrganizations::new(&conf), calls.clone()),
+        Counted::new(CfnStackSets::new(&conf), calls.clone()),
         TokioClock,
         config,
     );
+    handler.calls = Some(calls);
+    if let Ok(id) = std::env::var(metrics::INTEGRATION_ENV) {
+        handler.integration_id = id;
+    }
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let inv = Invocation::from_lambda(&event.context.request_id, event.context.deadline);

@@ -489,11 +489,15 @@ async fn values_only_aws_can_judge_fail_the_run_by_name_and_change_nothing() {
             with(&f, &[("TARGET_OU_IDS", "r-zz99")]),
             &["r-zz99 does not exist in this organization"],
         ),
-        // Names the StackSet; the wording is poor today (see the ignored test below).
+        // Names the StackSet and says where it should come from (the engine's
+        // `check_stack_set`, run before each reconcile).
         row(
             "stack_set_does_not_exist",
             with(&f, &[("STACK_SET_NAME", "Missing-StackSet")]),
-            &["Missing-StackSet"],
+            &[
+                "StackSet `Missing-StackSet` does not exist in this account and region",
+                "check StackSetName",
+            ],
         ),
     ];
     let mut problems = Vec::new();
@@ -649,10 +653,10 @@ async fn odd_but_valid_configuration_is_accepted_and_converges_exactly() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// The custom resource's preflight explains a missing or self-managed StackSet before any
-/// change; org-events has no such check: a missing StackSet gives "StackSet X not found was not
-/// found" (no fix), and a self-managed one gets a CreateStackInstances call that AWS rejects
-/// without naming the StackSet.
+/// A missing or self-managed StackSet is explained, by name, before any change: org-events runs
+/// the engine's `check_stack_set` before each reconcile, as the custom resource's preflight
+/// does. (This test found that org-events had no such check: a missing StackSet gave "StackSet
+/// X not found was not found", and a self-managed one got a CreateStackInstances call.)
 #[tokio::test]
 async fn a_missing_or_self_managed_stack_set_is_explained_before_any_change() {
     let bed = TestBed::start().await;
@@ -679,11 +683,10 @@ async fn a_missing_or_self_managed_stack_set_is_explained_before_any_change() {
 }
 
 /// A non-UTF-8 environment value cannot come from CloudFormation (template parameters are
-/// strings), but "invalid configuration fails loudly at start-up" (issue 4): `main.rs` reads
-/// the environment with `std::env::var(k).ok()`, which turns a value that is not UTF-8 into
-/// "unset". ON_ACCOUNT_LEAVES_SCOPE=RETAIN spelled with a stray byte silently becomes the
-/// default DELETE (and STACK_SET_REGIONS the default region, MAX_RETRY_ATTEMPTS 3).
-/// (ACCOUNT_SCOPE cannot widen this way: a listed account with the default ALL is an error.)
+/// strings), but "invalid configuration fails loudly at start-up" (issue 4). This test found
+/// that `main.rs` read the environment with `std::env::var(k).ok()`, which turned a value that
+/// is not UTF-8 into "unset" (ON_ACCOUNT_LEAVES_SCOPE=RETAIN with a stray byte silently became
+/// the default DELETE); it now reads values lossily, so the parser rejects them by name.
 #[tokio::test]
 async fn a_non_utf8_environment_value_fails_start_up() {
     use std::os::unix::ffi::OsStrExt;

@@ -4,10 +4,9 @@
 
 use aws_config::Region;
 
-use crate::doctor::{
-    AdvancedSelector, CloudTrailApi, EventSelector, FieldSelector, Trail, TrailSelectors,
+use crate::ports::{
+    AdvancedSelector, AwsResult, CloudTrailApi, EventSelector, FieldSelector, Trail, TrailSelectors,
 };
-use crate::ports::AwsResult;
 
 use super::errors::classify;
 use super::retry::{retrying, RetryPolicy};

@@ -2,8 +2,9 @@
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::doctor::{decode_policy, issuer_of, IamApi, OidcProvider, Role};
-use crate::ports::{AwsError, AwsResult};
+use serde_json::Value;
+
+use crate::ports::{issuer_of, AwsError, AwsResult, IamApi, OidcProvider, Role};
 
 use super::errors::classify;
 use super::retry::{retrying, RetryPolicy};
@@ -102,5 +103,48 @@ impl IamApi for SdkIam {
                 .map(|t| (t.key().to_owned(), t.value().to_owned()))
                 .collect(),
         }))
+    }
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986); some emulators return them plain.
+fn decode_policy(raw: &str) -> Result<Value, String> {
+    if let Ok(v) = serde_json::from_str(raw) {
+        return Ok(v);
+    }
+    let decoded = percent_decode(raw)?;
+    serde_json::from_str(&decoded).map_err(|e| format!("trust policy is not JSON: {e}"))
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent-encoding at byte {i}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|e| format!("trust policy is not UTF-8: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_decode_encoded_or_plain() {
+        let plain = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        assert_eq!(decode_policy(plain).unwrap()["Version"], "2012-10-17");
+        let enc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+        assert_eq!(decode_policy(enc).unwrap()["Version"], "2012-10-17");
+        assert!(decode_policy("%7B%2").is_err());
     }
 }

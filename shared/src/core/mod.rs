@@ -6,6 +6,7 @@ pub mod expand;
 pub mod ids;
 pub mod org;
 pub mod plan;
+pub mod schedule;
 pub mod scope;
 
 pub use advice::advise;
@@ -17,6 +18,7 @@ pub use plan::{
     fit_ous, plan, plan_reaching, Batch, Desired, DetailedStatus, DriftStatus, Held,
     InstanceStatus, PlanPolicy, ReconcilePlan, StackInstance, MAX_OUS_PER_OPERATION,
 };
+pub use schedule::{alarm_window, schedule_interval, AlarmWindow, ScheduleError};
 pub use scope::{parse_regions, parse_stack_set_name, AccountScope, LeavePolicy, RawList, Scope};
 
 #[cfg(test)]

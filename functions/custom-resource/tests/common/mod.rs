@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use shared::adapters::{CfnStackSets, SdkIdentity, SdkOrganizations};
 use shared::core::AccountId;
 use shared::engine::EngineConfig;
-use shared::ports::{AwsResult, IdentityApi, TokioClock};
+use shared::ports::{AwsResult, IdentityApi, StackSetApi, TokioClock};
 
 /// Continuations the handler asked to be re-invoked with.
 #[derive(Clone, Default)]
@@ -57,10 +57,8 @@ pub async fn rig() -> Rig<SdkIdentity> {
     rig_with(bed, identity).await
 }
 
-pub async fn rig_with<I: IdentityApi>(bed: TestBed, identity: I) -> Rig<I> {
-    let conf = bed.sdk_config().await;
-    let sink = ResponseSink::start().await;
-    let reinvoked = Capture::default();
+/// Settings scaled down for tests: a 0.5 s margin, fast polls.
+pub fn fast_settings() -> Settings {
     let mut settings = Settings::new(REGION);
     settings.margin = Duration::from_millis(500);
     settings.engine = EngineConfig {
@@ -68,6 +66,41 @@ pub async fn rig_with<I: IdentityApi>(bed: TestBed, identity: I) -> Rig<I> {
         poll_max: Duration::from_millis(500),
         ..EngineConfig::default()
     };
+    settings
+}
+
+/// A handler with real Organizations and STS clients, the given StackSet API and re-invoker,
+/// and fast settings.
+pub fn handler_with<S: StackSetApi, R: Reinvoker>(
+    conf: &aws_config::SdkConfig,
+    stacksets: S,
+    reinvoker: R,
+) -> Handler<SdkOrganizations, S, SdkIdentity, TokioClock, HttpResponder, R> {
+    let mut responder = HttpResponder::new();
+    responder.base_delay = Duration::from_millis(50);
+    Handler {
+        org: SdkOrganizations::new(conf),
+        stacksets,
+        identity: SdkIdentity::new(conf),
+        clock: TokioClock,
+        responder,
+        reinvoker,
+        settings: fast_settings(),
+    }
+}
+
+/// One invocation with `left` of Lambda time.
+pub fn inv(left: Duration) -> Invocation {
+    Invocation {
+        request_id: "lambda-request".into(),
+        deadline: Instant::now() + left,
+    }
+}
+
+pub async fn rig_with<I: IdentityApi>(bed: TestBed, identity: I) -> Rig<I> {
+    let conf = bed.sdk_config().await;
+    let sink = ResponseSink::start().await;
+    let reinvoked = Capture::default();
     let mut responder = HttpResponder::new();
     responder.base_delay = Duration::from_millis(50);
     let handler = Handler {
@@ -77,7 +110,7 @@ pub async fn rig_with<I: IdentityApi>(bed: TestBed, identity: I) -> Rig<I> {
         clock: TokioClock,
         responder,
         reinvoker: reinvoked.clone(),
-        settings,
+        settings: fast_settings(),
     };
     Rig {
         bed,
@@ -142,6 +175,7 @@ impl<I: IdentityApi> Rig<I> {
             "StackId": req["StackId"],
             "RequestId": req["RequestId"],
             "LogicalResourceId": "PortStackSetInstances",
+            "NoEcho": false,
             "Data": {
                 "AccountIds": ids.join(","),
                 "AccountCount": ids.len().to_string(),
@@ -151,4 +185,34 @@ impl<I: IdentityApi> Rig<I> {
             }
         })
     }
+}
+
+/// The live PhysicalResourceId: what a Create that changed the StackSet answers.
+pub fn live_id() -> String {
+    format!("stackset-instances/{STACK_SET}")
+}
+
+/// The Delete CloudFormation sends to roll back (or delete) a resource whose Create answered
+/// `answer`: same properties, the PhysicalResourceId that answer gave.
+pub fn rollback_delete(
+    sink: &ResponseSink,
+    request_id: &str,
+    props: Value,
+    answer: &Value,
+) -> Value {
+    let mut del = request(sink, "delete", request_id, props);
+    del["PhysicalResourceId"] = answer["PhysicalResourceId"].clone();
+    del
+}
+
+/// `DeleteStackSet`, as CloudFormation's rollback of the template's StackSet resource sends it.
+pub async fn delete_stack_set(bed: &TestBed) -> Result<(), String> {
+    let conf = bed.sdk_config().await;
+    aws_sdk_cloudformation::Client::new(&conf)
+        .delete_stack_set()
+        .stack_set_name(STACK_SET)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(&e)))
 }
