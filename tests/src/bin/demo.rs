@@ -9,13 +9,60 @@ use e2e::lambda::{LambdaStub, ResponseSink};
 use e2e::{repo_root, TestBed, STACK_SET};
 use serde_json::{json, Value};
 
-fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var("CARGO_TARGET_DIR")
+fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("target"));
-    let p = dir.join("debug").join(name);
-    assert!(p.exists(), "{} is not built: run scripts/demo", p.display());
-    p
+        .unwrap_or_else(|_| repo_root().join("target"))
+}
+
+/// The binaries the demo runs: the arm64 release build (what `scripts/release` zips for
+/// Lambda) when it exists and this machine can execute it (an arm64 host, or qemu-user with
+/// binfmt), else the host's debug build. Decided once, by running the arm64 `orgscope`.
+#[derive(Clone, Copy)]
+enum Binaries {
+    Arm64Release,
+    HostDebug,
+}
+
+impl Binaries {
+    fn detect() -> (Self, String) {
+        let arm = target_dir().join("lambda/orgscope/bootstrap");
+        if !arm.exists() {
+            return (
+                Self::HostDebug,
+                format!("{} is not built (scripts/release builds it)", arm.display()),
+            );
+        }
+        match std::process::Command::new(&arm).arg("--version").output() {
+            Ok(out) if out.status.success() => (Self::Arm64Release, "this machine runs arm64 binaries".into()),
+            Ok(out) => (Self::HostDebug, format!("the arm64 build exits with {}", out.status)),
+            Err(e) => (
+                Self::HostDebug,
+                format!("this {} machine cannot execute arm64 binaries ({e}); qemu-user with binfmt would", std::env::consts::ARCH),
+            ),
+        }
+    }
+
+    fn path(self, name: &str) -> PathBuf {
+        let p = match self {
+            Self::Arm64Release => target_dir()
+                .join("aarch64-unknown-linux-gnu/release")
+                .join(name),
+            Self::HostDebug => target_dir().join("debug").join(name),
+        };
+        assert!(p.exists(), "{} is not built: run scripts/demo", p.display());
+        p
+    }
+}
+
+static BINARIES: std::sync::OnceLock<Binaries> = std::sync::OnceLock::new();
+
+fn bin(name: &str) -> PathBuf {
+    BINARIES
+        .get()
+        .copied()
+        .unwrap_or(Binaries::HostDebug)
+        .path(name)
 }
 
 fn section(title: &str) {
@@ -39,6 +86,22 @@ async fn run(stub: &LambdaStub, payload: Value) -> Result<Value, Value> {
 
 #[tokio::main]
 async fn main() {
+    let (binaries, why) = Binaries::detect();
+    BINARIES.set(binaries).ok();
+    section("0. The binaries this demo runs");
+    match binaries {
+        Binaries::Arm64Release => {
+            println!("the arm64 release build, the code the Lambda zips hold ({why}):")
+        }
+        Binaries::HostDebug => println!(
+            "the {} debug build of the same source, not the arm64 release build: {why}:",
+            std::env::consts::ARCH
+        ),
+    }
+    for name in ["custom-resource", "org-events", "orgscope"] {
+        println!("  {}", bin(name).display());
+    }
+
     section("1. Local AWS: emulator (moto + StackSets fidelity layer) and the sample organization");
     let bed = TestBed::start().await;
     let f = bed.sample().await;
