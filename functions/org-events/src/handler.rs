@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 use shared::core::{
-    advise, plan, AccountId, AccountScope, Batch, Desired, ExpandError, PlanPolicy, Scope,
+    advise, plan, AccountId, Batch, Desired, ExpandError, Filtered, PlanPolicy, Scope,
 };
 use shared::counted::CallCounts;
 use shared::engine::{
@@ -560,21 +560,22 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi> Handler<O, S, C
                         "account {account} left and has no stack instance: nothing to withdraw"
                     )));
                 }
-                let listed = scope.accounts.contains(account);
-                match scope.mode {
-                    AccountScope::Intersection if !listed => {
+                // The account filter is the scope's own rule (`Scope::filter`), as in the
+                // expansion: nothing re-decided here.
+                match scope.filter(account) {
+                    Filtered::NotListed => {
                         return Ok(Decision::Skip(format!(
                             "account {account} is not in TargetAccountIds (INTERSECTION) and \
                              has no stack instance"
                         )))
                     }
-                    AccountScope::Difference if listed => {
+                    Filtered::ExcludedByList => {
                         return Ok(Decision::Skip(format!(
                             "account {account} is excluded by TargetAccountIds (DIFFERENCE) \
                              and has no stack instance"
                         )))
                     }
-                    _ => {}
+                    Filtered::Selected => {}
                 }
                 if let Some(root) = scope.targets.iter().find(|x| x.is_root()) {
                     return Ok(Decision::Reconcile(format!(

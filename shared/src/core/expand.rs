@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use super::ids::AccountId;
 use super::org::{AccountState, OrgTree};
-use super::scope::{AccountScope, Scope};
+use super::scope::{AccountScope, Filtered, Scope};
 
 /// Why an account is in or out of the scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,12 +132,13 @@ pub fn expand(scope: &Scope, tree: &OrgTree) -> Result<Expansion, ExpandError> {
                         state: acct.state.clone(),
                     }
                 } else {
-                    match (scope.mode, listed) {
-                        (AccountScope::All, _) => Reason::UnderTarget { target },
-                        (AccountScope::Intersection, true) => Reason::ListedUnderTarget { target },
-                        (AccountScope::Intersection, false) => Reason::NotListed,
-                        (AccountScope::Difference, true) => Reason::ExcludedByList,
-                        (AccountScope::Difference, false) => Reason::UnderTarget { target },
+                    match scope.filter(&acct.id) {
+                        Filtered::Selected if scope.mode == AccountScope::Intersection => {
+                            Reason::ListedUnderTarget { target }
+                        }
+                        Filtered::Selected => Reason::UnderTarget { target },
+                        Filtered::NotListed => Reason::NotListed,
+                        Filtered::ExcludedByList => Reason::ExcludedByList,
                     }
                 }
             }

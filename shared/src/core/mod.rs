@@ -19,7 +19,9 @@ pub use plan::{
     InstanceStatus, PlanPolicy, ReconcilePlan, StackInstance, MAX_OUS_PER_OPERATION,
 };
 pub use schedule::{alarm_window, schedule_interval, AlarmWindow, ScheduleError};
-pub use scope::{parse_regions, parse_stack_set_name, AccountScope, LeavePolicy, RawList, Scope};
+pub use scope::{
+    parse_regions, parse_stack_set_name, AccountScope, Filtered, LeavePolicy, RawList, Scope,
+};
 
 #[cfg(test)]
 mod props;

@@ -215,6 +215,31 @@ impl Scope {
     }
 }
 
+/// What the account filter (the mode and the listed accounts) says of one account under a
+/// target. The one place this rule lives: the expansion and org-events' cheap pre-check both
+/// ask it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filtered {
+    /// Selected: ALL, listed under INTERSECTION, or not listed under DIFFERENCE.
+    Selected,
+    /// INTERSECTION, and the account is not in TargetAccountIds.
+    NotListed,
+    /// DIFFERENCE, and the account is in TargetAccountIds.
+    ExcludedByList,
+}
+
+impl Scope {
+    /// The account filter applied to `account` (which is assumed to be under a target).
+    pub fn filter(&self, account: &AccountId) -> Filtered {
+        let listed = self.accounts.contains(account);
+        match (self.mode, listed) {
+            (AccountScope::Intersection, false) => Filtered::NotListed,
+            (AccountScope::Difference, true) => Filtered::ExcludedByList,
+            _ => Filtered::Selected,
+        }
+    }
+}
+
 /// A StackSet name: `^[a-zA-Z][-a-zA-Z0-9]*$`, at most 128 characters.
 pub fn parse_stack_set_name(s: &str) -> Result<String, ScopeError> {
     let t = s.trim();
@@ -278,6 +303,20 @@ mod tests {
 
     fn scope(ous: &str, mode: &str, accts: &str) -> Result<Scope, ScopeError> {
         Scope::parse(&ous.into(), mode, &accts.into())
+    }
+
+    #[test]
+    fn the_account_filter_selects_by_mode_and_list() {
+        let a = AccountId::parse("111111111111").unwrap();
+        let b = AccountId::parse("222222222222").unwrap();
+        let all = scope("r-abcd", "ALL", "").unwrap();
+        assert_eq!(all.filter(&a), Filtered::Selected);
+        let inter = scope("r-abcd", "INTERSECTION", "111111111111").unwrap();
+        assert_eq!(inter.filter(&a), Filtered::Selected);
+        assert_eq!(inter.filter(&b), Filtered::NotListed);
+        let diff = scope("r-abcd", "DIFFERENCE", "111111111111").unwrap();
+        assert_eq!(diff.filter(&a), Filtered::ExcludedByList);
+        assert_eq!(diff.filter(&b), Filtered::Selected);
     }
 
     #[test]
