@@ -666,13 +666,16 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi> Handler<O, S, C
         inv: &Invocation,
         seed: &str,
     ) -> Result<Summary, HandlerError> {
-        let mut summary = self.settle_and_reconcile(c, inv, seed).await?;
+        // Decided once per invocation: the reads after this run's own change stay as targeted
+        // as the change (its own operation must not make it look like a burst).
+        let full = c.trigger.account().is_none() || self.burst_under_way().await?;
+        let mut summary = self.settle_and_reconcile(c, inv, seed, full).await?;
         for round in 1..MAX_VERIFY_ROUNDS {
             if summary.outcome != Disposition::Reconciled {
                 break;
             }
             let next = self
-                .settle_and_reconcile(c, inv, &format!("{seed}/after{round}"))
+                .settle_and_reconcile(c, inv, &format!("{seed}/after{round}"), full)
                 .await?;
             match next.outcome {
                 Disposition::NoChange => break,
@@ -693,6 +696,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi> Handler<O, S, C
         c: &Classified,
         inv: &Invocation,
         seed: &str,
+        full: bool,
     ) -> Result<Summary, HandlerError> {
         let cfg = self.cfg();
         let engine = self.engine();
@@ -708,7 +712,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi> Handler<O, S, C
         // parents, its instances, read now), unless a burst is under way: then one full read
         // after the organization settles costs less than one targeted pass per account.
         let only: Option<Vec<AccountId>> = match c.trigger.account() {
-            Some(a) if !self.burst_under_way().await? => Some(vec![a.clone()]),
+            Some(a) if !full => Some(vec![a.clone()]),
             Some(_) => {
                 tracing::info!("changes follow one another: one full read for all of them");
                 None
