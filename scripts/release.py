@@ -40,9 +40,11 @@ SOURCE_TEMPLATE = ROOT / "template.yaml"
 MAX_ZIPPED_BYTES = 50 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
-# The stack must live in us-east-1 (Organizations events reach EventBridge only there; the
-# template's Rules refuse any other region), and Lambda fetches code only from a bucket in the
-# function's own region: the release bucket is in us-east-1.
+# In the management account the stack must live in us-east-1 (Organizations events reach
+# EventBridge only there; the template's Rules refuse any other region), and Lambda fetches
+# code only from a bucket in the function's own region: the release bucket is in us-east-1.
+# (From a delegated administrator the stack may run in any region; outside us-east-1 it is
+# built from source, see the README, "Deploy from a delegated administrator".)
 REGION = "us-east-1"
 # 1980-01-01 00:00:00 is the earliest time a zip entry can hold: the same for every build.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -14,6 +14,9 @@ from cfnlint.decode import decode
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 MEMBER_TEMPLATE = ROOT / "templates" / "member-role.yaml"
+# The companion deployed in the management account when the main stack runs in a delegated
+# administrator account (issue 15).
+MANAGEMENT_TEMPLATE = ROOT / "templates" / "management-account.yaml"
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -191,4 +194,52 @@ def all_policy_documents(template: dict, ev: Evaluator) -> list[tuple[str, dict]
             for i, p in enumerate(as_list(props.get("Policies", []))):
                 if isinstance(p, dict) and "Statement" in p:
                     out.append((f"{name}.Policies[{i}]", policy_document(ev, p)))
+    return out
+
+
+def present(ev: Evaluator, section: str, name: str) -> bool:
+    """Whether a resource or output exists for the evaluator's parameters (its Condition)."""
+    cond = ev.template[section][name].get("Condition")
+    return cond is None or ev.condition(cond)
+
+
+def live_refs(ev: Evaluator, node: Any) -> set[str]:
+    """Logical IDs a node refers to (Ref, Fn::GetAtt, ${X} in Fn::Sub) once every Fn::If is
+    resolved for the evaluator's parameters: what CloudFormation would need to exist.
+    Parameters and pseudo parameters are left out."""
+    out: set[str] = set()
+    skip = set(ev.template.get("Parameters", {}))
+
+    def walk(n: Any, local: frozenset = frozenset()) -> None:
+        if isinstance(n, dict) and len(n) == 1:
+            (fn, arg), = n.items()
+            if fn == "Fn::If":
+                cond, yes, no = arg
+                walk(yes if ev.condition(cond) else no, local)
+                return
+            if fn == "Ref":
+                if arg not in skip and not arg.startswith("AWS::"):
+                    out.add(arg)
+                return
+            if fn == "Fn::GetAtt":
+                out.add(arg.split(".")[0] if isinstance(arg, str) else arg[0])
+                return
+            if fn == "Fn::Sub":
+                text, mapping = (arg, {}) if isinstance(arg, str) else arg
+                for v in mapping.values():
+                    walk(v, local)
+                for key in re.findall(r"\$\{([^}!][^}]*)\}", text):
+                    name = key.split(".")[0]
+                    if name in mapping or name in skip or name.startswith("AWS::"):
+                        continue
+                    out.add(name)
+                return
+        if isinstance(n, dict):
+            for v in n.values():
+                walk(v, local)
+        elif isinstance(n, list):
+            for v in n:
+                walk(v, local)
+
+    walk(node)
     return out

@@ -18,6 +18,12 @@ def member():
     return cfn.load(cfn.MEMBER_TEMPLATE)
 
 
+@pytest.fixture(scope="session")
+def companion():
+    """templates/management-account.yaml."""
+    return cfn.load(cfn.MANAGEMENT_TEMPLATE)
+
+
 REQUIRED = {"TargetOUIds": "ou-abcd-12345678", "PortOrgId": "org_1234567890"}
 
 

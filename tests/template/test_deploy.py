@@ -150,6 +150,38 @@ def test_the_template_has_no_circular_dependency(transformed):
         assert not depends_on(graph, name, name), f"{name} depends on itself"
 
 
+@pytest.mark.parametrize("management_account_id", ["", "999988887777"])
+@pytest.mark.parametrize("create_oidc_provider", ["true", "false"])
+def test_in_both_modes_nothing_cloudformation_creates_refers_to_a_resource_it_does_not(
+    transformed, management_account_id, create_oidc_provider
+):
+    """After the SAM transform (the roles, permissions and rules SAM generates included), in
+    the management account and from a delegated administrator (issue 15): every resource and
+    output that exists refers only to resources that exist."""
+    ev = cfn.Evaluator(
+        transformed,
+        {
+            "TargetOUIds": "ou-abcd-12345678",
+            "PortOrgId": "org_1",
+            "ManagementAccountId": management_account_id,
+            "CreateOIDCProvider": create_oidc_provider,
+        },
+    )
+    live = {n for n in transformed["Resources"] if cfn.present(ev, "Resources", n)}
+    absent = set(transformed["Resources"]) - live
+    if management_account_id:
+        assert {"PortIntegrationRole", "PortOIDCProvider"} <= absent
+    else:
+        assert "ManagementAccountEventsPolicy" in absent
+    for section in ("Resources", "Outputs"):
+        for name, node in transformed[section].items():
+            if not cfn.present(ev, section, name):
+                continue
+            refs = cfn.live_refs(ev, node.get("Properties", node.get("Value")))
+            refs |= set(cfn.as_list(node.get("DependsOn", [])))
+            assert refs <= live, f"{section}.{name} refers to {sorted(refs - live)}, absent"
+
+
 # ------------------------------------------------------------------ order of creation
 def test_custom_resources_wait_for_the_functions_retry_settings(transformed):
     graph = dependencies(transformed)

@@ -20,7 +20,9 @@ def test_interface_groups_follow_the_seed(template):
         g["Label"]["default"]: list(g["Parameters"])
         for g in template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
     }
-    assert list(groups) == [*SEED_GROUPS, "Advanced"]
+    # First the one question that decides the mode (issue 15), then the seed's groups.
+    assert list(groups) == ["Where this stack runs", *SEED_GROUPS, "Advanced"]
+    assert groups["Where this stack runs"] == ["ManagementAccountId"]
     for label, params in SEED_GROUPS.items():
         assert groups[label] == params
     assert groups["Advanced"][:2] == ["StackSetName", "CreateOIDCProvider"]
@@ -125,7 +127,7 @@ def test_rules_reject_empty_ous(template):
     assert "TargetOUIdsGiven" in rules(template, TargetOUIds="")
 
 
-def test_rules_require_us_east_1(template):
+def test_rules_require_us_east_1_in_the_management_account(template):
     assert rules(template, region="eu-west-1") == ["DeployInUsEast1"]
     desc = template["Rules"]["DeployInUsEast1"]["Assertions"][0]["AssertDescription"]
     assert "us-east-1" in desc and "Organizations" in desc and "global" in desc

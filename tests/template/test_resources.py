@@ -24,7 +24,9 @@ def test_stackset_is_service_managed_without_auto_deployment(template):
     p = ss["Properties"]
     assert p["PermissionModel"] == "SERVICE_MANAGED"
     assert p["AutoDeployment"]["Enabled"] is False
-    assert p["CallAs"] == "SELF"
+    # SELF in the management account, DELEGATED_ADMIN from a delegated administrator
+    # (test_delegated_admin.py evaluates both).
+    assert cfn.plain(p["CallAs"]) == {"Fn::If": ["DelegatedAdmin", "DELEGATED_ADMIN", "SELF"]}
     assert p["ManagedExecution"]["Active"] is False
     assert "CAPABILITY_NAMED_IAM" in p["Capabilities"]
     assert cfn.plain(p["StackSetName"]) == {"Ref": "StackSetName"}
@@ -220,14 +222,17 @@ def test_custom_resource(template):
         "AccountScope": {"Ref": "AccountScope"},
         "TargetAccountIds": {"Ref": "TargetAccountIds"},
         "OnAccountLeavesScope": {"Ref": "OnAccountLeavesScope"},
+        "ManagementAccountId": {"Ref": "ManagementAccountId"},
     }
 
 
-def test_outputs(template):
+def test_outputs(template, ev):
     out = cfn.plain(template["Outputs"])
     attr = lambda name: {"Fn::GetAtt": ["PortStackSetInstances", name]}  # noqa: E731
-    assert out["PortIntegrationRoleArn"]["Value"] == {"Fn::GetAtt": ["PortIntegrationRole", "Arn"]}
-    assert out["PortIntegrationRoleName"]["Value"] == {"Ref": "PortIntegrationRole"}
+    # In the management account: the role this stack creates (the delegated administrator's
+    # value is in test_delegated_admin.py).
+    assert ev.eval(out["PortIntegrationRoleArn"]["Value"]) == "<GetAtt PortIntegrationRole.Arn>"
+    assert ev.eval(out["PortIntegrationRoleName"]["Value"]) == ev.ref("PortIntegrationRole")
     assert out["IntegrationIdentifier"]["Value"] == {"Ref": "IntegrationIdentifier"}
     assert out["OrganizationId"]["Value"] == attr("OrganizationId")
     assert out["ManagementAccountId"]["Value"] == attr("ManagementAccountId")

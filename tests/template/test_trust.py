@@ -85,9 +85,14 @@ def test_federated_principal_is_this_accounts_provider(template, member):
 
 
 def test_oidc_provider(template, member):
+    # The main template creates it only in the management account (issue 15).
+    assert template["Resources"]["PortOIDCProvider"]["Condition"] == "CreateOIDCProviderHere"
+    assert cfn.plain(template["Conditions"]["CreateOIDCProviderHere"]) == {
+        "Fn::And": [{"Condition": "CreateOIDCProvider"}, {"Condition": "InManagementAccount"}]
+    }
+    assert member["Resources"]["PortOIDCProvider"]["Condition"] == "CreateOIDCProvider"
     for t in (template, member):
         p = t["Resources"]["PortOIDCProvider"]
-        assert p["Condition"] == "CreateOIDCProvider"
         assert cfn.plain(p["Properties"]["ClientIdList"]) == ["sts.amazonaws.com"]
         assert cfn.plain(p["Properties"]["Url"]) == {"Ref": "OIDCProviderUrl"}
 
