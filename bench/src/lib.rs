@@ -492,6 +492,9 @@ impl CfnCalls {
 /// CloudFormation's page size for `ListStackInstances` and `ListStackSetOperationResults`.
 pub const CFN_PAGE: usize = 100;
 
+/// The instances by (account, region), and every operation, oldest first.
+type SetState = (BTreeMap<(AccountId, String), StackInstance>, Vec<MemOp>);
+
 struct MemOp {
     op: Operation,
     started: std::time::Instant,
@@ -511,7 +514,7 @@ pub struct MemStackSet {
     pub op_time: Duration,
     pub calls: CfnCalls,
     org: MemOrg,
-    state: Mutex<(BTreeMap<(AccountId, String), StackInstance>, Vec<MemOp>)>,
+    state: Mutex<SetState>,
 }
 
 impl MemStackSet {
@@ -526,9 +529,7 @@ impl MemStackSet {
     }
 
     /// Finishes the operations whose time is up, applying them.
-    fn advance(
-        &self,
-    ) -> std::sync::MutexGuard<'_, (BTreeMap<(AccountId, String), StackInstance>, Vec<MemOp>)> {
+    fn advance(&self) -> std::sync::MutexGuard<'_, SetState> {
         let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (instances, ops) = &mut *g;
         for o in ops.iter_mut().filter(|o| o.op.status == "RUNNING") {
