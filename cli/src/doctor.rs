@@ -8,14 +8,14 @@ use std::process::ExitCode;
 use serde_json::json;
 use shared::adapters::cloudtrail::SdkCloudTrail;
 use shared::adapters::iam::SdkIam;
-use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations};
+use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations, SdkQuotas};
 use shared::core::{expand, Expansion, OrgTree, Scope, TargetId};
 use shared::doctor::{
     checks, default_role_name, has_failure, organization_error, suggest, Check, Inputs, KnownOu,
     Status, TargetFinding, DEFAULT_INTEGRATION, EVENTS_REGION, PORT_OIDC_URL,
 };
 use shared::ports::{
-    AwsError, CloudTrailApi, IamApi, IdentityApi, OrgInfo, OrganizationsApi, StackSetApi,
+    AwsError, CloudTrailApi, IamApi, IdentityApi, OrgInfo, OrganizationsApi, QuotaApi, StackSetApi,
 };
 use shared::preflight::STACKSETS_PRINCIPAL;
 use shared::read::{read_org, DEFAULT_CONCURRENCY};
@@ -64,6 +64,7 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
     let sts = SdkIdentity::new(&conf);
     let iam = SdkIam::new(&conf);
     let cloudtrail = SdkCloudTrail::new(&conf);
+    let quotas = SdkQuotas::new(&conf);
     let region = conf.region().map(|r| r.to_string());
     let role_name = args
         .role_name
@@ -72,7 +73,7 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
         .unwrap_or_else(|| default_role_name(&args.integration_identifier));
     let stack_set_name = args.stack_set.stack_set_name.clone();
 
-    let (caller, organization, trusted, trails, provider, role, stack_set) = tokio::join!(
+    let (caller, organization, trusted, trails, provider, role, stack_set, quota) = tokio::join!(
         sts.caller_account(),
         org.describe_organization(),
         org.service_access_enabled(STACKSETS_PRINCIPAL),
@@ -81,6 +82,7 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
         iam.oidc_provider(&args.oidc_provider_url),
         iam.role(&role_name),
         cfn.describe(&stack_set_name),
+        quotas.stack_instance_quota(),
     );
     let organization: Result<OrgInfo, String> = organization.map_err(org_error);
     let stack_set = match stack_set {
@@ -107,6 +109,7 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
         role: role.map_err(|e| e.to_string()),
         stack_set_name,
         stack_set,
+        stack_instance_quota: quota.map_err(|e| e.to_string()),
     };
     let result = checks(&inputs);
     match args.output {

@@ -571,6 +571,8 @@ async fn a_scope_past_the_stack_instance_quota_warns_and_says_how_to_raise_it() 
         .await,
     );
     bed.create_stack_set(STACK_SET, true).await;
+    // The account's quota, as Service Quotas answers it (AWS's default is 100,000).
+    bed.configure(json!({"stack_instance_quota": 2000})).await;
     let out = orgscope(
         &bed,
         &args(&f.root(), "ALL", "", &["--output", "json"]),
@@ -582,8 +584,30 @@ async fn a_scope_past_the_stack_instance_quota_warns_and_says_how_to_raise_it() 
     assert_eq!(c["status"], "WARN", "{c}");
     let text = c.to_string();
     assert!(text.contains("2100 stack instances"), "{text}");
-    assert!(text.contains("2000"), "{text}");
+    assert!(text.contains("this account's quota of 2000"), "{text}");
     assert!(text.contains("Service Quotas"), "{text}");
+    assert!(text.contains("L-C8225BA5"), "{text}");
+}
+
+#[tokio::test]
+async fn without_permission_to_read_the_quota_doctor_assumes_aws_default_and_says_so() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    bed.configure(json!({"stack_instance_quota": "denied"}))
+        .await;
+    let out = orgscope(
+        &bed,
+        &args(&f.root(), "ALL", "", &["--output", "json"]),
+        &[],
+    )
+    .await;
+    let v = json(&out);
+    let c = check(&v, "stack-instance-quota");
+    assert_eq!(c["status"], "WARN", "{c}");
+    let text = c.to_string();
+    assert!(text.contains("AWS's default quota of 100000"), "{text}");
+    assert!(text.contains("servicequotas:GetServiceQuota"), "{text}");
 }
 
 #[tokio::test]

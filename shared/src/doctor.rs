@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::core::{
     AccountId, AccountScope, Expansion, OrgTree, Reason, Scope, TargetId, STACK_INSTANCE_QUOTA,
+    STACK_INSTANCE_QUOTA_CODE, STACK_INSTANCE_QUOTA_SERVICE,
 };
 use crate::ports::{
     issuer_of, AdvancedSelector, FieldSelector, OidcProvider, OrgInfo, Role, StackSetInfo, Trail,
@@ -157,6 +158,9 @@ pub struct Inputs<'a> {
     pub role: Result<Option<Role>, String>,
     pub stack_set_name: String,
     pub stack_set: Result<Option<StackSetInfo>, String>,
+    /// The account's "Stack instances per stack set" (`QuotaApi::stack_instance_quota`), or
+    /// why it could not be read.
+    pub stack_instance_quota: Result<u64, String>,
 }
 
 /// Every check, in the order a user would fix them.
@@ -173,29 +177,62 @@ pub fn checks(i: &Inputs<'_>) -> Vec<Check> {
     out
 }
 
-/// A warning when the scope needs more stack instances than AWS's default quota per StackSet
-/// allows: past it, `CreateStackInstances` fails account by account, late. The account's
-/// actual quota is not read: that needs the Service Quotas API (another SDK crate and IAM
-/// permission for one number); the warning names the default and how to check and raise it.
+/// A warning when the scope needs more stack instances than the StackSet's quota allows:
+/// past it, `CreateStackInstances` fails account by account, late. The quota is the
+/// account's own (Service Quotas `GetServiceQuota`); when it cannot be read (no
+/// `servicequotas:GetServiceQuota` permission, say), AWS's documented default is assumed and
+/// the check says so.
 fn stack_instance_quota(i: &Inputs<'_>) -> Option<Check> {
     let n = i.read.as_ref().ok()?.1.included.len();
-    (n > STACK_INSTANCE_QUOTA).then(|| {
+    quota_check(n, &i.stack_instance_quota)
+}
+
+/// The quota check for a scope of `n` stack instances (one region: one per account) against
+/// the quota read, or AWS's default when it could not be read.
+pub fn quota_check(n: usize, quota: &Result<u64, String>) -> Option<Check> {
+    let (limit, source) = match quota {
+        Ok(q) => (*q as usize, format!("this account's quota of {q}")),
+        Err(why) => (
+            STACK_INSTANCE_QUOTA,
+            format!(
+                "AWS's default quota of {STACK_INSTANCE_QUOTA} (this account's could not be \
+                 read: {why}; the CLI needs servicequotas:GetServiceQuota to read it)"
+            ),
+        ),
+    };
+    let how = format!(
+        "In the management account, check and raise the quota before deploying: Service \
+         Quotas > AWS services > AWS CloudFormation > Stack instances per stack set > Request \
+         increase (at least {n}); or `aws service-quotas get-service-quota --service-code \
+         {STACK_INSTANCE_QUOTA_SERVICE} --quota-code {STACK_INSTANCE_QUOTA_CODE}` to see it."
+    );
+    if n > limit {
+        return Some(
+            check(
+                "stack-instance-quota",
+                Status::Warn,
+                "StackSet size",
+                format!(
+                    "the scope needs {n} stack instances (one per account), more than {source} \
+                     stack instances per StackSet: the accounts past it fail with \
+                     LimitExceededException"
+                ),
+            )
+            .fix(how),
+        );
+    }
+    // Within the default but unread: say what was assumed, without failing anything.
+    quota.as_ref().err().map(|_| {
         check(
             "stack-instance-quota",
             Status::Warn,
             "StackSet size",
             format!(
-                "the scope needs {n} stack instances (one per account), more than AWS's default \
-                 quota of {STACK_INSTANCE_QUOTA} stack instances per StackSet: unless the quota \
-                 was raised, the accounts past it fail with LimitExceededException"
+                "the scope needs {n} stack instances (one per account), within {source} stack \
+                 instances per StackSet; an account whose quota was lowered could still refuse"
             ),
         )
-        .fix(format!(
-            "In the management account, check and raise the quota before deploying: Service \
-             Quotas > AWS services > AWS CloudFormation > Stack instances per stack set > \
-             Request increase (at least {n}); or `aws service-quotas \
-             list-service-quotas --service-code cloudformation`."
-        ))
+        .fix(how)
     })
 }
 
@@ -1158,6 +1195,52 @@ mod tests {
                 format!("{iss}:sub"): "system:serviceaccount:org-x-port-oidc-sa"
             }}
         }]})
+    }
+
+    #[test]
+    fn a_scope_past_the_quota_read_from_service_quotas_warns_with_the_accounts_own_value() {
+        let c = quota_check(2_100, &Ok(2_000)).expect("a warning");
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.detail.contains("2100 stack instances"), "{}", c.detail);
+        assert!(
+            c.detail.contains("this account's quota of 2000"),
+            "{}",
+            c.detail
+        );
+        let fix = c.fix.clone().unwrap_or_default();
+        assert!(fix.contains("Service Quotas"), "{fix}");
+        assert!(fix.contains(STACK_INSTANCE_QUOTA_CODE), "{fix}");
+    }
+
+    #[test]
+    fn a_scope_within_the_quota_read_has_no_quota_check() {
+        assert!(quota_check(2_000, &Ok(2_000)).is_none());
+        assert!(quota_check(10_000, &Ok(STACK_INSTANCE_QUOTA as u64)).is_none());
+    }
+
+    #[test]
+    fn an_unreadable_quota_falls_back_to_aws_default_and_says_so() {
+        let denied = Err(
+            "access denied: not authorized to perform servicequotas:GetServiceQuota".to_owned(),
+        );
+        let c = quota_check(10_000, &denied).expect("a note");
+        assert_eq!(c.status, Status::Warn);
+        assert!(
+            c.detail.contains("within AWS's default quota of 100000"),
+            "{}",
+            c.detail
+        );
+        assert!(
+            c.detail.contains("servicequotas:GetServiceQuota"),
+            "{}",
+            c.detail
+        );
+        let c = quota_check(100_001, &denied).expect("a warning");
+        assert!(
+            c.detail.contains("more than AWS's default quota of 100000"),
+            "{}",
+            c.detail
+        );
     }
 
     #[test]

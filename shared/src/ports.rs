@@ -315,6 +315,14 @@ pub trait CloudTrailApi: Send + Sync {
     fn trails(&self, region: &str) -> impl Future<Output = AwsResult<Vec<Trail>>> + Send;
 }
 
+/// Service Quotas: the value of a quota applied to this account and region.
+pub trait QuotaApi: Send + Sync {
+    /// `servicequotas:GetServiceQuota` for CloudFormation's "Stack instances per stack set"
+    /// (service code `cloudformation`, quota code `core::STACK_INSTANCE_QUOTA_CODE`): AWS's
+    /// default unless the account had it raised.
+    fn stack_instance_quota(&self) -> impl Future<Output = AwsResult<u64>> + Send;
+}
+
 /// `https://host/path` → `host/path`, as IAM names providers.
 pub fn issuer_of(url: &str) -> &str {
     let u = url.trim();

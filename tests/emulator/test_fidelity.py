@@ -895,3 +895,25 @@ def test_a_stack_is_described_by_its_id_with_parameters_and_after_deletion(emu, 
     assert cfn.describe_stacks(StackName=sid)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
     with pytest.raises(ClientError, match="does not exist"):
         cfn.describe_stacks(StackName="scope-stack")
+
+
+# ----------------------------------------------------------------------------- service quotas
+# Source: CloudFormation User Guide, "Understand CloudFormation quotas" (stack instances per
+# stack set: 100,000 by default, raisable); Service Quotas API reference, GetServiceQuota.
+
+
+def test_the_stack_instance_quota_is_aws_default_unless_set(emu):
+    sq = emu.client("service-quotas")
+    q = sq.get_service_quota(ServiceCode="cloudformation", QuotaCode="L-C8225BA5")["Quota"]
+    assert q["Value"] == 100000.0
+    assert q["QuotaName"] == "Stack instances per stack set"
+    emu.post("/config", {"stack_instance_quota": 2000})
+    q = sq.get_service_quota(ServiceCode="cloudformation", QuotaCode="L-C8225BA5")["Quota"]
+    assert q["Value"] == 2000.0
+
+
+def test_reading_the_stack_instance_quota_can_be_denied(emu):
+    emu.post("/config", {"stack_instance_quota": "denied"})
+    with pytest.raises(ClientError) as e:
+        emu.client("service-quotas").get_service_quota(ServiceCode="cloudformation", QuotaCode="L-C8225BA5")
+    assert error_code(e) == "AccessDeniedException"

@@ -8,6 +8,12 @@
 //!   discovery (`ListAccountsForParent` and `ListOrganizationalUnitsForParent` under each
 //!   given OU, one call after another), target at least 3x faster.
 //!
+//! - what the org-events function costs per event, driving its real `Handler` with the
+//!   in-process organization and StackSet (`bench::MemOrg`, `bench::MemStackSet`) counting
+//!   every call: an event outside the scope, an account moved into it, a burst of 200 moves in
+//!   10 s, and scheduled runs over ten top-level OUs and over the root, each beside issue 12's
+//!   target and its "before" figure (measured at 2,000 accounts).
+//!
 //! Needs the emulator (`tests/emulator/setup`) only to generate the organizations.
 //! Run: `cargo build --workspace --bin cost && target/debug/cost` (the figures are call
 //! counts and 25 ms waits: the debug profile is enough).
@@ -15,11 +21,15 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use bench::{emit, machine, MemOrg, Tree};
-use e2e::TestBed;
-use serde_json::json;
-use shared::core::{RawList, Scope};
+use bench::{emit, machine, MemOrg, MemStackSet, Tree};
+use e2e::{TestBed, REGION, STACK_SET};
+use org_events::handler::Disposition;
+use org_events::time::{format_rfc3339, now_epoch};
+use org_events::{Config, Handler, Invocation, Summary};
+use serde_json::{json, Value};
+use shared::core::{AccountId, AccountState, RawList, Scope};
 use shared::ports::OrganizationsApi;
+use shared::ports::TokioClock;
 use shared::read::{read_org, read_scope, DEFAULT_CONCURRENCY};
 
 const LATENCY: Duration = Duration::from_millis(25);
@@ -61,10 +71,330 @@ async fn port_walk(org: &MemOrg, targets: &[String]) -> usize {
     accounts
 }
 
+/// How long a StackSet operation of the in-process StackSet lasts, and `SETTLE_SECONDS`: as
+/// the emulator's burst test (`functions/org-events/tests/burst.rs`).
+const OP_TIME: Duration = Duration::from_secs(2);
+const SETTLE: &str = "2";
+/// The burst: this many `MoveAccount` events, one every `BURST_GAP`, over `BURST_ACCOUNTS`.
+const BURST_EVENTS: usize = 200;
+const BURST_GAP: Duration = Duration::from_millis(50);
+const BURST_ACCOUNTS: usize = 20;
+
+type MemHandler = Handler<MemOrg, MemStackSet, TokioClock>;
+
+/// A handler (a fresh Lambda instance) for `targets`, over `org` and `stackset`.
+fn handler(org: &MemOrg, stackset: MemStackSet, targets: &[String]) -> MemHandler {
+    let env: std::collections::BTreeMap<&str, String> = [
+        ("TARGET_OU_IDS", targets.join(",")),
+        ("ACCOUNT_SCOPE", "ALL".into()),
+        ("TARGET_ACCOUNT_IDS", String::new()),
+        ("STACK_SET_NAME", STACK_SET.into()),
+        ("STACK_SET_REGIONS", REGION.into()),
+        ("SETTLE_SECONDS", SETTLE.into()),
+    ]
+    .into();
+    let config = Config::from_env(|k| env.get(k).cloned(), REGION).expect("a valid configuration");
+    Handler::new(org.clone(), stackset, TokioClock, config)
+}
+
+fn sample(name: &str) -> Value {
+    let path = bench::repo_root().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("JSON")
+}
+
+/// `events/move-account.json` for this move, timed now.
+fn move_event(n: usize, account: &AccountId, from: &str, to: &str) -> Value {
+    let mut v = sample("move-account.json");
+    let now = format_rfc3339(now_epoch());
+    v["id"] = json!(format!("bench-move-{n}"));
+    v["time"] = json!(now);
+    v["detail"]["eventTime"] = json!(now);
+    let p = &mut v["detail"]["requestParameters"];
+    p["accountId"] = json!(account.as_str());
+    p["sourceParentId"] = json!(from);
+    p["destinationParentId"] = json!(to);
+    v
+}
+
+fn scheduled_event() -> Value {
+    let mut v = sample("scheduled.json");
+    v["time"] = json!(format_rfc3339(now_epoch()));
+    v
+}
+
+fn invocation(n: usize) -> Invocation {
+    Invocation {
+        request_id: format!("bench-{n:06}-0000-4000-8000-000000000000"),
+        deadline: Instant::now() + Duration::from_secs(600),
+    }
+}
+
+/// (Organizations calls, CloudFormation calls) so far.
+fn calls(h: &MemHandler) -> (u32, u32) {
+    (h.org.calls.total(), h.stacksets.inner.calls.total())
+}
+
+/// One invocation's calls, and its summary.
+async fn invoke(h: &MemHandler, event: &Value, n: usize) -> ((u32, u32), Summary) {
+    let before = calls(h);
+    let s = h
+        .handle(event, &invocation(n))
+        .await
+        .expect("the invocation");
+    let after = calls(h);
+    ((after.0 - before.0, after.1 - before.1), s)
+}
+
+/// The StackSet operations that change instances (drift detections left out).
+fn changes(set: &MemStackSet) -> Vec<String> {
+    set.operations()
+        .into_iter()
+        .filter(|(a, _)| a != "DETECT_DRIFT")
+        .map(|(a, _)| a)
+        .collect()
+}
+
+/// Active accounts under `targets`, the management account left out (StackSets never deploy
+/// to it): what the StackSet must hold.
+fn expected(
+    tree: &Tree,
+    org: &MemOrg,
+    targets: &[String],
+) -> std::collections::BTreeSet<AccountId> {
+    tree.accounts
+        .values()
+        .flatten()
+        .filter(|a| a.state == AccountState::Active && a.id.as_str() != tree.management)
+        .filter(|a| {
+            let lineage = org.lineage(&org.parent(&a.id).expect("in the organization"));
+            targets.iter().any(|t| lineage.contains(t))
+        })
+        .map(|a| a.id.clone())
+        .collect()
+}
+
+/// The per-event figures of one organization: rows of the table.
+async fn per_event(tree: &Tree, label: &str, rows: &mut String, notes: &mut String) {
+    let before_2000 = tree.account_count() == 2001;
+    let before = |s: &str| {
+        if before_2000 {
+            s.to_owned()
+        } else {
+            "–".to_owned()
+        }
+    };
+    let org = MemOrg::new(tree.clone(), Duration::ZERO);
+    // Up to ten top-level OUs, the biggest left out so that accounts and OUs remain outside.
+    let biggest = tree.biggest_top_level_ou();
+    let tops: Vec<String> = tree.children[&tree.root]
+        .iter()
+        .filter(|o| **o != biggest)
+        .take(10)
+        .cloned()
+        .collect();
+    let set = MemStackSet::new(STACK_SET, org.clone(), OP_TIME);
+    let h = handler(&org, set, &tops);
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+
+    // Enrol the scope, then a scheduled run with nothing to change.
+    let (_, s) = invoke(&h, &scheduled_event(), next()).await;
+    assert!(s.failures.is_empty(), "{:?}", s.failures);
+    let in_scope = expected(tree, &org, &tops);
+    assert_eq!(
+        h.stacksets.inner.enrolled(),
+        in_scope,
+        "the scope is enrolled"
+    );
+    let ((sched_org, sched_cfn), s) = invoke(&h, &scheduled_event(), next()).await;
+    assert_eq!(s.outcome, Disposition::NoChange, "{}", s.reason);
+    let full_read = sched_org;
+    let mut row = |what: &str, o: u32, c: u32, target: &str, before: String, ok: bool| {
+        writeln!(
+            rows,
+            "| {label} | {what} | {o} | {c} | {target} | {before} | {} |",
+            if ok { "met" } else { "MISSED" }
+        )
+        .unwrap();
+    };
+    row(
+        &format!(
+            "scheduled run, {} top-level OUs ({} accounts in scope), nothing to change",
+            tops.len(),
+            in_scope.len()
+        ),
+        sched_org,
+        sched_cfn,
+        "the full, level-triggered check",
+        "–".into(),
+        true,
+    );
+
+    // Events long after the last operation (no burst under way), on a fresh instance.
+    h.stacksets.inner.backdate(Duration::from_secs(600));
+    let h = handler(&org, into_set(h), &tops);
+    let in_target = |a: &AccountId| {
+        let l = org.lineage(&org.parent(a).expect("parent"));
+        tops.iter().any(|t| l.contains(t))
+    };
+    let outside_ous: Vec<String> = tree
+        .nodes
+        .keys()
+        .filter(|n| **n != tree.root && !tops.iter().any(|t| org.lineage(n).contains(t)))
+        .cloned()
+        .collect();
+    let movable: Vec<(AccountId, String)> = tree
+        .accounts
+        .values()
+        .flatten()
+        .filter(|a| a.state == AccountState::Active && a.parent != tree.root && !in_target(&a.id))
+        .map(|a| (a.id.clone(), a.parent.clone()))
+        .collect();
+    assert!(
+        outside_ous.len() >= 2 && movable.len() > BURST_ACCOUNTS,
+        "an organization to move accounts in"
+    );
+
+    // An account moved between two OUs outside the scope.
+    let (account, from) = movable[0].clone();
+    let to = outside_ous
+        .iter()
+        .find(|o| **o != from)
+        .expect("another OU")
+        .clone();
+    org.move_account(&account, &to);
+    let ((o, c), s) = invoke(&h, &move_event(next(), &account, &from, &to), next()).await;
+    assert_eq!(s.outcome, Disposition::NotRelevant, "{}", s.reason);
+    row(
+        "an account moved between two OUs outside the scope",
+        o,
+        c,
+        "≤ 12 / ≤ 2",
+        before("3 / 4"),
+        o <= 12 && c <= 2,
+    );
+
+    // The same account moved into a target OU.
+    let target = tops[0].clone();
+    org.move_account(&account, &target);
+    let ((o, c), s) = invoke(&h, &move_event(next(), &account, &to, &target), next()).await;
+    assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
+    assert_eq!(s.accounts_added, vec![account.clone()]);
+    row(
+        "an account moved from outside into a target OU",
+        o,
+        c,
+        "≤ 40 / –",
+        before("**305** / 27"),
+        o <= 40,
+    );
+
+    // A burst: 200 moves in 10 s, in and out of the scope, one invocation at a time on a warm
+    // instance, each event delivered when its move is made.
+    h.stacksets.inner.backdate(Duration::from_secs(600));
+    let h = handler(&org, into_set(h), &tops);
+    let ops_before = changes(&h.stacksets.inner).len();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let burst: Vec<(AccountId, String)> = movable[1..=BURST_ACCOUNTS].to_vec();
+    let mover = {
+        let org = org.clone();
+        let targets = tops.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            for i in 0..BURST_EVENTS {
+                let (a, home) = &burst[i % burst.len()];
+                let here = org.parent(a).expect("parent");
+                let to = if here == *home {
+                    targets[i % targets.len()].clone()
+                } else {
+                    home.clone()
+                };
+                org.move_account(a, &to);
+                tx.send(move_event(100_000 + i, a, &here, &to))
+                    .expect("send");
+                tokio::time::sleep(BURST_GAP).await;
+            }
+            started.elapsed()
+        })
+    };
+    let (before_calls, t0) = (calls(&h), Instant::now());
+    let (mut failed, mut invocations, mut most) = (0, 0, 0u32);
+    let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
+    while let Some(e) = rx.recv().await {
+        invocations += 1;
+        let b = calls(&h);
+        match h.handle(&e, &invocation(200_000 + invocations)).await {
+            Ok(s) => {
+                if !s.failures.is_empty() {
+                    failed += 1;
+                }
+                *outcomes.entry(s.outcome.as_str()).or_default() += 1;
+            }
+            Err(_) => failed += 1,
+        }
+        most = most.max(calls(&h).0 - b.0);
+    }
+    let burst_time = mover.await.expect("mover");
+    let converged = t0.elapsed();
+    let (o, c) = (calls(&h).0 - before_calls.0, calls(&h).1 - before_calls.1);
+    let ops: Vec<String> = changes(&h.stacksets.inner)[ops_before..].to_vec();
+    let want = expected(tree, &org, &tops);
+    let right = h.stacksets.inner.enrolled() == want;
+    row(
+        &format!("a burst: {BURST_EVENTS} moves in {:.1} s over {BURST_ACCOUNTS} accounts, in and out of the scope ({} StackSet operations, {failed} failed invocations; the most one invocation cost: {most} Organizations calls)", burst_time.as_secs_f64(), ops.len()),
+        o,
+        c,
+        &format!("≤ 4 operations, 0 failed; ≤ one full read of the scope ({full_read})"),
+        "–".into(),
+        ops.len() <= 4 && failed == 0 && o <= full_read && right,
+    );
+    writeln!(
+        notes,
+        "- {label}: burst outcomes {outcomes:?}; operations {ops:?}; handled {:.1} s after the first move; the StackSet then {} the scope ({} accounts). Whole burst = {:.1} full reads of the scope.",
+        converged.as_secs_f64(),
+        if right { "held exactly" } else { "DID NOT hold" },
+        want.len(),
+        o as f64 / full_read as f64,
+    )
+    .unwrap();
+
+    // A scheduled run with the root as the scope: the first enrols every account, the second
+    // (shown) has nothing to change.
+    let set = into_set(h);
+    set.backdate(Duration::from_secs(600));
+    let root = [tree.root.clone()];
+    let h = handler(&org, set, &root);
+    let (_, s) = invoke(&h, &scheduled_event(), next()).await;
+    assert!(s.failures.is_empty(), "{:?}", s.failures);
+    let ((o, c), s) = invoke(&h, &scheduled_event(), next()).await;
+    assert_eq!(s.outcome, Disposition::NoChange, "{}", s.reason);
+    let bound = tree.account_count().div_ceil(20) as u32 + 5;
+    row(
+        &format!(
+            "scheduled run, the root as the scope ({} accounts), nothing to change",
+            h.stacksets.inner.instance_count()
+        ),
+        o,
+        c,
+        &format!("≤ {bound} / –"),
+        before("**405** / 47"),
+        o <= bound,
+    );
+}
+
+fn into_set(h: MemHandler) -> MemStackSet {
+    h.stacksets.inner
+}
+
 #[tokio::main]
 async fn main() {
     let mut whole = String::new();
     let mut ten = String::new();
+    let mut events = String::new();
+    let mut notes = String::new();
     // Issue 12's own measure (2,000 accounts in 200 OUs, 4 levels), then the scale series.
     for (accounts, ous, depth) in [
         (2000, 200, 4),
@@ -82,6 +412,10 @@ async fn main() {
         let tree = Tree::from_fixture(&f);
         let n = tree.account_count();
         let label = format!("{n} accounts, {ous} OUs, depth {depth}");
+
+        let (from, from_notes) = (events.len(), notes.len());
+        per_event(&tree, &label, &mut events, &mut notes).await;
+        eprint!("{}{}", &events[from..], &notes[from_notes..]);
 
         // Whole organization.
         let root = scope(std::slice::from_ref(&tree.root));
@@ -162,9 +496,22 @@ async fn main() {
          under each OU it is given, one call after another (simulated here with the same \
          organization and latency). Target: at least 3x faster.\n\n\
          | organization | targets | accounts | calls | wall | Port's calls | Port's wall | speed-up | target | verdict |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n{ten}",
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n{ten}\n\
+         #### What an event costs, through the org-events handler\n\n\
+         The real `org_events::Handler` (a warm Lambda instance for the burst, fresh ones \
+         otherwise) against the in-process organization and a counting in-process StackSet \
+         (`bench::MemStackSet`: one operation at a time, each lasting {} s; listings counted \
+         one call per page of 100, `ListStackInstances` for one account one call), \
+         SETTLE_SECONDS={SETTLE}, no latency (counts, not times). Scope: up to ten top-level \
+         OUs, the biggest left out (so that accounts and OUs remain outside the scope), mode \
+         ALL, one region. Events come long after the last StackSet operation (no burst \
+         under way) except within the burst. Before = issue 12's figures, measured through the \
+         org-events binary on the emulator at 2,000 accounts (the only size it measured).\n\n\
+         | organization | what | Organizations calls | CloudFormation calls | target (Organizations / CloudFormation) | before | verdict |\n\
+         |---|---|---:|---:|---|---|---|\n{events}\n{notes}",
         machine(),
         DEFAULT_CONCURRENCY,
+        OP_TIME.as_secs(),
     );
     emit("cost.md", &text);
 }

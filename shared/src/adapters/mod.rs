@@ -6,10 +6,12 @@ pub mod cloudtrail;
 pub mod errors;
 pub mod iam;
 pub mod organizations;
+pub mod servicequotas;
 pub mod sts;
 
 pub use cloudformation::{CfnStackSets, CfnStacks};
 pub use organizations::SdkOrganizations;
+pub use servicequotas::SdkQuotas;
 pub use sts::SdkIdentity;
 
 use std::time::Duration;

@@ -36,10 +36,11 @@ pub fn advise(account: &str, status_reason: &str) -> String {
         return format!(
             "account {account}: the StackSet has reached its quota of stack instances ({r}). \
              AWS's default is {STACK_INSTANCE_QUOTA} instances per StackSet (one per account \
-             and region). Raise it in the management account: Service Quotas > AWS \
-             CloudFormation > Stack instances per stack set > Request increase (or `aws \
-             service-quotas list-service-quotas --service-code cloudformation` to find it), \
-             then update the stack or wait for the scheduled run."
+             and region), and an account's may be lower or raised. Raise it in the management \
+             account: Service Quotas > AWS CloudFormation > Stack instances per stack set > \
+             Request increase (or `aws service-quotas get-service-quota --service-code \
+             {STACK_INSTANCE_QUOTA_SERVICE} --quota-code {STACK_INSTANCE_QUOTA_CODE}` to see \
+             it), then update the stack or wait for the scheduled run."
         );
     }
     if lower.contains("suspended") {
@@ -59,8 +60,21 @@ pub fn advise(account: &str, status_reason: &str) -> String {
     format!("account {account}: {}", truncate(r, 300))
 }
 
-/// AWS's default quota of stack instances per StackSet (raisable through Service Quotas).
-pub const STACK_INSTANCE_QUOTA: usize = 2_000;
+/// AWS's default quota of stack instances per StackSet (raisable through Service Quotas):
+/// 100,000 in the CloudFormation User Guide's quota table ("Stack instances: the maximum
+/// number of stack instances you can create per stack set", 100,000;
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html>),
+/// which earlier said 2,000 (and before that 500). The account's own value is what
+/// `orgscope doctor` reads ([`STACK_INSTANCE_QUOTA_CODE`]); this default is what it assumes
+/// when it cannot.
+pub const STACK_INSTANCE_QUOTA: usize = 100_000;
+
+/// The Service Quotas code of "Stack instances per stack set" (service code
+/// [`STACK_INSTANCE_QUOTA_SERVICE`]), as `aws service-quotas list-service-quotas
+/// --service-code cloudformation` names it.
+pub const STACK_INSTANCE_QUOTA_CODE: &str = "L-C8225BA5";
+/// The Service Quotas service code of CloudFormation.
+pub const STACK_INSTANCE_QUOTA_SERVICE: &str = "cloudformation";
 
 /// AWS answers `LimitExceededException` ("The quota for the resource has already been
 /// reached") when a StackSet would exceed its stack instance quota.
@@ -113,7 +127,8 @@ mod tests {
             "Stack instance quota exceeded for stack set Port-Integration-v3",
         ] {
             let a = advise("444444444444", reason);
-            assert!(a.contains("2000 instances per StackSet"), "{a}");
+            assert!(a.contains("100000 instances per StackSet"), "{a}");
+            assert!(a.contains(STACK_INSTANCE_QUOTA_CODE), "{a}");
             assert!(a.contains("Service Quotas"), "{a}");
             assert!(a.contains("444444444444"), "{a}");
         }

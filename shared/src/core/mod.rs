@@ -9,7 +9,9 @@ pub mod plan;
 pub mod schedule;
 pub mod scope;
 
-pub use advice::{advise, STACK_INSTANCE_QUOTA};
+pub use advice::{
+    advise, STACK_INSTANCE_QUOTA, STACK_INSTANCE_QUOTA_CODE, STACK_INSTANCE_QUOTA_SERVICE,
+};
 pub use error::ScopeError;
 pub use expand::{expand, Entry, ExpandError, Expansion, Reason};
 pub use ids::{AccountId, TargetId};

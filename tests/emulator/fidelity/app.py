@@ -58,7 +58,17 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # organization can only be found through its recorded OU); "recorded" = through the OU
     # each instance recorded when it was deployed.
     "ou_reading": "now",
+    # Service Quotas GetServiceQuota for CloudFormation's "Stack instances per stack set"
+    # (L-C8225BA5): the value applied to the account. AWS's documented default is 100,000
+    # (CloudFormation User Guide, "Understand CloudFormation quotas":
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html);
+    # tests set a raised or lowered one. "denied" answers AccessDeniedException instead (a
+    # caller without servicequotas:GetServiceQuota).
+    "stack_instance_quota": 100000,
 }
+
+SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
+STACK_INSTANCE_QUOTA_CODE = "L-C8225BA5"
 
 
 def default_config() -> dict[str, Any]:
@@ -107,6 +117,10 @@ class FidelityApp:
                 return _respond(start_response, 400, json.dumps(ORG_THROTTLE_BODY), "application/x-amz-json-1.1")
             return _respond(start_response, 400, query.error_xml("Throttling", "Rate exceeded"), "text/xml")
 
+        if service == "servicequotas" and action == SERVICE_QUOTAS_TARGET + "GetServiceQuota":
+            answer = self._service_quota(body, entry, start_response)
+            if answer is not None:
+                return answer
         try:
             if service == "cloudformation" and action in STACKSET_ACTIONS:
                 return self._stackset(action, params, account, region, entry, start_response)
@@ -174,6 +188,39 @@ class FidelityApp:
         if region in ("aws-global",):
             region = "us-east-1"
         return service, action, params, region, _account(environ, access_key)
+
+    # ------------------------------------------------------------------ service quotas
+
+    def _service_quota(self, body: bytes, entry: dict[str, Any], start_response):
+        """GetServiceQuota for cloudformation / L-C8225BA5 (moto knows only vpc quotas);
+        None for any other quota (moto answers)."""
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            return None
+        entry["params"] = params
+        if params.get("ServiceCode") != "cloudformation" or params.get("QuotaCode") != STACK_INSTANCE_QUOTA_CODE:
+            return None
+        value = self.config.get("stack_instance_quota")
+        ctype = "application/x-amz-json-1.1"
+        if value == "denied":
+            entry["status"] = 400
+            return _respond(start_response, 400, json.dumps({
+                "__type": "AccessDeniedException",
+                "Message": "User is not authorized to perform: servicequotas:GetServiceQuota",
+            }), ctype)
+        entry["status"] = 200
+        return _respond(start_response, 200, json.dumps({"Quota": {
+            "ServiceCode": "cloudformation",
+            "ServiceName": "AWS CloudFormation",
+            "QuotaArn": f"arn:aws:servicequotas:us-east-1:{DEFAULT_ACCOUNT_ID}:cloudformation/{STACK_INSTANCE_QUOTA_CODE}",
+            "QuotaCode": STACK_INSTANCE_QUOTA_CODE,
+            "QuotaName": "Stack instances per stack set",
+            "Value": float(value),
+            "Unit": "None",
+            "Adjustable": True,
+            "GlobalQuota": False,
+        }}), ctype)
 
     # ------------------------------------------------------------------ stack sets
 
@@ -309,6 +356,11 @@ class FidelityApp:
                 if body["ou_reading"] not in ("now", "recorded"):
                     raise ControlError(400, "ou_reading must be \"now\" or \"recorded\"")
                 self.config["ou_reading"] = body["ou_reading"]
+            if "stack_instance_quota" in body:
+                q = body["stack_instance_quota"]
+                if q != "denied" and not (isinstance(q, int) and q >= 0):
+                    raise ControlError(400, "stack_instance_quota must be a count >= 0 or \"denied\"")
+                self.config["stack_instance_quota"] = q
             if "seed" in body:
                 self.config["seed"] = int(body["seed"])
                 self.rng = random.Random(self.config["seed"])
