@@ -34,6 +34,11 @@ from typing import Any
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist"
 SOURCE_TEMPLATE = ROOT / "template.yaml"
+# Templates with no code, published as they are: the management account's companion of a
+# deployment from a delegated administrator (README, "Deploy from a delegated administrator").
+COMPANION_TEMPLATES = ("templates/management-account.yaml",)
+# Its stack name in the quick-create link.
+COMPANION_STACK_NAME = "port-aws-integration-management-account"
 
 # Lambda quotas (Lambda developer guide, "Lambda quotas"): a deployment package uploaded
 # directly is at most 50 MB zipped; any package is at most 250 MB unzipped.
@@ -323,6 +328,10 @@ def package(fns: list[Function], loc: Location, ver: str) -> dict[str, str]:
         names.append(name)
     (DIST / "template.yaml").write_text(render_template(load_template(), loc, ver))
     names.append("template.yaml")
+    for rel_path in COMPANION_TEMPLATES:
+        src = ROOT / rel_path
+        shutil.copyfile(src, DIST / src.name)
+        names.append(src.name)
     sums = {n: sha256(DIST / n) for n in sorted(names)}
     (DIST / "SHA256SUMS").write_text("".join(f"{d}  {n}\n" for n, d in sums.items()))
     return sums
@@ -424,6 +433,13 @@ def main(argv: list[str]) -> int:
             print(f"Template URL: {template_url}")
             print(f"Quick-create link (us-east-1): {quick_create_link(template_url, stack)}")
             print(f"Capabilities to acknowledge on that page: {', '.join(capabilities(template))}")
+            for rel_path in COMPANION_TEMPLATES:
+                name = pathlib.Path(rel_path).name
+                url = loc.https_url(loc.key(ver, name))
+                print(f"Companion template URL ({name}): {url}")
+                print(f"Companion quick-create link (us-east-1, management account): {quick_create_link(url, COMPANION_STACK_NAME)}")
+                companion_caps = capabilities(load_template(ROOT / rel_path))
+                print(f"Companion capabilities to acknowledge: {', '.join(companion_caps)}")
         return 0
     except ReleaseError as e:
         print(f"release: {e}", file=sys.stderr)

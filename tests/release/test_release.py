@@ -100,6 +100,16 @@ def test_sha256sums_lists_every_file_of_dist_with_its_hash(dist):
 BUILD_ONLY_METADATA = ("BuildMethod", "BuildProperties")
 
 
+def test_the_management_account_companion_is_in_dist_unchanged_and_in_sha256sums(rel, dist):
+    sums = (dist / "SHA256SUMS").read_text()
+    for rel_path in rel.COMPANION_TEMPLATES:
+        src = ROOT / rel_path
+        shipped = dist / src.name
+        assert shipped.read_bytes() == src.read_bytes(), f"dist/{src.name} differs from {rel_path}"
+        digest = hashlib.sha256(src.read_bytes()).hexdigest()
+        assert f"{digest}  {src.name}\n" in sums
+
+
 def test_packaged_template_keeps_every_parameter_rule_condition_output_and_transform(source_template, dist_template):
     for section in ("AWSTemplateFormatVersion", "Transform", "Description", "Parameters", "Rules", "Conditions", "Outputs", "Mappings"):
         assert dist_template.get(section) == source_template.get(section), f"{section} differs from template.yaml"
@@ -254,6 +264,22 @@ def test_upload_puts_every_object_where_the_template_and_the_quick_create_link_s
     assert keys == want
     sar = template["Metadata"]["AWS::ServerlessRepo::Application"]
     assert sar["ReadmeUrl"] == f"s3://port-releases/port-aws-integration/{ver}/README.md"
+
+    # The management account's companion (no code) is published as it is, with its own link.
+    for rel_path in rel.COMPANION_TEMPLATES:
+        name = pathlib.Path(rel_path).name
+        companion_url = printed(run.stdout, f"Companion template URL ({name})")
+        assert companion_url == f"https://port-releases.s3.us-east-1.amazonaws.com/port-aws-integration/{ver}/{name}"
+        body = client.get_object(Bucket="port-releases", Key=f"port-aws-integration/{ver}/{name}")["Body"].read()
+        assert body == (ROOT / rel_path).read_bytes()
+        companion_link = printed(run.stdout, "Companion quick-create link (us-east-1, management account)")
+        route, _, query = urllib.parse.urlsplit(companion_link).fragment.partition("?")
+        assert route == "/stacks/quickcreate"
+        assert urllib.parse.parse_qs(query) == {
+            "templateURL": [companion_url], "stackName": [rel.COMPANION_STACK_NAME],
+        }
+        caps = re.search(r"^Companion capabilities to acknowledge: (.+)$", run.stdout, re.M)
+        assert caps and caps.group(1).split(", ") == rel.capabilities(rel.load_template(ROOT / rel_path))
 
     # Publishing the same release again changes nothing and succeeds.
     again = run_release(aws_env, "--upload", "s3://port-releases/port-aws-integration")
