@@ -433,6 +433,9 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         );
 
         log_reuse(&the_plan.reuse_oidc);
+        // Reuse operations AWS refused (the StackSet has no CreateOIDCProvider parameter to
+        // override, say): their accounts stay failed and are reported with AWS's answer.
+        let mut rejected: Vec<(Vec<AccountId>, String)> = Vec::new();
         let mut done_kinds = req.done_kinds.to_vec();
         let mut operations = Vec::new();
         let steps = steps(&the_plan);
@@ -443,9 +446,16 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             }
             let targets = targets_for(*step, batch);
             let op_id = op_id(req.seed, *step, batch, req.user_change);
-            let ran = self
+            let ran = match self
                 .run_op(req.stack_set, req.deadline, kind, &targets, batch, &op_id)
-                .await?;
+                .await
+            {
+                Err(EngineError::Aws(AwsError::Validation(why))) if *step == Step::ReuseOidc => {
+                    rejected.push((batch.accounts.clone(), why));
+                    continue;
+                }
+                r => r?,
+            };
             // A kind is done once its last batch has started: a re-invocation then does not
             // start it again, but does start the batches of it not yet started.
             let last_of_kind = !steps[n + 1..].iter().any(|(s, _)| s.kind() == kind);
@@ -463,7 +473,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             }
         }
 
-        let failures = if operations.is_empty() && the_plan.is_noop() {
+        let mut failures = if operations.is_empty() && the_plan.is_noop() {
             self.failures(req.stack_set, &desired, &instances, &[], &the_plan)
                 .await?
         } else {
@@ -499,7 +509,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             };
             if !repair.is_noop() {
                 self.fit(&mut repair, req.scope, &tree, &after, &root, &[]);
-                match self.run_all(req, &repair).await? {
+                match self.run_all(req, &repair, &mut rejected).await? {
                     Ok(ran) => operations.extend(ran),
                     Err(operation) => {
                         return Ok(Outcome::Pending {
@@ -525,6 +535,19 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             self.failures(req.stack_set, &desired, &after, &operations, &the_plan)
                 .await?
         };
+        for (accounts, why) in &rejected {
+            tracing::warn!(accounts = ?accounts, why = %why, "AWS refused the override CreateOIDCProvider=false");
+            for f in failures
+                .iter_mut()
+                .filter(|f| accounts.contains(&f.account))
+            {
+                f.advice = format!(
+                    "{} Reusing it with the override CreateOIDCProvider=false was refused by \
+                     AWS: {why}",
+                    f.advice
+                );
+            }
+        }
         Ok(Outcome::Done(Box::new(Report {
             expansion,
             plan: the_plan,
@@ -537,10 +560,12 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
     /// Runs every operation of `p` in order (here: the reuse of existing OIDC providers this
     /// pass's own operations called for). `Err` with the operation still running, or blocked,
     /// at the deadline.
+    /// A reuse AWS refuses (`Validation`) is added to `rejected` instead of failing the pass.
     async fn run_all(
         &self,
         req: &Request<'_>,
         p: &ReconcilePlan,
+        rejected: &mut Vec<(Vec<AccountId>, String)>,
     ) -> Result<Result<Vec<OpRecord>, OpRecord>, EngineError> {
         log_reuse(&p.reuse_oidc);
         let mut out = Vec::new();
@@ -556,10 +581,14 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                     batch,
                     &op_id,
                 )
-                .await?
+                .await
             {
-                Ran::Finished(op) => out.push(op),
-                Ran::Running(op) | Ran::Blocked(op) => return Ok(Err(op)),
+                Ok(Ran::Finished(op)) => out.push(op),
+                Ok(Ran::Running(op) | Ran::Blocked(op)) => return Ok(Err(op)),
+                Err(EngineError::Aws(AwsError::Validation(why))) if step == Step::ReuseOidc => {
+                    rejected.push((batch.accounts.clone(), why));
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(Ok(out))

@@ -234,3 +234,49 @@ async fn delete_removes_every_instance_and_leaves_the_providers_the_stacks_did_n
     // The stacks deleted the providers they created; the ones that were there before stay.
     assert_eq!(r.bed.oidc_providers().await, providers(&f, &[]));
 }
+
+/// The reuse is tried once per account per run: an account still failing after it is reported
+/// (FAILED, with the advice naming it), and no further operation is started for it.
+#[tokio::test]
+async fn an_account_still_failing_after_the_reuse_is_reported_and_not_retried_again_in_the_run() {
+    let (r, f) = setup().await;
+    let stuck = f.account("prod-eu-1");
+    r.bed
+        .fail_account(
+            &stuck,
+            "ResourceLogicalId:PortOIDCProvider, ResourceType:AWS::IAM::OIDCProvider, \
+             ResourceStatusReason:Resource handler returned message: \"Provider with url \
+             https://oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4 \
+             already exists. (Service: Iam, Status Code: 409, Request ID: 1)\" (RequestToken: 2, \
+             HandlerErrorCode: AlreadyExists).",
+            10,
+        )
+        .await;
+    r.invoke(request(
+        &r.sink,
+        "create",
+        "stuck",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    ))
+    .await;
+    let answer = r.last_answer();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap();
+    assert!(reason.starts_with("1 of 6 in-scope account(s)"), "{reason}");
+    assert!(
+        reason.contains(&format!("account {stuck}: an OIDC provider")),
+        "{reason}"
+    );
+    assert!(reason.contains("remained after that retry"), "{reason}");
+    // prod-us-1 (the other account that had one) was repaired by the same single operation.
+    assert_eq!(
+        r.bed.mutating_stackset_calls().await,
+        ["CreateStackInstances", "UpdateStackInstances"]
+    );
+    let us = f.account("prod-us-1");
+    let i = instances(&r.bed).await;
+    assert!(
+        i.iter().any(|(a, s, _)| *a == us && s == "CURRENT"),
+        "{i:?}"
+    );
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{mutating, World};
+use common::{mutating, strs, World};
 use e2e::STACK_SET;
 use org_events::handler::Disposition;
 use serde_json::json;
@@ -33,6 +33,7 @@ async fn an_enrolled_account_that_already_has_the_provider_reuses_it_in_the_same
     let s = w.invoke(&ev).await;
     assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
     assert!(s.failures.is_empty(), "{s:?}");
+    assert_eq!(strs(&s.accounts_added), [orphan.clone()], "{s:?}");
     assert_eq!(
         mutating(&w.calls().await),
         ["CreateStackInstances", "UpdateStackInstances"]
