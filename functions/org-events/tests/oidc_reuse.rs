@@ -33,7 +33,7 @@ async fn an_enrolled_account_that_already_has_the_provider_reuses_it_in_the_same
     let s = w.invoke(&ev).await;
     assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
     assert!(s.failures.is_empty(), "{s:?}");
-    assert_eq!(strs(&s.accounts_added), [orphan.clone()], "{s:?}");
+    assert_eq!(strs(&s.accounts_added), vec![orphan.clone()], "{s:?}");
     assert_eq!(
         mutating(&w.calls().await),
         ["CreateStackInstances", "UpdateStackInstances"]
