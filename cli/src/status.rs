@@ -540,14 +540,15 @@ fn to_text(scope: &Scope, exp: &Expansion, region: &str, s: &Snapshot, color: bo
     }
     let reusing: Vec<&Row> = s.rows.iter().filter(|r| r.reuses_oidc_provider).collect();
     if !reusing.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n{} account{} reuse{} an existing OIDC provider (per-account override \
+        let heading = format!(
+            "{} account{} reuse{} an existing OIDC provider (per-account override \
              CreateOIDCProvider=false: Port's provider was already there):",
             reusing.len(),
             if reusing.len() == 1 { "" } else { "s" },
             if reusing.len() == 1 { "s" } else { "" },
         );
+        out.push('\n');
+        out.push_str(&wrap(&heading, "", 0, WIDTH));
         for r in reusing.iter().take(REUSE_LISTED) {
             let _ = writeln!(out, "  {}  {}", r.account, clip(&r.name, 24).trim_end());
         }

@@ -428,6 +428,7 @@ async fn status_shows_accounts_that_reuse_an_existing_oidc_provider_at_a_bounded
     let args = status_args(&f, &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let text = stdout(&orgscope(&bed, &args, &[]).await);
+    assert_fits(&text);
     assert!(
         text.contains("1 account reuses an existing OIDC provider"),
         "{text}"
