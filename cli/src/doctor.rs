@@ -41,6 +41,10 @@ pub struct DoctorArgs {
     /// Port's OIDC issuer URL. Keep the default unless Port told you otherwise.
     #[arg(long, env = "OIDC_PROVIDER_URL", default_value = PORT_OIDC_URL)]
     oidc_provider_url: String,
+    /// The CreateOIDCProvider parameter you deploy with: with false, doctor warns that member
+    /// accounts without Port's OIDC provider get a role Port cannot assume.
+    #[arg(long, env = "CREATE_OIDC_PROVIDER", default_value = "true", value_parser = ["true", "false"])]
+    create_oidc_provider: String,
     /// text for people; json for scripts (the same data).
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
@@ -105,6 +109,7 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
         integration: args.integration_identifier.clone(),
         role_name,
         oidc_url: args.oidc_provider_url.clone(),
+        create_oidc_provider: args.create_oidc_provider == "true",
         provider: provider.map_err(|e| e.to_string()),
         role: role.map_err(|e| e.to_string()),
         stack_set_name,

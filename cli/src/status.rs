@@ -15,7 +15,7 @@ use shared::core::{
     advise, expand, AccountId, DetailedStatus, DriftStatus, Expansion, InstanceStatus, OrgNode,
     OrgTree, Reason, Scope, StackInstance,
 };
-use shared::engine::{is_own_change, is_scheduled_check, EngineError};
+use shared::engine::{is_oidc_reuse, is_own_change, is_scheduled_check, EngineError};
 use shared::ports::{AwsError, Operation, OrganizationsApi, StackSetApi, StackSetInfo};
 use shared::read::{read_org, DEFAULT_CONCURRENCY};
 
@@ -24,8 +24,12 @@ use crate::{fail, parse_scope, Output, ScopeArgs, StackSetArgs};
 
 /// How many recent operations to show.
 const RECENT_OPS: usize = 5;
-/// How far back (in operations, one page) to look for the last scheduled re-check and change.
-const HISTORY_OPS: i32 = 50;
+/// How far back (in operations, one page: AWS's largest) to look for the last scheduled
+/// re-check, the last change, and the operations that made accounts reuse an existing OIDC
+/// provider.
+const HISTORY_OPS: i32 = 100;
+/// The most accounts listed by name as reusing an existing OIDC provider (all are counted).
+const REUSE_LISTED: usize = 20;
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -135,6 +139,10 @@ pub struct Row {
     pub detail: String,
     /// What to do, for failures.
     pub advice: Option<String>,
+    /// CURRENT through the per-account override `CreateOIDCProvider=false`: the account
+    /// already held Port's OIDC provider, and its stack reuses it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reuses_oidc_provider: bool,
 }
 
 /// Where an account outside the read tree lives: `(name, path)`.
@@ -220,6 +228,7 @@ pub fn classify(exp: &Expansion, instances: &[StackInstance], located: &Located)
             state,
             detail,
             advice,
+            reuses_oidc_provider: false,
         });
     }
     for e in &exp.included {
@@ -232,6 +241,7 @@ pub fn classify(exp: &Expansion, instances: &[StackInstance], located: &Located)
                 state: State::Missing,
                 detail: "in scope, but it has no stack instance".into(),
                 advice: Some("The next reconcile creates it.".into()),
+                reuses_oidc_provider: false,
             });
         }
     }
@@ -244,6 +254,19 @@ pub fn classify(exp: &Expansion, instances: &[StackInstance], located: &Located)
         ))
     });
     rows
+}
+
+/// Marks the CURRENT rows of `reusing` (accounts an operation made reuse their existing OIDC
+/// provider, see `shared::engine::is_oidc_reuse`).
+pub fn mark_oidc_reuse(rows: &mut [Row], reusing: &BTreeSet<AccountId>) {
+    for r in rows {
+        if r.state == State::Current && reusing.contains(&r.account) {
+            r.reuses_oidc_provider = true;
+            r.detail = "CURRENT; reuses an existing OIDC provider (per-account override \
+                        CreateOIDCProvider=false)"
+                .into();
+        }
+    }
 }
 
 fn non_empty(s: &str, or: &str) -> String {
@@ -380,9 +403,21 @@ async fn snapshot<O: OrganizationsApi>(
     let instances = instances?;
     locate(org, tree, &instances, located).await;
     let history = operations?;
+    // The accounts the engine's reuse operations succeeded for: one ListStackSetOperationResults
+    // per such operation among the recent ones, not a DescribeStackInstance per account.
+    let mut reusing = BTreeSet::new();
+    for op in history.iter().filter(|o| is_oidc_reuse(o)) {
+        for r in cfn.operation_results(name, &op.id).await? {
+            if r.status == "SUCCEEDED" {
+                reusing.insert(r.account);
+            }
+        }
+    }
+    let mut rows = classify(exp, &instances, located);
+    mark_oidc_reuse(&mut rows, &reusing);
     Ok(Snapshot {
         info,
-        rows: classify(exp, &instances, located),
+        rows,
         last_check: newest(&history, is_scheduled_check),
         last_change: newest(&history, |o| o.status == "SUCCEEDED" && is_own_change(o)),
         operations: history.into_iter().take(RECENT_OPS).collect(),
@@ -502,6 +537,28 @@ fn to_text(scope: &Scope, exp: &Expansion, region: &str, s: &Snapshot, color: bo
             _ => p.yellow(&num),
         };
         let _ = writeln!(out, "  {:<22}{num}", st.label());
+    }
+    let reusing: Vec<&Row> = s.rows.iter().filter(|r| r.reuses_oidc_provider).collect();
+    if !reusing.is_empty() {
+        let heading = format!(
+            "{} account{} reuse{} an existing OIDC provider (per-account override \
+             CreateOIDCProvider=false: Port's provider was already there):",
+            reusing.len(),
+            if reusing.len() == 1 { "" } else { "s" },
+            if reusing.len() == 1 { "s" } else { "" },
+        );
+        out.push('\n');
+        out.push_str(&wrap(&heading, "", 0, WIDTH));
+        for r in reusing.iter().take(REUSE_LISTED) {
+            let _ = writeln!(out, "  {}  {}", r.account, clip(&r.name, 24).trim_end());
+        }
+        if reusing.len() > REUSE_LISTED {
+            let _ = writeln!(
+                out,
+                "  … and {} more (--output json lists them all)",
+                reusing.len() - REUSE_LISTED
+            );
+        }
     }
     let attention: Vec<&Row> = s
         .rows
@@ -633,6 +690,7 @@ fn to_json(scope: &Scope, exp: &Expansion, region: &str, s: &Snapshot) -> String
         "summary": counts.iter().map(|(k, v)| (serde_json::to_value(k).ok().and_then(|x| x.as_str().map(str::to_owned)).unwrap_or_default(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "converged": converged,
         "accounts": s.rows,
+        "reusing_oidc_provider": s.rows.iter().filter(|r| r.reuses_oidc_provider).map(|r| &r.account).collect::<Vec<_>>(),
         "operations": s.operations,
         "last_scheduled_check": s.last_check,
         "last_change": s.last_change,

@@ -631,3 +631,51 @@ async fn a_scope_within_the_stack_instance_quota_has_no_quota_warning() {
         "{v:#}"
     );
 }
+
+#[tokio::test]
+async fn create_oidc_provider_false_warns_that_accounts_without_one_get_a_role_port_cannot_assume()
+{
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    let ou = f.ou("Root/Prod");
+    let with = |flag: &'static str| {
+        let ou = ou.clone();
+        let bed = &bed;
+        async move {
+            json(
+                &orgscope(
+                    bed,
+                    &args(
+                        &ou,
+                        "ALL",
+                        "",
+                        &["--create-oidc-provider", flag, "--output", "json"],
+                    ),
+                    &[],
+                )
+                .await,
+            )
+        }
+    };
+    let v = with("false").await;
+    let c = check(&v, "oidc-provider-members");
+    assert_eq!(c["status"], "WARN");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Port cannot assume it"),
+        "{c}"
+    );
+    assert!(c["fix"]
+        .as_str()
+        .unwrap()
+        .contains("CreateOIDCProvider=true"));
+    // With true (the default) nothing to warn about: existing providers are reused.
+    let v = with("true").await;
+    assert!(v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["id"] != "oidc-provider-members"));
+}

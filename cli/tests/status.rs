@@ -365,3 +365,73 @@ async fn status_says_when_no_scheduled_recheck_is_on_record() {
     assert_eq!(v["last_scheduled_check"], Value::Null);
     assert_eq!(v["last_change"], Value::Null);
 }
+
+/// An account the engine made reuse its existing OIDC provider (an UpdateStackInstances with
+/// the override, under the engine's `orgscope-reuse-oidc-` operation ID) is shown as such,
+/// found through the recent operations' results: no DescribeStackInstance per account.
+#[tokio::test]
+async fn status_shows_accounts_that_reuse_an_existing_oidc_provider_at_a_bounded_cost() {
+    use aws_sdk_cloudformation::types::{AccountFilterType, DeploymentTargets, Parameter};
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_port_stack_set(STACK_SET, true).await;
+    let had = f.account("prod-eu-1");
+    bed.has_oidc_provider(&had).await;
+    deploy(&bed, &f, "op-create-1").await;
+    cfn(&bed)
+        .await
+        .update_stack_instances()
+        .stack_set_name(STACK_SET)
+        .deployment_targets(
+            DeploymentTargets::builder()
+                .organizational_unit_ids(f.root())
+                .accounts(&had)
+                .account_filter_type(AccountFilterType::Intersection)
+                .build(),
+        )
+        .regions(REGION)
+        .parameter_overrides(
+            Parameter::builder()
+                .parameter_key("CreateOIDCProvider")
+                .parameter_value("false")
+                .build(),
+        )
+        .operation_id("orgscope-reuse-oidc-00112233445566778899")
+        .send()
+        .await
+        .expect("UpdateStackInstances");
+    wait_idle(&bed).await;
+    clear_log(&bed).await;
+
+    let args = status_args(&f, &["--output", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v = json(&orgscope(&bed, &args, &[]).await);
+    assert_eq!(v["reusing_oidc_provider"], json!([had]));
+    let row = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account"] == had.as_str())
+        .unwrap();
+    assert_eq!(row["state"], "current");
+    assert_eq!(row["reuses_oidc_provider"], true);
+    let calls: Vec<String> = bed
+        .requests()
+        .await
+        .iter()
+        .filter_map(|r| r["action"].as_str().map(str::to_owned))
+        .collect();
+    let count = |a: &str| calls.iter().filter(|c| *c == a).count();
+    assert_eq!(count("ListStackSetOperationResults"), 1, "{calls:?}");
+    assert_eq!(count("DescribeStackInstance"), 0, "{calls:?}");
+
+    let args = status_args(&f, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let text = stdout(&orgscope(&bed, &args, &[]).await);
+    assert_fits(&text);
+    assert!(
+        text.contains("1 account reuses an existing OIDC provider"),
+        "{text}"
+    );
+    assert!(text.contains(&had), "{text}");
+}

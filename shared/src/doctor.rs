@@ -154,6 +154,8 @@ pub struct Inputs<'a> {
     pub integration: String,
     pub role_name: String,
     pub oidc_url: String,
+    /// The `CreateOIDCProvider` the stack is (or will be) deployed with.
+    pub create_oidc_provider: bool,
     pub provider: Result<Option<OidcProvider>, String>,
     pub role: Result<Option<Role>, String>,
     pub stack_set_name: String,
@@ -170,6 +172,7 @@ pub fn checks(i: &Inputs<'_>) -> Vec<Check> {
     out.extend(targets(i));
     out.extend(listed_accounts(i));
     out.push(oidc_provider(i));
+    out.extend(member_oidc_providers(i));
     out.push(role(i));
     out.push(stack_set(i));
     out.push(scope(i));
@@ -813,7 +816,10 @@ fn oidc_provider(i: &Inputs<'_>) -> Check {
                 ),
             );
             let mut fix = "Deploy with CreateOIDCProvider=false: the stack reuses the existing \
-                           provider."
+                           provider. That switch also holds for the StackSet's default, so then \
+                           member accounts without Port's provider get a role Port cannot \
+                           assume; with true, member accounts that already hold one reuse it \
+                           automatically."
                 .to_owned();
             if !aud {
                 fix.push_str(&format!(
@@ -826,6 +832,29 @@ fn oidc_provider(i: &Inputs<'_>) -> Check {
             c
         }
     }
+}
+
+/// With `CreateOIDCProvider=false` no member stack creates Port's provider: every member
+/// account that does not already hold one gets a role whose trust names a provider that does
+/// not exist. With `true` (the default) nothing to say: accounts that already hold one reuse
+/// it (the engine retries them with the per-account override `CreateOIDCProvider=false`).
+fn member_oidc_providers(i: &Inputs<'_>) -> Option<Check> {
+    (!i.create_oidc_provider).then(|| {
+        check(
+            "oidc-provider-members",
+            Status::Warn,
+            "OIDC in members",
+            "CreateOIDCProvider=false: no member account gets Port's OIDC provider from the \
+             stack, so any account without one gets a role whose trust names a provider that \
+             does not exist, and Port cannot assume it (nothing fails: the role is created)"
+                .to_owned(),
+        )
+        .fix(
+            "Deploy with CreateOIDCProvider=true (the default): member accounts that already \
+             hold Port's provider reuse it automatically (a per-account override), the others \
+             get one.",
+        )
+    })
 }
 
 fn role(i: &Inputs<'_>) -> Check {

@@ -12,9 +12,10 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::core::{
-    advise, expand, fit_ous, plan_reaching, AccountId, AccountScope, AccountState, Batch, Desired,
-    ExpandError, Expansion, InstanceStatus, LeavePolicy, OrgTree, PlanPolicy, ReconcilePlan, Scope,
-    StackInstance, TargetId, MAX_OUS_PER_OPERATION,
+    advise, expand, fit_ous, oidc_reuse, plan_reaching, reuse_oidc_note, AccountId, AccountScope,
+    AccountState, Batch, Desired, ExpandError, Expansion, InstanceStatus, LeavePolicy, OrgTree,
+    PlanPolicy, ReconcilePlan, Scope, StackInstance, TargetId, MAX_OUS_PER_OPERATION,
+    REUSE_OIDC_OVERRIDE,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo, Targets};
 use crate::read::{read_accounts, read_scope, ReadError, ReadStats, DEFAULT_CONCURRENCY};
@@ -31,6 +32,19 @@ const DESCRIBE_ONE_BY_ONE: usize = 40;
 /// scheduled run, after its reconcile, so the newest one tells when the last scheduled
 /// re-check ran.
 pub const DRIFT_OP_PREFIX: &str = "orgscope-drift-";
+
+/// Operations that reuse an existing OIDC provider (an `UpdateStackInstances` with the
+/// override `CreateOIDCProvider=false`) carry this in their ID: `orgscope-reuse-oidc-<hash>`,
+/// or `orgscope-user-reuse-oidc-<hash>` in a custom-resource run. `orgscope status` finds the
+/// accounts that reuse a provider through it.
+pub const REUSE_OIDC_LABEL: &str = "reuse-oidc";
+
+/// The operation made accounts reuse their existing OIDC provider.
+pub fn is_oidc_reuse(op: &crate::ports::Operation) -> bool {
+    op.id.starts_with(OP_PREFIX)
+        && op.action == "UPDATE"
+        && op.id.contains(&format!("-{REUSE_OIDC_LABEL}-"))
+}
 
 /// The operation was started by this project's scheduled re-check.
 pub fn is_scheduled_check(op: &crate::ports::Operation) -> bool {
@@ -418,6 +432,10 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             "reconcile plan"
         );
 
+        log_reuse(&the_plan.reuse_oidc);
+        // Reuse operations AWS refused (the StackSet has no CreateOIDCProvider parameter to
+        // override, say): their accounts stay failed and are reported with AWS's answer.
+        let mut rejected: Vec<(Vec<AccountId>, String)> = Vec::new();
         let mut done_kinds = req.done_kinds.to_vec();
         let mut operations = Vec::new();
         let steps = steps(&the_plan);
@@ -428,9 +446,16 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             }
             let targets = targets_for(*step, batch);
             let op_id = op_id(req.seed, *step, batch, req.user_change);
-            let ran = self
+            let ran = match self
                 .run_op(req.stack_set, req.deadline, kind, &targets, batch, &op_id)
-                .await?;
+                .await
+            {
+                Err(EngineError::Aws(AwsError::Validation(why))) if *step == Step::ReuseOidc => {
+                    rejected.push((batch.accounts.clone(), why));
+                    continue;
+                }
+                r => r?,
+            };
             // A kind is done once its last batch has started: a re-invocation then does not
             // start it again, but does start the batches of it not yet started.
             let last_of_kind = !steps[n + 1..].iter().any(|(s, _)| s.kind() == kind);
@@ -448,11 +473,11 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             }
         }
 
-        let failures = if operations.is_empty() && the_plan.is_noop() {
+        let mut failures = if operations.is_empty() && the_plan.is_noop() {
             self.failures(req.stack_set, &desired, &instances, &[], &the_plan)
                 .await?
         } else {
-            let after = match self
+            let mut after = match self
                 .settled_instances(req.stack_set, req.deadline, only)
                 .await?
             {
@@ -464,9 +489,65 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                     })
                 }
             };
+            // Accounts this pass's operations found holding Port's OIDC provider already: one
+            // more operation per batch of them, reusing it (never twice for one account).
+            let tried: BTreeSet<&AccountId> = the_plan
+                .reuse_oidc
+                .iter()
+                .flat_map(|b| &b.accounts)
+                .collect();
+            let mut repair = ReconcilePlan {
+                reuse_oidc: oidc_reuse(&desired, &after)
+                    .into_iter()
+                    .map(|mut b| {
+                        b.accounts.retain(|a| !tried.contains(a));
+                        b
+                    })
+                    .filter(|b| !b.accounts.is_empty())
+                    .collect(),
+                ..ReconcilePlan::default()
+            };
+            if !repair.is_noop() {
+                self.fit(&mut repair, req.scope, &tree, &after, &root, &[]);
+                match self.run_all(req, &repair, &mut rejected).await? {
+                    Ok(ran) => operations.extend(ran),
+                    Err(operation) => {
+                        return Ok(Outcome::Pending {
+                            operation,
+                            done_kinds,
+                        })
+                    }
+                }
+                the_plan.reuse_oidc.extend(repair.reuse_oidc);
+                after = match self
+                    .settled_instances(req.stack_set, req.deadline, only)
+                    .await?
+                {
+                    Ok(i) => i,
+                    Err(busy) => {
+                        return Ok(Outcome::Pending {
+                            operation: busy,
+                            done_kinds,
+                        })
+                    }
+                };
+            }
             self.failures(req.stack_set, &desired, &after, &operations, &the_plan)
                 .await?
         };
+        for (accounts, why) in &rejected {
+            tracing::warn!(accounts = ?accounts, why = %why, "AWS refused the override CreateOIDCProvider=false");
+            for f in failures
+                .iter_mut()
+                .filter(|f| accounts.contains(&f.account))
+            {
+                f.advice = format!(
+                    "{} Reusing it with the override CreateOIDCProvider=false was refused by \
+                     AWS: {why}",
+                    f.advice
+                );
+            }
+        }
         Ok(Outcome::Done(Box::new(Report {
             expansion,
             plan: the_plan,
@@ -474,6 +555,43 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             failures,
             read_stats,
         })))
+    }
+
+    /// Runs every operation of `p` in order (here: the reuse of existing OIDC providers this
+    /// pass's own operations called for). `Err` with the operation still running, or blocked,
+    /// at the deadline.
+    /// A reuse AWS refuses (`Validation`) is added to `rejected` instead of failing the pass.
+    async fn run_all(
+        &self,
+        req: &Request<'_>,
+        p: &ReconcilePlan,
+        rejected: &mut Vec<(Vec<AccountId>, String)>,
+    ) -> Result<Result<Vec<OpRecord>, OpRecord>, EngineError> {
+        log_reuse(&p.reuse_oidc);
+        let mut out = Vec::new();
+        for (step, batch) in steps(p) {
+            let targets = targets_for(step, batch);
+            let op_id = op_id(req.seed, step, batch, req.user_change);
+            match self
+                .run_op(
+                    req.stack_set,
+                    req.deadline,
+                    step.kind(),
+                    &targets,
+                    batch,
+                    &op_id,
+                )
+                .await
+            {
+                Ok(Ran::Finished(op)) => out.push(op),
+                Ok(Ran::Running(op) | Ran::Blocked(op)) => return Ok(Err(op)),
+                Err(EngineError::Aws(AwsError::Validation(why))) if step == Step::ReuseOidc => {
+                    rejected.push((batch.accounts.clone(), why));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Ok(out))
     }
 
     /// Removes every stack instance of the StackSet (custom resource Delete). The
@@ -678,6 +796,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         let m = MAX_OUS_PER_OPERATION;
         p.create = fit_ous(std::mem::take(&mut p.create), &covering, &[], m);
         p.update = fit_ous(std::mem::take(&mut p.update), &recorded, &always, m);
+        p.reuse_oidc = fit_ous(std::mem::take(&mut p.reuse_oidc), &recorded, &always, m);
         p.delete = fit_ous(std::mem::take(&mut p.delete), &recorded, &always, m);
         p.drop = fit_ous(std::mem::take(&mut p.drop), &recorded, &always, m);
     }
@@ -724,6 +843,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             accounts: vec![],
             filter: "NONE".into(),
             retain_stacks: false,
+            parameter_overrides: BTreeMap::new(),
         };
         match self
             .stacksets
@@ -861,6 +981,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Create,
+    /// Update with the override [`REUSE_OIDC_OVERRIDE`].
+    ReuseOidc,
     Update,
     Delete,
     /// Delete with `RetainStacks`.
@@ -871,7 +993,7 @@ impl Step {
     fn kind(self) -> OpKind {
         match self {
             Self::Create => OpKind::Create,
-            Self::Update => OpKind::Update,
+            Self::Update | Self::ReuseOidc => OpKind::Update,
             Self::Delete | Self::Drop => OpKind::Delete,
         }
     }
@@ -879,20 +1001,30 @@ impl Step {
     fn label(self) -> &'static str {
         match self {
             Self::Drop => "drop",
+            Self::ReuseOidc => REUSE_OIDC_LABEL,
             other => other.kind().as_str(),
         }
     }
 }
 
-/// The plan's operations in order: create, update, delete, drop.
+/// The plan's operations in order: create, reuse an existing OIDC provider, update, delete,
+/// drop.
 fn steps(p: &ReconcilePlan) -> Vec<(Step, &Batch)> {
     p.create
         .iter()
         .map(|b| (Step::Create, b))
+        .chain(p.reuse_oidc.iter().map(|b| (Step::ReuseOidc, b)))
         .chain(p.update.iter().map(|b| (Step::Update, b)))
         .chain(p.delete.iter().map(|b| (Step::Delete, b)))
         .chain(p.drop.iter().map(|b| (Step::Drop, b)))
         .collect()
+}
+
+/// Logs each account about to reuse its existing OIDC provider: advice the engine acts on.
+fn log_reuse(batches: &[Batch]) {
+    for a in batches.iter().flat_map(|b| &b.accounts) {
+        tracing::info!(account = %a, advice = %reuse_oidc_note(a.as_str()), acted_on = true, "advice acted on: reusing the account's existing OIDC provider");
+    }
 }
 
 /// INTERSECTION of the batch's OUs (set by `fit`) with exactly its accounts.
@@ -902,6 +1034,12 @@ fn targets_for(step: Step, batch: &Batch) -> Targets {
         accounts: batch.accounts.clone(),
         filter: "INTERSECTION".into(),
         retain_stacks: step == Step::Drop,
+        parameter_overrides: if step == Step::ReuseOidc {
+            let (k, v) = REUSE_OIDC_OVERRIDE;
+            BTreeMap::from([(k.to_owned(), v.to_owned())])
+        } else {
+            BTreeMap::new()
+        },
     }
 }
 

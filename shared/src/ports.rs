@@ -129,6 +129,12 @@ pub struct Targets {
     /// Deletes only: `RetainStacks`, for instances of accounts StackSets cannot reach.
     #[serde(default)]
     pub retain_stacks: bool,
+    /// Updates only: `ParameterOverrides` (key → value) for every instance the operation
+    /// reaches. Empty: the parameter is left out, and AWS keeps each instance's overrides as
+    /// they are (API reference, UpdateStackInstances: "To leave all parameters set to their
+    /// present values, don't specify this property at all").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameter_overrides: BTreeMap<String, String>,
 }
 
 /// `DescribeStackSetOperation`.

@@ -917,3 +917,145 @@ def test_reading_the_stack_instance_quota_can_be_denied(emu):
     with pytest.raises(ClientError) as e:
         emu.client("service-quotas").get_service_quota(ServiceCode="cloudformation", QuotaCode="L-C8225BA5")
     assert error_code(e) == "AccessDeniedException"
+
+
+# ----------------------------------------------------------------------------- OIDC providers
+
+PORT_URL = "https://oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4"
+
+
+def make_port_stack_set(cfn, name="port-aws-integration", create_oidc="true"):
+    cfn.create_stack_set(
+        StackSetName=name,
+        TemplateBody=TEMPLATE,
+        PermissionModel="SERVICE_MANAGED",
+        AutoDeployment={"Enabled": False},
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[
+            {"ParameterKey": "CreateOIDCProvider", "ParameterValue": create_oidc},
+            {"ParameterKey": "OIDCProviderUrl", "ParameterValue": PORT_URL},
+        ],
+    )
+    return name
+
+
+def providers(emu):
+    return {(p["account_id"], p["url"]): p["created_by_stack_set"] for p in emu.get("/oidc-providers")["providers"]}
+
+
+def update_one(cfn, name, sample, account, overrides=None, op_id=None):
+    kw = {
+        "StackSetName": name,
+        "DeploymentTargets": {"OrganizationalUnitIds": [sample["root_id"]], "AccountFilterType": "INTERSECTION", "Accounts": [account]},
+        "Regions": REGIONS,
+    }
+    if overrides is not None:
+        kw["ParameterOverrides"] = overrides
+    return cfn.update_stack_instances(**kw)["OperationId"]
+
+
+REUSE = [{"ParameterKey": "CreateOIDCProvider", "ParameterValue": "false"}]
+
+
+def test_a_member_stack_fails_where_its_oidc_provider_already_exists_in_aws_words(emu, sample, cfn):
+    """IAM holds one OIDC provider per URL in an account: CreateOpenIDConnectProvider answers
+    EntityAlreadyExists (409) "Provider with url <url> already exists." (IAM API reference,
+    CreateOpenIDConnectProvider, Errors). The member stack's AWS::IAM::OIDCProvider fails and
+    the instance's StatusReason reads "ResourceLogicalId:..., ResourceType:..., ResourceStatusReason:
+    Resource handler returned message: "... (Service: Iam, Status Code: 409, ...)" (RequestToken:
+    ..., HandlerErrorCode: AlreadyExists)." as ListStackInstances shows it. The other accounts
+    get their stack, which creates the provider."""
+    name = make_port_stack_set(cfn)
+    had = acct(sample, "prod-eu-1")
+    emu.post("/oidc-provider", {"account_id": had})
+    op = deploy(cfn, name, [ou(sample, "Root/Prod/EU")])
+    wait_op(cfn, name, op)
+    res = results(cfn, name, op)
+    assert res[had]["Status"] == "FAILED"
+    reason = res[had]["StatusReason"]
+    assert reason.startswith("ResourceLogicalId:PortOIDCProvider, ResourceType:AWS::IAM::OIDCProvider, ResourceStatusReason:Resource handler returned message:"), reason
+    assert f"Provider with url {PORT_URL} already exists. (Service: Iam, Status Code: 409" in reason
+    assert reason.endswith("HandlerErrorCode: AlreadyExists)."), reason
+    inst = instances(cfn, name)
+    assert (inst[had]["Status"], inst[had]["StackInstanceStatus"]["DetailedStatus"]) == ("OUTDATED", "FAILED")
+    assert inst[had]["StatusReason"] == reason
+    others = [acct(sample, n) for n in ("prod-eu-payments", "prod-eu-pci")]
+    assert all(inst[a]["Status"] == "CURRENT" for a in others)
+    sid = cfn.describe_stack_set(StackSetName=name)["StackSet"]["StackSetId"]
+    assert providers(emu) == {(had, PORT_URL): None, **{(a, PORT_URL): sid for a in others}}
+
+
+def test_a_parameter_override_reuses_the_existing_provider_and_later_updates_keep_it(emu, sample, cfn):
+    """UpdateStackInstances' ParameterOverrides apply to the instances it reaches (the instance
+    of a failed create exists); with CreateOIDCProvider=false the stack reuses the provider.
+    API reference, UpdateStackInstances: "To leave all parameters set to their present values,
+    don't specify this property at all", "To set an overridden parameter back to the value
+    specified in the StackSet, specify a parameter list but don't include the parameter in
+    the list", and "During StackSet updates, any parameter values overridden for a stack
+    instance aren't updated, but retain their overridden value." DescribeStackInstance gives
+    the instance's ParameterOverrides."""
+    name = make_port_stack_set(cfn)
+    had = acct(sample, "prod-eu-1")
+    emu.post("/oidc-provider", {"account_id": had})
+    wait_op(cfn, name, deploy(cfn, name, [ou(sample, "Root/Prod/EU")]))
+    op = update_one(cfn, name, sample, had, REUSE)
+    assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
+    assert results(cfn, name, op)[had]["Status"] == "SUCCEEDED"
+    described = cfn.describe_stack_instance(StackSetName=name, StackInstanceAccount=had, StackInstanceRegion=REGIONS[0])["StackInstance"]
+    assert described["Status"] == "CURRENT"
+    assert described["ParameterOverrides"] == REUSE
+    # Left out: kept, by UpdateStackInstances and by UpdateStackSet.
+    op = update_one(cfn, name, sample, had)
+    wait_op(cfn, name, op)
+    assert results(cfn, name, op)[had]["Status"] == "SUCCEEDED"
+    op = cfn.update_stack_set(StackSetName=name, TemplateBody=TEMPLATE.replace("Nothing", "Still"), Parameters=[
+        {"ParameterKey": "CreateOIDCProvider", "ParameterValue": "true"},
+        {"ParameterKey": "OIDCProviderUrl", "ParameterValue": PORT_URL},
+    ])["OperationId"]
+    wait_op(cfn, name, op)
+    assert all(r["Status"] == "SUCCEEDED" for r in results(cfn, name, op).values())
+    described = cfn.describe_stack_instance(StackSetName=name, StackInstanceAccount=had, StackInstanceRegion=REGIONS[0])["StackInstance"]
+    assert described["ParameterOverrides"] == REUSE
+    # A list without it: back to the StackSet's value, and the provider collides again.
+    op = update_one(cfn, name, sample, had, [{"ParameterKey": "OIDCProviderUrl", "UsePreviousValue": True}])
+    wait_op(cfn, name, op)
+    assert "already exists" in results(cfn, name, op)[had]["StatusReason"]
+    assert providers(emu)[(had, PORT_URL)] is None, "the provider the stack did not create is untouched"
+
+
+def test_deleting_instances_removes_the_providers_their_stacks_created_and_no_other(emu, sample, cfn):
+    """CloudFormation deletes only the resources a stack manages: deleting the stack of an
+    instance that created the provider deletes it; a provider the stack did not create (the
+    instance had CreateOIDCProvider=false) stays. RetainStacks leaves the account as it is."""
+    name = make_port_stack_set(cfn)
+    had, made, kept = (acct(sample, n) for n in ("prod-eu-1", "prod-eu-payments", "prod-eu-pci"))
+    emu.post("/oidc-provider", {"account_id": had})
+    wait_op(cfn, name, deploy(cfn, name, [ou(sample, "Root/Prod/EU")]))
+    wait_op(cfn, name, update_one(cfn, name, sample, had, REUSE))
+    root = sample["root_id"]
+    wait_op(cfn, name, delete(cfn, name, [root], [had, made]))
+    wait_op(cfn, name, delete(cfn, name, [root], [kept], retain=True))
+    assert instances(cfn, name) == {}
+    sid = cfn.describe_stack_set(StackSetName=name)["StackSet"]["StackSetId"]
+    assert providers(emu) == {(had, PORT_URL): None, (kept, PORT_URL): sid}
+
+
+def test_only_the_stack_sets_own_parameters_can_be_overridden(emu, sample, cfn):
+    """API reference, UpdateStackInstances ParameterOverrides: "You can only override the
+    parameter values that are specified in the StackSet"."""
+    name = make_stack_set(cfn)
+    wait_op(cfn, name, deploy(cfn, name, [ou(sample, "Root/Prod/EU")]))
+    with pytest.raises(ClientError) as e:
+        update_one(cfn, name, sample, acct(sample, "prod-eu-1"), REUSE)
+    assert error_code(e) == "ValidationError"
+    assert "CreateOIDCProvider" in str(e.value)
+
+
+def test_a_stack_set_without_the_parameter_never_meets_a_provider(emu, sample, cfn):
+    """A template with no OIDC provider to create (no CreateOIDCProvider parameter) is not
+    affected by one in the account."""
+    name = make_stack_set(cfn)
+    emu.post("/oidc-provider", {"account_id": acct(sample, "prod-eu-1")})
+    op = deploy(cfn, name, [ou(sample, "Root/Prod/EU")])
+    wait_op(cfn, name, op)
+    assert all(r["Status"] == "SUCCEEDED" for r in results(cfn, name, op).values())

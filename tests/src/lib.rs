@@ -27,6 +27,10 @@ pub const REGION: &str = "us-east-1";
 /// The StackSet name tests create.
 pub const STACK_SET: &str = "Port-Integration-v3";
 
+/// Port's default OIDC issuer.
+pub const PORT_OIDC_URL: &str =
+    "https://oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4";
+
 /// A tiny member template: the emulator records instances, it does not run stacks.
 pub const MEMBER_TEMPLATE: &str = r#"{"Resources":{"PortIntegrationRole":{"Type":"AWS::IAM::Role","Properties":{"RoleName":"PortIntegrationRole-test","AssumeRolePolicyDocument":{"Version":"2012-10-17","Statement":[]}}}}}"#;
 
@@ -332,6 +336,73 @@ impl TestBed {
             req = req.permission_model(PermissionModels::SelfManaged);
         }
         req.send().await.expect("CreateStackSet");
+    }
+
+    /// Creates a StackSet as the template's `PortStackSet` does, with the member template's
+    /// real parameters: the emulator then plays Port's OIDC provider per account (see
+    /// `has_oidc_provider`).
+    pub async fn create_port_stack_set(&self, name: &str, create_oidc_provider: bool) {
+        use aws_sdk_cloudformation::types::Parameter;
+        let conf = self.sdk_config().await;
+        let cfn = aws_sdk_cloudformation::Client::new(&conf);
+        let template = std::fs::read_to_string(repo_root().join("templates/member-role.yaml"))
+            .expect("templates/member-role.yaml");
+        let param = |k: &str, v: &str| {
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        };
+        cfn.create_stack_set()
+            .stack_set_name(name)
+            .template_body(template)
+            .capabilities(Capability::CapabilityNamedIam)
+            .permission_model(PermissionModels::ServiceManaged)
+            .auto_deployment(AutoDeployment::builder().enabled(false).build())
+            .parameters(param("RoleName", "PortIntegrationRole-test"))
+            .parameters(param("OIDCProviderUrl", PORT_OIDC_URL))
+            .parameters(param(
+                "OIDCJwtSubject",
+                "system:serviceaccount:org-test-port-oidc-sa",
+            ))
+            .parameters(param(
+                "CreateOIDCProvider",
+                if create_oidc_provider {
+                    "true"
+                } else {
+                    "false"
+                },
+            ))
+            .parameters(param("IntegrationIdentifier", "test"))
+            .send()
+            .await
+            .expect("CreateStackSet");
+    }
+
+    /// The account already holds Port's OIDC provider (from an earlier single-account
+    /// install): no stack of the StackSet created it.
+    pub async fn has_oidc_provider(&self, account: &str) {
+        self.control("oidc-provider", json!({"account_id": account}))
+            .await;
+    }
+
+    /// `(account, created by a stack of the StackSet)` for every Port OIDC provider in a
+    /// member account, sorted.
+    pub async fn oidc_providers(&self) -> Vec<(String, bool)> {
+        let mut v: Vec<(String, bool)> = self.get("oidc-providers").await["providers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                (
+                    p["account_id"].as_str().unwrap_or_default().to_owned(),
+                    !p["created_by_stack_set"].is_null(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
     }
 
     /// Moves an account, as a user would in the console.

@@ -166,6 +166,7 @@ mod tests {
             accounts: vec![],
             filter: "NONE".into(),
             retain_stacks: false,
+            parameter_overrides: Default::default(),
         };
         let _ = rec.start("S", kind, &targets, &[], "op").await;
         m.any()

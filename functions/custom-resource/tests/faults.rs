@@ -85,6 +85,9 @@ async fn per_account_failures_fail_the_resource_with_advice_naming_each_account(
         "{reason}"
     );
     assert!(reason.contains("CreateOIDCProvider=false"), "{reason}");
+    // The engine tried to reuse the provider; this StackSet has no such parameter, and AWS's
+    // refusal reaches the user instead of failing the whole run.
+    assert!(reason.contains("was refused by AWS"), "{reason}");
     // The other four accounts got their role: one failure does not stop the others.
     let mut others = ids(&f, PROD);
     others.retain(|x| *x != a && *x != b);

@@ -1,8 +1,8 @@
 //! CloudFormation StackSets: one service-managed StackSet's instances and operations.
 
 use aws_sdk_cloudformation::types::{
-    AccountFilterType, CallAs, ConcurrencyMode, DeploymentTargets, RegionConcurrencyType,
-    StackInstanceSummary, StackSetOperationPreferences,
+    AccountFilterType, CallAs, ConcurrencyMode, DeploymentTargets, Parameter,
+    RegionConcurrencyType, StackInstanceSummary, StackSetOperationPreferences,
 };
 use aws_smithy_types::DateTime;
 
@@ -68,6 +68,24 @@ fn deployment_targets(t: &Targets) -> DeploymentTargets {
         })
         .account_filter_type(AccountFilterType::from(t.filter.as_str()))
         .build()
+}
+
+/// `ParameterOverrides`, or `None` (left out: AWS keeps each instance's overrides).
+fn parameter_overrides(t: &Targets) -> Option<Vec<Parameter>> {
+    if t.parameter_overrides.is_empty() {
+        return None;
+    }
+    Some(
+        t.parameter_overrides
+            .iter()
+            .map(|(k, v)| {
+                Parameter::builder()
+                    .parameter_key(k)
+                    .parameter_value(v)
+                    .build()
+            })
+            .collect(),
+    )
 }
 
 /// One `ListStackInstances` summary; `None` when AWS gives no valid account ID.
@@ -226,6 +244,7 @@ impl StackSetApi for CfnStackSets {
                 .stack_set_name(name)
                 .call_as(CallAs::SelfValue)
                 .deployment_targets(dt.clone())
+                .set_parameter_overrides(parameter_overrides(targets))
                 .set_regions(Some(regions.clone()))
                 .operation_preferences(preferences())
                 .operation_id(operation_id)

@@ -15,13 +15,14 @@ pub fn advise(account: &str, status_reason: &str) -> String {
             truncate(r, 300)
         );
     }
-    if lower.contains("oidcprovider") && lower.contains("already exists")
-        || lower.contains("provider with url") && lower.contains("already exists")
-    {
+    if is_existing_oidc_provider(r) {
         return format!(
-            "account {account}: an OIDC provider for Port's URL already exists there. Deploy \
-             again with CreateOIDCProvider=false: the existing provider is reused (an account \
-             can hold only one provider per URL)."
+            "account {account}: an OIDC provider for Port's URL already exists there (an \
+             account can hold only one provider per URL). The integration retries such an \
+             account with its own override CreateOIDCProvider=false, reusing the existing \
+             provider; this failure remained after that retry. Check the provider in the \
+             account (IAM > Identity providers), then update the stack or let the next \
+             scheduled run try again."
         );
     }
     if lower.contains("aws::iam::role") && lower.contains("already exists") {
@@ -59,6 +60,35 @@ pub fn advise(account: &str, status_reason: &str) -> String {
     }
     format!("account {account}: {}", truncate(r, 300))
 }
+
+/// The member stack failed because Port's OIDC provider already exists in the account: its
+/// `AWS::IAM::OIDCProvider` resource got IAM's `EntityAlreadyExists` (HTTP 409), "Provider with
+/// url <url> already exists." (IAM API reference, CreateOpenIDConnectProvider, Errors;
+/// https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateOpenIDConnectProvider.html).
+/// StackSets report it as the stack instance's StatusReason in the form
+/// `ResourceLogicalId:<id>, ResourceType:AWS::IAM::OIDCProvider, ResourceStatusReason:Resource
+/// handler returned message: "Provider with url https://... already exists. (Service: Iam,
+/// Status Code: 409, Request ID: ...)" (RequestToken: ..., HandlerErrorCode: AlreadyExists).`
+/// Matched on the resource type or on IAM's own sentence, each with "already exists", so a
+/// role that already exists (which cannot be reused) never matches.
+pub fn is_existing_oidc_provider(status_reason: &str) -> bool {
+    let lower = status_reason.to_ascii_lowercase();
+    let exists = lower.contains("already exists");
+    let role = lower.contains("aws::iam::role");
+    exists
+        && !role
+        && (lower.contains("aws::iam::oidcprovider") || lower.contains("provider with url"))
+}
+
+/// The line logged when the engine acts on [`is_existing_oidc_provider`]: what it did and why.
+pub fn reuse_oidc_note(account: &str) -> String {
+    format!(
+        "account {account}: Port's OIDC provider already exists there; its stack instance now \
+         reuses it (per-account override CreateOIDCProvider=false, kept by later operations; \
+         removing the instance leaves the provider in place)"
+    )
+}
+
 
 /// AWS's default quota of stack instances per StackSet (raisable through Service Quotas):
 /// 100,000 in the CloudFormation User Guide's quota table ("Stack instances: the maximum
@@ -98,7 +128,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn existing_oidc_provider_advises_create_oidc_provider_false() {
+    fn an_existing_oidc_provider_that_remains_after_the_override_is_reported_with_advice() {
         let a = advise(
             "111111111111",
             "ResourceLogicalId:PortOidcProvider, ResourceType:AWS::IAM::OIDCProvider, \
@@ -107,6 +137,40 @@ mod tests {
         );
         assert!(a.contains("CreateOIDCProvider=false"), "{a}");
         assert!(a.contains("111111111111"));
+        let b = advise("111111111111", AWS_OIDC_EXISTS);
+        assert_eq!(a, b, "AWS's full wording gets the same advice");
+    }
+
+    /// AWS's form of a member stack resource failure (StackSets' StatusReason) around IAM's
+    /// EntityAlreadyExists sentence for an OIDC provider.
+    const AWS_OIDC_EXISTS: &str = "ResourceLogicalId:PortOIDCProvider, \
+        ResourceType:AWS::IAM::OIDCProvider, ResourceStatusReason:Resource handler returned \
+        message: \"Provider with url \
+        https://oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4 already \
+        exists. (Service: Iam, Status Code: 409, Request ID: \
+        92c5d69e-20b6-413d-94bd-0f877384c109) (SDK Attempt Count: 1)\" (RequestToken: \
+        021a5ecf-0929-9702-c1d3-0cfda96b6712, HandlerErrorCode: AlreadyExists).";
+
+    #[test]
+    fn an_existing_oidc_provider_is_recognised_in_aws_words() {
+        assert!(is_existing_oidc_provider(AWS_OIDC_EXISTS));
+        assert!(is_existing_oidc_provider(
+            "Provider with url https://oidc.example.com/id/X already exists."
+        ));
+    }
+
+    #[test]
+    fn other_failures_are_not_taken_for_an_existing_oidc_provider() {
+        for reason in [
+            "ResourceLogicalId:PortIntegrationRole, ResourceType:AWS::IAM::Role, \
+             ResourceStatusReason:PortIntegrationRole-aws-v3-multi already exists.",
+            "ResourceLogicalId:PortOIDCProvider, ResourceType:AWS::IAM::OIDCProvider, \
+             ResourceStatusReason:Access denied (Service: Iam, Status Code: 403)",
+            "Account is suspended; skipped",
+            "",
+        ] {
+            assert!(!is_existing_oidc_provider(reason), "{reason}");
+        }
     }
 
     #[test]

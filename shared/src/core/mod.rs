@@ -10,15 +10,17 @@ pub mod schedule;
 pub mod scope;
 
 pub use advice::{
-    advise, STACK_INSTANCE_QUOTA, STACK_INSTANCE_QUOTA_CODE, STACK_INSTANCE_QUOTA_SERVICE,
+    advise, is_existing_oidc_provider, reuse_oidc_note, STACK_INSTANCE_QUOTA,
+    STACK_INSTANCE_QUOTA_CODE, STACK_INSTANCE_QUOTA_SERVICE,
 };
 pub use error::ScopeError;
 pub use expand::{expand, Entry, ExpandError, Expansion, Reason};
 pub use ids::{AccountId, TargetId};
 pub use org::{Account, AccountState, OrgNode, OrgTree};
 pub use plan::{
-    fit_ous, plan, plan_reaching, Batch, Desired, DetailedStatus, DriftStatus, Held,
+    fit_ous, oidc_reuse, plan, plan_reaching, Batch, Desired, DetailedStatus, DriftStatus, Held,
     InstanceStatus, PlanPolicy, ReconcilePlan, StackInstance, MAX_OUS_PER_OPERATION,
+    REUSE_OIDC_OVERRIDE,
 };
 pub use schedule::{alarm_window, schedule_interval, AlarmWindow, ScheduleError};
 pub use scope::{

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use super::advice::is_existing_oidc_provider;
 use super::ids::AccountId;
 use super::scope::LeavePolicy;
 
@@ -81,6 +82,49 @@ impl StackInstance {
         }
         self.status != InstanceStatus::Current || self.detailed == DetailedStatus::Failed
     }
+
+    /// Needs another attempt, and failed because Port's OIDC provider already exists in the
+    /// account ([`is_existing_oidc_provider`]): the attempt must reuse it (per-instance
+    /// override `CreateOIDCProvider=false`), not try to create it again.
+    pub fn needs_oidc_reuse(&self) -> bool {
+        self.needs_retry()
+            && self
+                .status_reason
+                .as_deref()
+                .is_some_and(is_existing_oidc_provider)
+    }
+}
+
+/// The per-instance parameter override that makes a stack reuse the account's existing OIDC
+/// provider instead of creating one (the member template's `CreateOIDCProvider` parameter).
+pub const REUSE_OIDC_OVERRIDE: (&str, &str) = ("CreateOIDCProvider", "false");
+
+/// The accounts (by sets of desired regions) whose instances in `instances` need
+/// [`StackInstance::needs_oidc_reuse`]: one `UpdateStackInstances` with
+/// [`REUSE_OIDC_OVERRIDE`] per batch. For the failures an operation of this very pass left.
+pub fn oidc_reuse(desired: &Desired, instances: &[StackInstance]) -> Vec<Batch> {
+    let mut by_account: BTreeMap<&AccountId, BTreeSet<&str>> = BTreeMap::new();
+    for i in instances {
+        if desired.accounts.contains(&i.account)
+            && desired.regions.contains(&i.region)
+            && i.needs_oidc_reuse()
+        {
+            by_account.entry(&i.account).or_default().insert(&i.region);
+        }
+    }
+    let mut batches: BTreeMap<Vec<String>, Vec<AccountId>> = BTreeMap::new();
+    for (a, regions) in by_account {
+        let regions: Vec<String> = regions.into_iter().map(str::to_owned).collect();
+        batches.entry(regions).or_default().push(a.clone());
+    }
+    batches
+        .into_iter()
+        .map(|(regions, accounts)| Batch {
+            accounts,
+            regions,
+            ous: vec![],
+        })
+        .collect()
 }
 
 /// What should exist.
@@ -150,6 +194,11 @@ pub struct ReconcilePlan {
     /// `UpdateStackInstances`: retries and drift repairs, together; one operation per
     /// distinct set of regions to update (normally one).
     pub update: Vec<Batch>,
+    /// `UpdateStackInstances` with the per-instance override [`REUSE_OIDC_OVERRIDE`]: accounts
+    /// whose last operation failed because Port's OIDC provider already exists there
+    /// ([`StackInstance::needs_oidc_reuse`]). Their stacks reuse that provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reuse_oidc: Vec<Batch>,
     /// Accounts in `update` because their last operation failed or left them outdated.
     pub retry: Vec<AccountId>,
     /// Accounts in `update` because their stack drifted.
@@ -169,12 +218,17 @@ impl ReconcilePlan {
             && self.delete.is_empty()
             && self.update.is_empty()
             && self.drop.is_empty()
+            && self.reuse_oidc.is_empty()
     }
 
     /// StackSet operations the plan starts: one per batch, batches split where an operation
     /// would list more than [`MAX_OUS_PER_OPERATION`] OUs.
     pub fn operation_count(&self) -> usize {
-        self.create.len() + self.delete.len() + self.update.len() + self.drop.len()
+        self.create.len()
+            + self.delete.len()
+            + self.update.len()
+            + self.drop.len()
+            + self.reuse_oidc.len()
     }
 
     /// One line for logs and summaries: accounts and operations per kind.
@@ -196,6 +250,7 @@ impl ReconcilePlan {
         };
         let parts: Vec<String> = [
             part("create", &self.create),
+            part("reuse existing OIDC provider", &self.reuse_oidc),
             part("update", &self.update),
             part("delete", &self.delete),
             part("drop unreachable (RetainStacks)", &self.drop),
@@ -286,10 +341,12 @@ pub fn plan_reaching(
     // Accounts to update, by the exact set of regions to update: an operation touches only
     // the instances it means to (never a skipped, INOPERABLE or missing one next to them).
     let mut updates: BTreeMap<u128, Vec<AccountId>> = BTreeMap::new();
+    let mut reuses: BTreeMap<u128, Vec<AccountId>> = BTreeMap::new();
     for a in &desired.accounts {
         let group = have.get_mut(a.as_str());
         let mut present: u128 = 0;
         let mut update_mask: u128 = 0;
+        let mut reuse_mask: u128 = 0;
         if let Some(g) = group {
             g.desired = true;
             for i in &g.instances {
@@ -328,6 +385,10 @@ pub fn plan_reaching(
                         });
                         continue;
                     }
+                    if i.needs_oidc_reuse() {
+                        reuse_mask |= b;
+                        continue;
+                    }
                     if out.retry.last() != Some(a) {
                         out.retry.push(a.clone());
                     }
@@ -344,27 +405,29 @@ pub fn plan_reaching(
         if update_mask != 0 {
             updates.entry(update_mask).or_default().push(a.clone());
         }
+        if reuse_mask != 0 {
+            reuses.entry(reuse_mask).or_default().push(a.clone());
+        }
         let lacking = desired_mask & !present;
         if lacking != 0 {
             missing.entry(lacking).or_default().push(a.clone());
         }
     }
-    out.create = missing
-        .into_iter()
-        .map(|(m, accounts)| Batch {
-            accounts,
-            regions: mask_regions(m),
-            ous: vec![],
-        })
-        .collect();
-    out.update = updates
-        .into_iter()
-        .map(|(m, accounts)| Batch {
-            accounts,
-            regions: mask_regions(m),
-            ous: vec![],
-        })
-        .collect();
+    let batches = |m: BTreeMap<u128, Vec<AccountId>>| -> Vec<Batch> {
+        m.into_iter()
+            .map(|(m, mut accounts)| {
+                accounts.sort();
+                Batch {
+                    accounts,
+                    regions: mask_regions(m),
+                    ous: vec![],
+                }
+            })
+            .collect()
+    };
+    out.create = batches(missing);
+    out.update = batches(updates);
+    out.reuse_oidc = batches(reuses);
 
     // Delete / drop / retain: instances of accounts out of scope, or in regions no longer
     // wanted. Unreachable accounts are dropped (RetainStacks); a reachable account's failed
@@ -420,18 +483,6 @@ pub fn plan_reaching(
         doomed.entry(mask).or_default().push(account.clone());
     }
     out.retained.sort();
-    let batches = |m: BTreeMap<u128, Vec<AccountId>>| -> Vec<Batch> {
-        m.into_iter()
-            .map(|(m, mut accounts)| {
-                accounts.sort();
-                Batch {
-                    accounts,
-                    regions: mask_regions(m),
-                    ous: vec![],
-                }
-            })
-            .collect()
-    };
     out.delete = batches(doomed);
     out.drop = batches(dropped);
     out.given_up.sort_by(|a, b| a.account.cmp(&b.account));

@@ -211,6 +211,82 @@ fn failed_instances_are_retried_until_the_attempt_bound_then_given_up() {
     assert!(p.given_up[0].why.contains("Role already exists"));
 }
 
+/// AWS's StatusReason for a member stack whose `AWS::IAM::OIDCProvider` already exists.
+const OIDC_EXISTS: &str =
+    "ResourceLogicalId:PortOIDCProvider, ResourceType:AWS::IAM::OIDCProvider, \
+    ResourceStatusReason:Resource handler returned message: \"Provider with url \
+    https://oidc.eks.eu-west-1.amazonaws.com/id/X already exists. (Service: Iam, Status Code: \
+    409, Request ID: 1)\" (RequestToken: 2, HandlerErrorCode: AlreadyExists).";
+
+#[test]
+fn an_instance_failed_on_an_existing_oidc_provider_is_retried_reusing_it_not_plainly() {
+    let mut oidc = inst(2, InstanceStatus::Outdated, DetailedStatus::Failed);
+    oidc.status_reason = Some(OIDC_EXISTS.into());
+    let mut role = inst(3, InstanceStatus::Outdated, DetailedStatus::Failed);
+    role.status_reason = Some("Role already exists".into());
+    let d = desired(&[2, 3]);
+    let p = plan(
+        &d,
+        &[oidc.clone(), role],
+        &BTreeMap::new(),
+        &PlanPolicy::default(),
+    );
+    assert_eq!(p.reuse_oidc.len(), 1, "{p:?}");
+    assert_eq!(p.reuse_oidc[0].accounts, vec![acct(2)]);
+    assert_eq!(p.update.len(), 1);
+    assert_eq!(p.update[0].accounts, vec![acct(3)]);
+    assert_eq!(p.retry, vec![acct(3)]);
+    assert_eq!(p.operation_count(), 2);
+    assert!(
+        p.summary()
+            .contains("reuse existing OIDC provider 1 account(s)"),
+        "{}",
+        p.summary()
+    );
+    // The same bound on attempts as any retry.
+    let attempts = BTreeMap::from([(acct(2), 3)]);
+    let p = plan(
+        &desired(&[2]),
+        &[oidc.clone()],
+        &attempts,
+        &PlanPolicy::default(),
+    );
+    assert!(p.reuse_oidc.is_empty() && p.update.is_empty());
+    assert!(p.given_up[0].why.contains("Provider with url"));
+    // Once the override made it CURRENT, nothing more to do.
+    let mut done = oidc;
+    done.status = InstanceStatus::Current;
+    done.detailed = DetailedStatus::Succeeded;
+    done.status_reason = None;
+    assert!(plan(
+        &desired(&[2]),
+        &[done],
+        &BTreeMap::new(),
+        &PlanPolicy::default()
+    )
+    .is_noop());
+}
+
+#[test]
+fn oidc_reuse_batches_this_passes_failures_by_region_set_and_only_desired_ones() {
+    let mut a = inst(2, InstanceStatus::Outdated, DetailedStatus::Failed);
+    a.status_reason = Some(OIDC_EXISTS.into());
+    let mut b = a.clone();
+    b.account = acct(4);
+    let mut gone = a.clone();
+    gone.account = acct(9);
+    let mut other = inst(5, InstanceStatus::Outdated, DetailedStatus::Failed);
+    other.status_reason = Some("Role already exists".into());
+    let ok = inst(3, InstanceStatus::Current, DetailedStatus::Succeeded);
+    let batches = oidc_reuse(&desired(&[2, 3, 4, 5]), &[a, b, gone, other, ok]);
+    assert_eq!(
+        batches.len(),
+        1,
+        "one operation for every such account: {batches:?}"
+    );
+    assert_eq!(batches[0].accounts, vec![acct(2), acct(4)]);
+}
+
 #[test]
 fn drifted_instances_are_repaired_and_suspended_ones_held() {
     let mut drifted = inst(2, InstanceStatus::Current, DetailedStatus::Succeeded);
@@ -355,7 +431,7 @@ fn apply(instances: &[StackInstance], p: &ReconcilePlan) -> Vec<StackInstance> {
             }
         }
     }
-    for b in p.create.iter().chain(&p.update) {
+    for b in p.create.iter().chain(&p.update).chain(&p.reuse_oidc) {
         for a in &b.accounts {
             for r in &b.regions {
                 out.insert(
@@ -483,6 +559,7 @@ type Pair = (AccountId, String);
 struct Expected {
     create: BTreeSet<Pair>,
     update: BTreeSet<Pair>,
+    reuse_oidc: BTreeSet<Pair>,
     delete: BTreeSet<Pair>,
     drop: BTreeSet<Pair>,
     retry: BTreeSet<AccountId>,
@@ -520,8 +597,14 @@ fn model(
                 continue;
             }
             if i.status != InstanceStatus::Current || i.detailed == DetailedStatus::Failed {
+                let oidc = i
+                    .status_reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("ResourceType:AWS::IAM::OIDCProvider"));
                 if tries(a) >= policy.max_retry_attempts {
                     e.given_up.insert(a.clone());
+                } else if oidc {
+                    e.reuse_oidc.insert((a.clone(), r.clone()));
                 } else {
                     e.update.insert((a.clone(), r.clone()));
                     e.retry.insert(a.clone());
@@ -602,7 +685,8 @@ prop_compose! {
                     region: REGIONS[r].to_owned(),
                     status,
                     detailed,
-                    status_reason: Some(format!("state {s}")),
+                    // Every third account's failures are Port's OIDC provider existing.
+                    status_reason: Some(if a % 3 == 0 { OIDC_EXISTS.to_owned() } else { format!("state {s}") }),
                     drift: if drifted { DriftStatus::Drifted } else { DriftStatus::InSync },
                     ou: Some(format!("ou-abcd-{:08}", a % 7)),
                 }
@@ -634,6 +718,7 @@ proptest! {
         let e = model(&d, &instances, &attempts, &policy, &unreachable);
         prop_assert_eq!(pairs(&p.create)?, e.create);
         prop_assert_eq!(pairs(&p.update)?, e.update);
+        prop_assert_eq!(pairs(&p.reuse_oidc)?, e.reuse_oidc);
         prop_assert_eq!(pairs(&p.delete)?, e.delete);
         prop_assert_eq!(pairs(&p.drop)?, e.drop);
         prop_assert_eq!(p.retry.iter().cloned().collect::<BTreeSet<_>>(), e.retry);
@@ -641,7 +726,7 @@ proptest! {
         prop_assert_eq!(p.retained.iter().cloned().collect::<BTreeSet<_>>(), e.retained);
         prop_assert_eq!(p.given_up.iter().map(|h| h.account.clone()).collect::<BTreeSet<_>>(), e.given_up);
         // One operation per distinct region set, never more.
-        for kind in [&p.create, &p.update, &p.delete, &p.drop] {
+        for kind in [&p.create, &p.update, &p.reuse_oidc, &p.delete, &p.drop] {
             let masks: BTreeSet<&Vec<String>> = kind.iter().map(|b| &b.regions).collect();
             prop_assert_eq!(masks.len(), kind.len());
         }

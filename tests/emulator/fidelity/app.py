@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from . import orgs, query
+from . import stacksets
 from .stacksets import Engine
 
 log = logging.getLogger("fidelity")
@@ -278,6 +279,13 @@ class FidelityApp:
                     None if times is None else int(times),
                 )
             return 200, {"failures": self.engine.failures.by_account}
+        if path == "/oidc-provider" and method == "POST":
+            # The account already holds an IAM OIDC provider for the URL (from an earlier
+            # install): no stack of any StackSet created it.
+            self.engine.add_oidc_provider(_acct(body["account_id"]), body.get("url") or stacksets.PORT_OIDC_URL)
+            return 200, {"providers": self.engine.dump_oidc_providers()}
+        if path == "/oidc-providers" and method == "GET":
+            return 200, {"providers": self.engine.dump_oidc_providers()}
         if path == "/clear-failures" and method == "POST":
             with self.engine.lock:
                 self.engine.failures.clear()

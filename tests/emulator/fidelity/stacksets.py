@@ -36,6 +36,8 @@ MUTATING = {
     "DeleteStackSet",
 }
 ACTIVE_OP = ("RUNNING", "QUEUED", "STOPPING")
+# Port's default OIDC issuer (the member template's OIDCProviderUrl default).
+PORT_OIDC_URL = "https://oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4"
 
 
 def err(code: str, message: str) -> QueryError:
@@ -93,6 +95,8 @@ class Target:
     ou_id: str | None
     outcome: str  # SUCCEEDED | FAILED | SKIPPED
     reason: str | None = None
+    # (issuer URL, CreateOIDCProvider in effect) for the member stack of a CREATE/UPDATE.
+    oidc: tuple[str, bool] | None = None
     result_status: str = "RUNNING"
     result_reason: str | None = None
 
@@ -272,6 +276,9 @@ class Engine:
         self.deleted: list[StackSet] = []
         self.operation_ids: set[str] = set()
         self.failures = Failures()
+        # IAM OIDC providers in member accounts: account -> {issuer (host/path): the StackSet
+        # whose stack created it, or None when it was there before (see add_oidc_provider)}.
+        self.oidc: dict[str, dict[str, str | None]] = {}
 
     def reset(self) -> None:
         with self.lock:
@@ -279,6 +286,7 @@ class Engine:
             self.deleted.clear()
             self.operation_ids.clear()
             self.failures.clear()
+            self.oidc.clear()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -318,6 +326,7 @@ class Engine:
                     inst.status_reason = SUSPENDED_REASON
             else:
                 tg.result_status, tg.result_reason = "SUCCEEDED", None
+                self._provider_after(ss, op, tg)
                 if op.action == "DELETE":
                     ss.instances.pop((tg.account, tg.region), None)
                 elif inst is not None:
@@ -335,6 +344,64 @@ class Engine:
                 f"exceeding the failure tolerance of {tolerance}"
             )
         op.ended = now()
+
+    # ------------------------------------------------------------------ OIDC providers
+
+    def _provider_after(self, ss: StackSet, op: Operation, tg: Target) -> None:
+        """A member stack's IAM OIDC provider after its operation succeeded. The template's
+        AWS::IAM::OIDCProvider exists exactly while CreateOIDCProvider is "true": a stack that
+        created it deletes it when the condition turns false or the stack is deleted; a
+        provider the stack did not create is never touched (CloudFormation deletes only the
+        resources a stack manages). RetainStacks leaves the account as it is."""
+        held = self.oidc.get(tg.account, {})
+        if op.action == "DELETE":
+            if not op.retain_stacks:
+                for url in [u for u, owner in held.items() if owner == ss.stack_set_id]:
+                    del held[url]
+            return
+        if tg.oidc is None:
+            return
+        url, create = tg.oidc
+        if create and url not in held:
+            self.oidc.setdefault(tg.account, {})[url] = ss.stack_set_id
+        elif not create and held.get(url) == ss.stack_set_id:
+            del held[url]
+
+    def _oidc_failure(self, ss: StackSet, account: str, oidc: tuple[str, bool] | None) -> str | None:
+        """IAM allows one OIDC provider per URL in an account: CreateOpenIDConnectProvider
+        answers EntityAlreadyExists (409) "Provider with url <url> already exists." (IAM API
+        reference, CreateOpenIDConnectProvider, Errors). The member stack's
+        AWS::IAM::OIDCProvider then fails and StackSets give its StatusReason in the form
+        "ResourceLogicalId:<id>, ResourceType:<type>, ResourceStatusReason:Resource handler
+        returned message: \"... (Service: Iam, Status Code: 409, Request ID: ...)\"
+        (RequestToken: ..., HandlerErrorCode: AlreadyExists)." (as ListStackInstances shows
+        it for a member stack's IAM resource that already exists)."""
+        if oidc is None:
+            return None
+        url, create = oidc
+        owner = self.oidc.get(account, {}).get(url, ss.stack_set_id)
+        if not create or owner == ss.stack_set_id:
+            return None
+        return (
+            "ResourceLogicalId:PortOIDCProvider, ResourceType:AWS::IAM::OIDCProvider, "
+            "ResourceStatusReason:Resource handler returned message: \"Provider with url "
+            f"https://{url} already exists. (Service: Iam, Status Code: 409, Request ID: "
+            f"{uuid.uuid4()}) (SDK Attempt Count: 1)\" (RequestToken: {uuid.uuid4()}, "
+            "HandlerErrorCode: AlreadyExists)."
+        )
+
+    def add_oidc_provider(self, account: str, url: str) -> None:
+        with self.lock:
+            self.oidc.setdefault(account, {})[_issuer(url)] = None
+
+    def dump_oidc_providers(self) -> list[dict[str, Any]]:
+        with self.lock:
+            self.tick()
+            return [
+                {"account_id": a, "url": f"https://{u}", "created_by_stack_set": owner}
+                for a, held in sorted(self.oidc.items())
+                for u, owner in sorted(held.items())
+            ]
 
     def _finish_drift(self, ss: StackSet, op: Operation) -> None:
         t = now()
@@ -432,7 +499,8 @@ class Engine:
         return op
 
     def _outcome(self, tree: orgs.Tree | None, account: str, action: str,
-                 retain: bool = False) -> tuple[str, str | None]:
+                 retain: bool = False, ss: StackSet | None = None,
+                 oidc: tuple[str, bool] | None = None) -> tuple[str, str | None]:
         if action == "DELETE" and retain:
             # RetainStacks: the instance leaves the StackSet; the account is not touched
             # (Knowledge Center "cloudformation-removal-stacksets").
@@ -454,6 +522,10 @@ class Engine:
         reason = self.failures.peek(account)
         if reason is not None:
             return "FAILED", reason
+        if ss is not None and action in ("CREATE", "UPDATE"):
+            reason = self._oidc_failure(ss, account, oidc)
+            if reason is not None:
+                return "FAILED", reason
         return "SUCCEEDED", None
 
     # ------------------------------------------------------------------ targets
@@ -686,12 +758,15 @@ class Engine:
             pairs = self._resolve_service_managed(tree, dt, "CREATE")
         else:
             pairs = self._resolve_self_managed(params)
-        overrides = params.get("ParameterOverrides") or []
+        overrides = _check_overrides(ss, params.get("ParameterOverrides") or [])
         targets = []
         for acct, ou in pairs:
             for r in regions:
-                outcome, reason = self._outcome(tree, acct, "CREATE")
-                targets.append(Target(acct, r, ou, outcome, reason))
+                existing = ss.instances.get((acct, r))
+                own = overrides or (existing.parameter_overrides if existing else [])
+                oidc = _oidc_params(ss, own)
+                outcome, reason = self._outcome(tree, acct, "CREATE", ss=ss, oidc=oidc)
+                targets.append(Target(acct, r, ou, outcome, reason, oidc=oidc))
         op = self._start(ss, "CREATE", params, targets, op_id, dt)
         for tg in targets:
             inst = ss.instances.get((tg.account, tg.region))
@@ -762,10 +837,24 @@ class Engine:
     def _start_on_instances(self, ss: StackSet, action: str, params: dict[str, Any], chosen: list[Instance],
                             op_id: str, dt: dict | None, retain: bool | None = None) -> Operation:
         tree = self._tree(ss.account)
+        given = None
+        if action == "UPDATE" and "ParameterOverrides" in params:
+            given = _check_overrides(ss, params.get("ParameterOverrides") or [])
+        new_overrides: dict[tuple[str, str], list[dict]] = {}
         targets = []
         for inst in chosen:
-            outcome, reason = self._outcome(tree, inst.account, action, bool(retain))
-            targets.append(Target(inst.account, inst.region, inst.ou_id, outcome, reason))
+            oidc = None
+            if action == "UPDATE":
+                # API reference, UpdateStackInstances ParameterOverrides: left out, every
+                # override stays as it is; given, the list replaces them (a parameter left out
+                # of it goes back to the StackSet's value; UsePreviousValue keeps its present
+                # override). UpdateStackSet: "any parameter values overridden for a stack
+                # instance aren't updated, but retain their overridden value."
+                own = inst.parameter_overrides if given is None else _merge_overrides(inst.parameter_overrides, given)
+                new_overrides[(inst.account, inst.region)] = own
+                oidc = _oidc_params(ss, own)
+            outcome, reason = self._outcome(tree, inst.account, action, bool(retain), ss=ss, oidc=oidc)
+            targets.append(Target(inst.account, inst.region, inst.ou_id, outcome, reason, oidc=oidc))
         op = self._start(ss, action, params, targets, op_id, dt, retain)
         for inst in chosen:
             inst.detailed_status = "RUNNING"
@@ -773,8 +862,7 @@ class Engine:
             inst.last_operation_id = op.operation_id
             if action == "UPDATE":
                 # A successful update re-applies the template (clears drift, see _finish).
-                if "ParameterOverrides" in params:
-                    inst.parameter_overrides = params.get("ParameterOverrides") or []
+                inst.parameter_overrides = new_overrides[(inst.account, inst.region)]
         return op
 
     def op_UpdateStackInstances(self, params, account, region):
@@ -940,12 +1028,63 @@ class Engine:
                     "stack_id": i.stack_id,
                     "last_operation_id": i.last_operation_id,
                     "out_of_band_drift": i.out_of_band_drift,
+                    "parameter_overrides": i.parameter_overrides,
                 }
                 for i in ss.instances.values()
             ]
 
 
 # ---------------------------------------------------------------------- pure helpers
+
+
+def _issuer(url: str) -> str:
+    """IAM names a provider by its URL without the scheme."""
+    u = url.strip()
+    if u.startswith("https://"):
+        u = u[len("https://"):]
+    return u.rstrip("/")
+
+
+def _check_overrides(ss: StackSet, overrides: list[dict]) -> list[dict]:
+    """API reference, Create/UpdateStackInstances ParameterOverrides: "You can only override
+    the parameter values that are specified in the StackSet", and a parameter cannot have both
+    a value and UsePreviousValue."""
+    known = {p.get("ParameterKey") for p in ss.parameters}
+    for p in overrides:
+        key = p.get("ParameterKey")
+        if key not in known:
+            raise err(
+                "ValidationError",
+                f"ParameterOverrides: parameter {key} is not specified in StackSet {ss.name}; "
+                "only the StackSet's parameters can be overridden",
+            )
+        if p.get("UsePreviousValue") and p.get("ParameterValue") is not None:
+            raise err("ValidationError", f"ParameterOverrides: {key} has both a value and UsePreviousValue")
+    return [dict(p) for p in overrides]
+
+
+def _merge_overrides(present: list[dict], given: list[dict]) -> list[dict]:
+    before = {p["ParameterKey"]: p for p in present}
+    out = []
+    for p in given:
+        if p.get("UsePreviousValue"):
+            if p["ParameterKey"] in before:
+                out.append(dict(before[p["ParameterKey"]]))
+        else:
+            out.append({"ParameterKey": p["ParameterKey"], "ParameterValue": p.get("ParameterValue")})
+    return out
+
+
+def _oidc_params(ss: StackSet, overrides: list[dict]) -> tuple[str, bool] | None:
+    """(issuer, CreateOIDCProvider) in effect for an instance: its override, else the StackSet's
+    value. None when the StackSet has no CreateOIDCProvider parameter (its template has no
+    provider to create)."""
+    values = {p.get("ParameterKey"): p.get("ParameterValue") for p in ss.parameters}
+    values.update({p.get("ParameterKey"): p.get("ParameterValue") for p in overrides})
+    if "CreateOIDCProvider" not in values:
+        return None
+    return _issuer(values.get("OIDCProviderUrl") or PORT_OIDC_URL), values["CreateOIDCProvider"] == "true"
+
 
 
 def _stack_id(ss: StackSet, account: str, region: str) -> str:
