@@ -4,11 +4,13 @@
 pub mod cloudformation;
 pub mod cloudtrail;
 pub mod errors;
+pub mod eventbridge;
 pub mod iam;
 pub mod organizations;
 pub mod sts;
 
 pub use cloudformation::{CfnStackSets, CfnStacks};
+pub use eventbridge::EventBridgeFeed;
 pub use organizations::SdkOrganizations;
 pub use sts::SdkIdentity;
 

@@ -1,6 +1,7 @@
 //! The domain core: pure, no SDK types, no I/O, no clock.
 
 pub mod advice;
+pub mod change;
 pub mod error;
 pub mod expand;
 pub mod ids;
@@ -10,6 +11,10 @@ pub mod schedule;
 pub mod scope;
 
 pub use advice::{advise, STACK_INSTANCE_QUOTA};
+pub use change::{
+    change_event, AccountChange, Acted, ChangeContext, ChangeCounts, ChangeDetail, ChangeEvent,
+    ChangeKind, ScopeChange,
+};
 pub use error::ScopeError;
 pub use expand::{expand, Entry, ExpandError, Expansion, Reason};
 pub use ids::{AccountId, TargetId};
