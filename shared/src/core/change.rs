@@ -258,9 +258,11 @@ pub struct ChangeDetail {
     pub summary: String,
     pub function: String,
     pub trigger: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The EventBridge event that triggered org-events; `null` for the custom resource.
+    #[serde(default)]
     pub event_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The deployment stack; `null` only when org-events runs without `STACK_ID`.
+    #[serde(default)]
     pub stack_id: Option<String>,
     pub stack_set_name: String,
     pub operation_ids: Vec<String>,
