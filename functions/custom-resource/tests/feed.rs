@@ -211,3 +211,55 @@ async fn a_create_whose_accounts_fail_reports_them_failed_in_the_event() {
         .contains("a role with the same name already exists"));
     assert_eq!(d.counts.enrolled, 5);
 }
+
+#[tokio::test]
+async fn an_operation_that_outlasts_invocations_is_reported_once_by_the_invocation_that_answers() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    bed.configure(serde_json::json!({"operation_seconds": 3.0}))
+        .await;
+    let sink = ResponseSink::start().await;
+    let feed = std::sync::Arc::new(MemoryFeed::default());
+    let h = handler(&bed, feed.clone()).await;
+    let at = |payload: Value| {
+        h.handle(
+            payload,
+            Invocation {
+                request_id: "lambda-request".into(),
+                // 1.5 s of Lambda time (0.5 s margin): the 3 s operation outlasts it.
+                deadline: Instant::now() + Duration::from_millis(1500),
+            },
+        )
+    };
+
+    let first = at(request(
+        &sink,
+        "create",
+        "req-feed-slow",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    ))
+    .await;
+    assert!(first.reinvoked, "{first:?}");
+    let mut hops = 0;
+    while sink.bodies().is_empty() {
+        assert!(feed.events().is_empty(), "no event before the answer");
+        let cont = h.reinvoker.take().pop().expect("a continuation");
+        at(cont).await;
+        hops += 1;
+        assert!(hops < 10, "converges");
+    }
+
+    assert_eq!(sink.bodies().last().unwrap()["Status"], "SUCCESS");
+    let events = feed.events();
+    assert_eq!(events.len(), 1, "one event for the request");
+    let d: ChangeDetail = serde_json::from_str(&events[0].detail).unwrap();
+    let mut prod: Vec<String> = PROD.iter().map(|n| f.account(n)).collect();
+    prod.sort();
+    assert_eq!(
+        accounts(&d, ChangeKind::Enrolled),
+        prod,
+        "the create started by the first invocation"
+    );
+    assert_eq!(d.operation_ids.len(), 1, "{:?}", d.operation_ids);
+}
