@@ -112,8 +112,8 @@ pub struct Continuation {
     /// An earlier invocation of this request may have changed the StackSet.
     #[serde(default)]
     pub mutated: bool,
-    /// The operations earlier invocations of this request started (with their accounts):
-    /// the invocation that finishes reports their change too.
+    /// The operations earlier invocations of this request started (with their accounts),
+    /// other than `operation`: the invocation that finishes reports their change too.
     #[serde(default)]
     pub started: Vec<OpRecord>,
 }
@@ -323,7 +323,7 @@ where
             *f = Some(ReconcileFigures::from_report(report));
         }
         let mut whole = report.clone();
-        let mut ops: Vec<OpRecord> = carried.map(|c| c.started.clone()).unwrap_or_default();
+        let mut ops: Vec<OpRecord> = carried.map(started_ops).unwrap_or_default();
         ops.retain(|o| !report.operations.iter().any(|r| r.id == o.id));
         ops.extend(report.operations.iter().cloned());
         whole.operations = ops;
@@ -457,13 +457,19 @@ where
                 cont.request = raw;
                 cont.first_seen_ms = first_seen;
                 cont.mutated = c.mutations.any();
-                let mut started = carried
-                    .as_ref()
-                    .map(|x| x.started.clone())
-                    .unwrap_or_default();
-                if let Some(op) = cont.operation.as_ref().filter(|o| !o.accounts.is_empty()) {
-                    if !started.iter().any(|s| s.id == op.id) {
-                        started.push(op.clone());
+                // Each operation's accounts travel once (the payload of an asynchronous
+                // invocation is limited to 256 KB): in `operation` while it is the one waited
+                // on, in `started` once an earlier one.
+                let mut started = Vec::new();
+                for op in carried.as_ref().map(started_ops).unwrap_or_default() {
+                    match cont.operation.as_mut() {
+                        Some(cur) if cur.id == op.id => {
+                            if cur.accounts.is_empty() {
+                                cur.accounts = op.accounts;
+                            }
+                        }
+                        _ if started.iter().any(|s: &OpRecord| s.id == op.id) => {}
+                        _ => started.push(op),
                     }
                 }
                 cont.started = started;
@@ -832,6 +838,18 @@ where
             Err(e) => Step::Answer(self.failed(c, error_reason(&e)), vec![], 0),
         }
     }
+}
+
+/// The operations earlier invocations of a request started, with their accounts: those it
+/// carried over, and the one it was waiting on.
+fn started_ops(c: &Continuation) -> Vec<OpRecord> {
+    let mut v = c.started.clone();
+    if let Some(op) = c.operation.as_ref().filter(|o| !o.accounts.is_empty()) {
+        if !v.iter().any(|s| s.id == op.id) {
+            v.push(op.clone());
+        }
+    }
+    v
 }
 
 fn error_reason(e: &EngineError) -> String {

@@ -245,6 +245,9 @@ async fn an_operation_that_outlasts_invocations_is_reported_once_by_the_invocati
     while sink.bodies().is_empty() {
         assert!(feed.events().is_empty(), "no event before the answer");
         let cont = h.reinvoker.take().pop().expect("a continuation");
+        // Each account travels once (an asynchronous invocation's payload is at most 256 KB).
+        let web = f.account("prod-web");
+        assert_eq!(cont.to_string().matches(web.as_str()).count(), 1, "{cont}");
         at(cont).await;
         hops += 1;
         assert!(hops < 10, "converges");
