@@ -13,9 +13,9 @@ use thiserror::Error;
 
 use crate::core::{
     advise, expand, fit_ous, oidc_reuse, plan_reaching, reuse_oidc_note, AccountId, AccountScope,
-    AccountState, Batch, Desired, ExpandError, Expansion, InstanceStatus, LeavePolicy, OrgTree,
-    PlanPolicy, ReconcilePlan, Scope, StackInstance, TargetId, MAX_OUS_PER_OPERATION,
-    REUSE_OIDC_OVERRIDE,
+    AccountState, Acted, Batch, Desired, ExpandError, Expansion, InstanceStatus, LeavePolicy,
+    OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange, StackInstance, TargetId,
+    MAX_OUS_PER_OPERATION, REUSE_OIDC_OVERRIDE,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo, Targets};
 use crate::read::{read_accounts, read_scope, ReadError, ReadStats, DEFAULT_CONCURRENCY};
@@ -157,6 +157,39 @@ pub struct Report {
 impl Report {
     pub fn succeeded(&self) -> bool {
         self.failures.is_empty()
+    }
+
+    /// The accounts this pass enrolled, withdrew, failed or repaired (the definitions are
+    /// `core::change`'s): from the plan, the operations that ended, and the failures.
+    pub fn scope_change(&self) -> ScopeChange {
+        self.change_with(None)
+    }
+
+    /// The same, for [`Engine::remove_all`]'s report: every account leaves because the
+    /// integration is removed.
+    pub fn removal_change(&self) -> ScopeChange {
+        self.change_with(Some(
+            "the integration's stack is being deleted, so every account leaves the scope",
+        ))
+    }
+
+    fn change_with(&self, why_out: Option<&str>) -> ScopeChange {
+        let mut acted = Acted::default();
+        for op in &self.operations {
+            let into = match op.kind {
+                OpKind::Create => &mut acted.created,
+                OpKind::Update => &mut acted.updated,
+                OpKind::Delete => &mut acted.deleted,
+                OpKind::DetectDrift => continue,
+            };
+            into.extend(op.accounts.iter().cloned());
+        }
+        let failed: BTreeMap<AccountId, String> = self
+            .failures
+            .iter()
+            .map(|f| (f.account.clone(), f.advice.clone()))
+            .collect();
+        ScopeChange::of_pass(&self.expansion, &self.plan, &acted, &failed, why_out)
     }
 }
 

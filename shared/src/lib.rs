@@ -6,6 +6,7 @@ pub mod core;
 pub mod counted;
 pub mod doctor;
 pub mod engine;
+pub mod feed;
 pub mod metrics;
 pub mod ports;
 pub mod preflight;

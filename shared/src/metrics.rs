@@ -36,6 +36,8 @@ pub mod names {
     pub const SCHEDULED_RECONCILE_SUCCEEDED: &str = "ScheduledReconcileSucceeded";
     pub const EVENTS_RECEIVED: &str = "EventsReceived";
     pub const EVENTS_TOUCHING_SCOPE: &str = "EventsTouchingScope";
+    pub const CHANGE_EVENTS_PUT: &str = "ChangeEventsPut";
+    pub const CHANGE_EVENTS_FAILED: &str = "ChangeEventsFailed";
 }
 
 /// AWS calls made (through the ports) during one invocation.
@@ -115,6 +117,8 @@ pub struct Record {
     /// 0 otherwise (an error, or the deadline came first).
     pub scheduled: bool,
     pub event: Option<EventFigures>,
+    /// The change event of this invocation: `None` when nothing changed (no put).
+    pub change_event: Option<crate::feed::Put>,
 }
 
 #[derive(Clone, Copy)]
@@ -180,6 +184,11 @@ pub fn render(integration: &str, timestamp_ms: u64, record: &Record) -> String {
             Unit::Count,
             u64::from(record.reconcile.is_some()),
         ));
+    }
+    if let Some(put) = record.change_event {
+        let ok = put == crate::feed::Put::Accepted;
+        main.push((CHANGE_EVENTS_PUT, Unit::Count, u64::from(ok)));
+        main.push((CHANGE_EVENTS_FAILED, Unit::Count, u64::from(!ok)));
     }
     let mut directives = Vec::new();
     if !main.is_empty() {
@@ -364,6 +373,7 @@ mod tests {
                 kind: "schedule".into(),
                 touched_scope: true,
             }),
+            change_event: None,
         }
     }
 
@@ -417,6 +427,24 @@ mod tests {
         let ms = check_emf(&render("x", 1, &r)).unwrap();
         assert_eq!(value(&ms, names::SCHEDULED_RECONCILE_SUCCEEDED), 0.0);
         assert!(ms.iter().all(|m| m.name != names::ACCOUNTS_IN_SCOPE));
+    }
+
+    #[test]
+    fn a_failed_change_event_is_counted_and_none_is_counted_when_nothing_changed() {
+        let mut r = record();
+        r.change_event = Some(crate::feed::Put::Failed);
+        let ms = check_emf(&render("x", 1, &r)).unwrap();
+        assert_eq!(value(&ms, names::CHANGE_EVENTS_FAILED), 1.0);
+        assert_eq!(value(&ms, names::CHANGE_EVENTS_PUT), 0.0);
+        r.change_event = Some(crate::feed::Put::Accepted);
+        let ms = check_emf(&render("x", 1, &r)).unwrap();
+        assert_eq!(value(&ms, names::CHANGE_EVENTS_FAILED), 0.0);
+        assert_eq!(value(&ms, names::CHANGE_EVENTS_PUT), 1.0);
+        r.change_event = None;
+        let ms = check_emf(&render("x", 1, &r)).unwrap();
+        assert!(ms
+            .iter()
+            .all(|m| m.name != names::CHANGE_EVENTS_PUT && m.name != names::CHANGE_EVENTS_FAILED));
     }
 
     #[test]

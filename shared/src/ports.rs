@@ -354,3 +354,12 @@ impl Clock for TokioClock {
         tokio::time::sleep(d).await
     }
 }
+
+/// The change feed: puts one event on the default EventBridge bus (`PutEvents`). `Ok` only
+/// when EventBridge accepted the entry (a 200 answer can still report it failed).
+pub trait ChangeFeed: Send + Sync {
+    fn publish(
+        &self,
+        event: &crate::core::ChangeEvent,
+    ) -> impl Future<Output = AwsResult<()>> + Send;
+}

@@ -1059,3 +1059,35 @@ def test_a_stack_set_without_the_parameter_never_meets_a_provider(emu, sample, c
     op = deploy(cfn, name, [ou(sample, "Root/Prod/EU")])
     wait_op(cfn, name, op)
     assert all(r["Status"] == "SUCCEEDED" for r in results(cfn, name, op).values())
+
+
+def test_put_events_is_logged_with_its_entries(emu):
+    """The request log records EventBridge PutEvents with its entries (the tests read the
+    change events the functions put from it)."""
+    events = emu.client("events")
+    out = events.put_events(Entries=[{
+        "Source": "port.aws-integration", "DetailType": "Port role scope changed",
+        "Detail": json.dumps({"counts": {"enrolled": 1}}),
+    }])
+    assert out["FailedEntryCount"] == 0 and out["Entries"][0]["EventId"]
+    log = [r for r in emu.get("/requests")["requests"] if r["service"] == "events"]
+    assert [r["action"] for r in log] == ["PutEvents"]
+    (entry,) = log[0]["params"]["Entries"]
+    assert entry["Source"] == "port.aws-integration"
+    assert json.loads(entry["Detail"]) == {"counts": {"enrolled": 1}}
+
+
+def test_put_events_can_fail_an_entry_inside_a_successful_answer(emu):
+    """AWS: a PutEvents answer of HTTP 200 can still report failed entries, with
+    FailedEntryCount > 0 and an ErrorCode per entry; InternalFailure and ThrottlingException
+    are retryable (API reference, PutEventsResultEntry; user guide, "Handling failures with
+    PutEvents"). The switch fails the next N requests so; later ones succeed."""
+    emu.post("/config", {"events_failed_entries": {"count": 1, "code": "ThrottlingException"}})
+    events = emu.client("events")
+    entry = {"Source": "port.aws-integration", "DetailType": "t", "Detail": "{}"}
+    first = events.put_events(Entries=[entry])
+    assert first["FailedEntryCount"] == 1
+    assert first["Entries"][0]["ErrorCode"] == "ThrottlingException"
+    assert "EventId" not in first["Entries"][0]
+    second = events.put_events(Entries=[entry])
+    assert second["FailedEntryCount"] == 0 and second["Entries"][0]["EventId"]

@@ -249,6 +249,22 @@ impl TestBed {
             .collect()
     }
 
+    /// The `Entries` of every EventBridge `PutEvents` request since the last clear, one list
+    /// per request (the change events the functions put, and their resends).
+    pub async fn put_events(&self) -> Vec<Vec<Value>> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r["service"] == "events" && r["action"] == "PutEvents")
+            .map(|r| {
+                r["params"]["Entries"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// Every AWS request the emulator saw, in order.
     pub async fn requests(&self) -> Vec<Value> {
         self.get("requests").await["requests"]

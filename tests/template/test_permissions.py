@@ -162,3 +162,33 @@ def test_org_events_reads_only_its_own_stack(template, ev):
     assert oe["cloudformation:DescribeStacks"] == {cfn.STACK_ID}
     cr = granted(function_statements(template, ev, "CustomResourceFunction"))
     assert "cloudformation:DescribeStacks" not in cr
+
+
+DEFAULT_BUS = f"arn:aws:events:{cfn.REGION}:{cfn.ACCOUNT}:event-bus/default"
+
+
+def rust_constant(name):
+    """A string constant of the change feed's code (shared/src/core/change.rs)."""
+    src = (cfn.ROOT / "shared" / "src" / "core" / "change.rs").read_text()
+    m = re.search(rf'pub const {name}: &str = "([^"]+)";', src)
+    assert m, name
+    return m.group(1)
+
+
+def test_both_functions_put_change_events_on_the_default_bus_only(template, ev):
+    """events:PutEvents on this account's default bus, nothing else, and only events with
+    the source and detail-type the code sends (condition keys events:source and
+    events:detail-type)."""
+    for fn in ("CustomResourceFunction", "OrgEventsFunction"):
+        statements = function_statements(template, ev, fn)
+        put = [s for s in statements if "events:PutEvents" in cfn.as_list(s["Action"])]
+        assert len(put) == 1, (fn, put)
+        (s,) = put
+        assert cfn.as_list(s["Action"]) == ["events:PutEvents"], fn
+        assert set(cfn.as_list(s["Resource"])) == {DEFAULT_BUS}, (fn, s["Resource"])
+        assert s["Condition"] == {"StringEquals": {
+            "events:source": rust_constant("SOURCE"),
+            "events:detail-type": rust_constant("DETAIL_TYPE"),
+        }}, fn
+        others = [a for a in granted(statements) if a.startswith("events:")]
+        assert others == ["events:PutEvents"], (fn, others)

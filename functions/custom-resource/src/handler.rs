@@ -12,11 +12,14 @@ use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceReques
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use shared::core::{Expansion, PlanPolicy};
+use shared::core::{ChangeContext, Expansion, PlanPolicy, ScopeChange};
 use shared::counted::CallCounts;
 use shared::engine::{Engine, EngineConfig, EngineError, OpRecord, Outcome, Report, Request};
+use shared::feed::{self, NoFeed};
 use shared::metrics::{self, ReconcileFigures};
-use shared::ports::{AwsError, Clock, IdentityApi, OpKind, OrganizationsApi, StackSetApi};
+use shared::ports::{
+    AwsError, ChangeFeed, Clock, IdentityApi, OpKind, OrganizationsApi, StackSetApi,
+};
 use shared::preflight::preflight;
 
 use crate::alarm_window;
@@ -68,6 +71,16 @@ pub struct Settings {
     /// The figures of the reconcile pass this invocation completed (one invocation at a time
     /// per instance: Lambda's model).
     figures: Arc<Mutex<Option<ReconcileFigures>>>,
+    /// The change the request made, to put on the feed once CloudFormation has its answer.
+    change: Arc<Mutex<Option<Changed>>>,
+}
+
+/// What a finished request changed, and where.
+#[derive(Debug, Clone)]
+struct Changed {
+    change: ScopeChange,
+    stack_set: String,
+    operation_ids: Vec<String>,
 }
 
 impl Settings {
@@ -80,6 +93,7 @@ impl Settings {
             integration_id: metrics::DEFAULT_INTEGRATION_IDENTIFIER.into(),
             calls: None,
             figures: Arc::default(),
+            change: Arc::default(),
         }
     }
 }
@@ -98,6 +112,10 @@ pub struct Continuation {
     /// An earlier invocation of this request may have changed the StackSet.
     #[serde(default)]
     pub mutated: bool,
+    /// The operations earlier invocations of this request started (with their accounts),
+    /// other than `operation`: the invocation that finishes reports their change too.
+    #[serde(default)]
+    pub started: Vec<OpRecord>,
 }
 
 pub const CONTINUATION_KEY: &str = "OrgscopeContinuation";
@@ -114,6 +132,8 @@ pub struct Summary {
     /// The Embedded Metric Format line printed for this invocation.
     #[serde(skip)]
     pub metrics_line: String,
+    /// How putting the change event went; `None` when nothing changed (no event).
+    pub change_event: Option<feed::Put>,
 }
 
 enum Step {
@@ -121,13 +141,15 @@ enum Step {
     Continue(Continuation),
 }
 
-pub struct Handler<O, S, I, C, P, R> {
+/// The function, generic over the ports; `F` puts the change event (`NoFeed`: none).
+pub struct Handler<O, S, I, C, P, R, F = NoFeed> {
     pub org: O,
     pub stacksets: S,
     pub identity: I,
     pub clock: C,
     pub responder: P,
     pub reinvoker: R,
+    pub feed: F,
     pub settings: Settings,
 }
 
@@ -212,7 +234,7 @@ fn str_field(v: &Value, k: &str) -> String {
         .to_owned()
 }
 
-impl<O, S, I, C, P, R> Handler<O, S, I, C, P, R>
+impl<O, S, I, C, P, R, F> Handler<O, S, I, C, P, R, F>
 where
     O: OrganizationsApi,
     S: StackSetApi,
@@ -220,6 +242,7 @@ where
     C: Clock,
     P: Responder,
     R: Reinvoker,
+    F: ChangeFeed,
 {
     /// The engine for one request, its StackSet calls recorded in `stacksets`.
     fn engine<'a>(&'a self, stacksets: &'a Recording<'a, S>) -> Engine<'a, O, Recording<'a, S>, C> {
@@ -237,7 +260,36 @@ where
         if let Ok(mut f) = self.settings.figures.lock() {
             *f = None;
         }
+        if let Ok(mut c) = self.settings.change.lock() {
+            *c = None;
+        }
+        let deadline = inv.deadline;
+        let stack_id = payload
+            .get(CONTINUATION_KEY)
+            .and_then(|c| c.get("Request"))
+            .unwrap_or(&payload)
+            .get("StackId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let mut summary = self.handle_request(payload, inv).await;
+        // CloudFormation has its answer: the change event cannot delay or change it.
+        let changed = self.settings.change.lock().ok().and_then(|mut c| c.take());
+        if let Some(changed) = changed {
+            let ctx = ChangeContext {
+                integration_identifier: self.settings.integration_id.clone(),
+                function: "custom-resource".into(),
+                trigger: summary.request_type.clone(),
+                event_id: None,
+                stack_id,
+                stack_set_name: changed.stack_set,
+                operation_ids: changed.operation_ids,
+            };
+            let within = deadline
+                .saturating_duration_since(self.clock.now())
+                .saturating_sub(Duration::from_secs(2))
+                .max(Duration::from_secs(1));
+            summary.change_event = feed::publish(&self.feed, &changed.change, &ctx, within).await;
+        }
         let record = metrics::Record {
             function: "custom-resource",
             trigger: summary.request_type.clone(),
@@ -251,15 +303,41 @@ where
             reconcile: self.settings.figures.lock().ok().and_then(|mut f| f.take()),
             scheduled: false,
             event: None,
+            change_event: summary.change_event,
         };
         summary.metrics_line = metrics::render(&self.settings.integration_id, now_ms(), &record);
         println!("{}", summary.metrics_line);
         summary
     }
 
-    fn record(&self, report: &Report) {
+    /// Keeps the figures of a finished request, and the change it made (with what earlier
+    /// invocations of it started) for the feed. `removal`: a Delete's.
+    fn record(
+        &self,
+        report: &Report,
+        stack_set: &str,
+        carried: Option<&Continuation>,
+        removal: bool,
+    ) {
         if let Ok(mut f) = self.settings.figures.lock() {
             *f = Some(ReconcileFigures::from_report(report));
+        }
+        let mut whole = report.clone();
+        let mut ops: Vec<OpRecord> = carried.map(started_ops).unwrap_or_default();
+        ops.retain(|o| !report.operations.iter().any(|r| r.id == o.id));
+        ops.extend(report.operations.iter().cloned());
+        whole.operations = ops;
+        let change = if removal {
+            whole.removal_change()
+        } else {
+            whole.scope_change()
+        };
+        if let Ok(mut c) = self.settings.change.lock() {
+            *c = Some(Changed {
+                change,
+                stack_set: stack_set.to_owned(),
+                operation_ids: whole.operations.iter().map(|o| o.id.clone()).collect(),
+            });
         }
     }
 
@@ -350,6 +428,7 @@ where
                     first_seen_ms: 0,
                     hop: carried.as_ref().map(|x| x.hop + 1).unwrap_or(1),
                     mutated: false,
+                    started: vec![],
                 })
             }
             Ok(Ok(s)) => s,
@@ -378,6 +457,22 @@ where
                 cont.request = raw;
                 cont.first_seen_ms = first_seen;
                 cont.mutated = c.mutations.any();
+                // Each operation's accounts travel once (the payload of an asynchronous
+                // invocation is limited to 256 KB): in `operation` while it is the one waited
+                // on, in `started` once an earlier one.
+                let mut started = Vec::new();
+                for op in carried.as_ref().map(started_ops).unwrap_or_default() {
+                    match cont.operation.as_mut() {
+                        Some(cur) if cur.id == op.id => {
+                            if cur.accounts.is_empty() {
+                                cur.accounts = op.accounts;
+                            }
+                        }
+                        _ if started.iter().any(|s: &OpRecord| s.id == op.id) => {}
+                        _ => started.push(op),
+                    }
+                }
+                cont.started = started;
                 let spent = Duration::from_millis(now_ms().saturating_sub(first_seen));
                 if self.settings.budget.saturating_sub(spent) <= self.settings.margin {
                     let resp = self.failed(
@@ -515,7 +610,7 @@ where
             user_change: true,
         };
         match engine.reconcile(&req).await {
-            Ok(Outcome::Done(report)) => self.done(c, &props, &report),
+            Ok(Outcome::Done(report)) => self.done(c, &props, &report, carried),
             Ok(Outcome::Pending {
                 operation,
                 done_kinds,
@@ -526,6 +621,7 @@ where
                 first_seen_ms: 0,
                 hop: carried.map(|x| x.hop + 1).unwrap_or(1),
                 mutated: false,
+                started: vec![],
             }),
             Err(e) => Step::Answer(self.failed(c, error_reason(&e)), vec![], 0),
         }
@@ -602,8 +698,14 @@ where
         }
     }
 
-    fn done(&self, c: &Common, props: &Props, report: &Report) -> Step {
-        self.record(report);
+    fn done(
+        &self,
+        c: &Common,
+        props: &Props,
+        report: &Report,
+        carried: Option<&Continuation>,
+    ) -> Step {
+        self.record(report, &props.stack_set, carried, false);
         let ops: Vec<String> = report.operations.iter().map(|o| o.id.clone()).collect();
         let n = report.expansion.included.len();
         if !report.succeeded() {
@@ -693,7 +795,7 @@ where
             .await
         {
             Ok(Outcome::Done(report)) if report.succeeded() => {
-                self.record(&report);
+                self.record(&report, stack_set, carried, true);
                 let ops = report.operations.iter().map(|o| o.id.clone()).collect();
                 match ok(None) {
                     Step::Answer(r, _, _) => Step::Answer(r, ops, 0),
@@ -701,7 +803,7 @@ where
                 }
             }
             Ok(Outcome::Done(report)) => {
-                self.record(&report);
+                self.record(&report, stack_set, carried, true);
                 let left: Vec<String> = report
                     .failures
                     .iter()
@@ -731,10 +833,23 @@ where
                 first_seen_ms: 0,
                 hop: carried.map(|x| x.hop + 1).unwrap_or(1),
                 mutated: false,
+                started: vec![],
             }),
             Err(e) => Step::Answer(self.failed(c, error_reason(&e)), vec![], 0),
         }
     }
+}
+
+/// The operations earlier invocations of a request started, with their accounts: those it
+/// carried over, and the one it was waiting on.
+fn started_ops(c: &Continuation) -> Vec<OpRecord> {
+    let mut v = c.started.clone();
+    if let Some(op) = c.operation.as_ref().filter(|o| !o.accounts.is_empty()) {
+        if !v.iter().any(|s| s.id == op.id) {
+            v.push(op.clone());
+        }
+    }
+    v
 }
 
 fn error_reason(e: &EngineError) -> String {
@@ -771,6 +886,7 @@ impl Summary {
             accounts: 0,
             duration_ms: clock.now().duration_since(started).as_millis() as u64,
             metrics_line: String::new(),
+            change_event: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use custom_resource::aws::{HttpResponder, LambdaReinvoker};
 use custom_resource::handler::{Handler, Invocation, Settings};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations};
+use shared::adapters::{load_config, CfnStackSets, EventBridgeFeed, SdkIdentity, SdkOrganizations};
 use shared::counted::{CallCounts, Counted};
 use shared::metrics;
 use shared::ports::TokioClock;
@@ -38,6 +38,7 @@ async fn main() -> Result<(), Error> {
             // Lambda sets this for every function; the re-invocation targets this function.
             function_arn: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
         },
+        feed: EventBridgeFeed::new(&conf),
         settings,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -267,6 +267,7 @@ async fn via_proxy(
         clock: TokioClock,
         responder,
         reinvoker: Capture::default(),
+        feed: shared::feed::NoFeed,
         settings,
     }
 }

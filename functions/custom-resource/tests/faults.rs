@@ -566,6 +566,7 @@ async fn a_panic_before_any_change_is_answered_as_failed_with_the_touch_nothing_
         clock: shared::ports::TokioClock,
         responder: custom_resource::aws::HttpResponder::new(),
         reinvoker: common::Capture::default(),
+        feed: shared::feed::NoFeed,
         settings: custom_resource::handler::Settings::new(e2e::REGION),
     };
     let req = request(&r.sink, "create", "boom", props("r-abcd", "ALL", ""));

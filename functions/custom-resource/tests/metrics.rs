@@ -45,6 +45,7 @@ async fn counting(bed: &TestBed) -> Counting {
         clock: TokioClock,
         responder: HttpResponder::new(),
         reinvoker: Capture::default(),
+        feed: shared::feed::NoFeed,
         settings,
     }
 }

@@ -25,15 +25,17 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 use shared::core::{
-    advise, plan, AccountId, Batch, Desired, ExpandError, Filtered, PlanPolicy, Scope,
+    advise, plan, AccountId, Batch, ChangeContext, Desired, ExpandError, Filtered, PlanPolicy,
+    Scope, ScopeChange,
 };
 use shared::counted::CallCounts;
 use shared::engine::{
     AccountFailure, Engine, EngineConfig, EngineError, OpRecord, Outcome, Report, Request,
     OP_PREFIX,
 };
+use shared::feed::{self, NoFeed, Put};
 use shared::metrics::{self, EventFigures, ReconcileFigures};
-use shared::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackApi, StackSetApi};
+use shared::ports::{AwsError, ChangeFeed, Clock, OpKind, OrganizationsApi, StackApi, StackSetApi};
 use thiserror::Error;
 
 use crate::config::{Config, ConfigError, Generation, StackPhase};
@@ -177,6 +179,11 @@ pub struct Summary {
     /// The Embedded Metric Format line printed for this invocation.
     #[serde(skip)]
     pub metrics_line: String,
+    /// The accounts this invocation enrolled, withdrew, failed or repaired: the change event.
+    #[serde(skip)]
+    pub change: ScopeChange,
+    /// How putting the change event went; `None` when nothing changed (no event).
+    pub change_event: Option<Put>,
 }
 
 impl Summary {
@@ -201,6 +208,8 @@ impl Summary {
             duration_ms: 0,
             figures: None,
             metrics_line: String::new(),
+            change: ScopeChange::default(),
+            change_event: None,
         }
     }
 }
@@ -224,8 +233,8 @@ struct Memo {
 }
 
 /// The function, generic over the ports. `K` reads the deployment stack (`NoStack` when the
-/// scope comes from the environment).
-pub struct Handler<O, S, C, K = NoStack> {
+/// scope comes from the environment); `F` puts the change event (`NoFeed`: none is put).
+pub struct Handler<O, S, C, K = NoStack, F = NoFeed> {
     pub org: O,
     pub stacksets: Guarded<S, K>,
     pub clock: C,
@@ -239,6 +248,8 @@ pub struct Handler<O, S, C, K = NoStack> {
     /// Counts of the AWS calls `org` and `stacksets` make, when they are wrapped in
     /// `shared::counted::Counted` with these counts (main does); `None`: not reported.
     pub calls: Option<Arc<CallCounts>>,
+    /// Where the change event goes (`with_feed`).
+    pub feed: F,
     memo: Mutex<Memo>,
     /// The config this run acts on, and the stack generation it came from.
     applied: Mutex<(Arc<Config>, Option<Generation>)>,
@@ -260,13 +271,16 @@ impl<O, S, C> Handler<O, S, C, NoStack> {
             burst_window: BURST_WINDOW,
             integration_id: metrics::DEFAULT_INTEGRATION_IDENTIFIER.into(),
             calls: None,
+            feed: NoFeed,
             memo: Mutex::new(Memo::default()),
             turn: tokio::sync::Mutex::new(()),
         }
     }
+}
 
+impl<O, S, C, F> Handler<O, S, C, NoStack, F> {
     /// The same handler reading the scope from the deployment stack `config.stack_id`.
-    pub fn with_stack<K: StackApi>(self, stack: K) -> Handler<O, S, C, K> {
+    pub fn with_stack<K: StackApi>(self, stack: K) -> Handler<O, S, C, K, F> {
         Handler {
             org: self.org,
             stacksets: Guarded::new(self.stacksets.inner, stack),
@@ -276,6 +290,7 @@ impl<O, S, C> Handler<O, S, C, NoStack> {
             burst_window: self.burst_window,
             integration_id: self.integration_id,
             calls: self.calls,
+            feed: self.feed,
             memo: self.memo,
             applied: self.applied,
             turn: self.turn,
@@ -283,7 +298,29 @@ impl<O, S, C> Handler<O, S, C, NoStack> {
     }
 }
 
-impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi> Handler<O, S, C, K> {
+impl<O, S, C, K> Handler<O, S, C, K, NoFeed> {
+    /// The same handler putting its change events on `feed`.
+    pub fn with_feed<F: ChangeFeed>(self, feed: F) -> Handler<O, S, C, K, F> {
+        Handler {
+            org: self.org,
+            stacksets: self.stacksets,
+            clock: self.clock,
+            config: self.config,
+            engine: self.engine,
+            burst_window: self.burst_window,
+            integration_id: self.integration_id,
+            calls: self.calls,
+            feed,
+            memo: self.memo,
+            applied: self.applied,
+            turn: self.turn,
+        }
+    }
+}
+
+impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
+    Handler<O, S, C, K, F>
+{
     /// The config of the current run.
     fn cfg(&self) -> Arc<Config> {
         self.applied
@@ -316,6 +353,24 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi> Handler<O, S, C
             Ok(r) => r,
             Err(_) => Err(HandlerError::Deadline),
         };
+        // The change event: after the work, within what is left of the hard stop; its
+        // failure is logged and counted, and changes nothing else.
+        let result = match result {
+            Ok(mut summary) => {
+                let within = (inv.deadline + DEADLINE_MARGIN / 2)
+                    .saturating_duration_since(self.clock.now())
+                    .max(Duration::from_secs(1));
+                summary.change_event = feed::publish(
+                    &self.feed,
+                    &summary.change,
+                    &self.change_context(&classified, &summary),
+                    within,
+                )
+                .await;
+                Ok(summary)
+            }
+            e => e,
+        };
         let ms = self.clock.now().duration_since(started).as_millis() as u64;
         let record = |s: Option<&Summary>| metrics::Record {
             function: "org-events",
@@ -332,6 +387,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi> Handler<O, S, C
                 kind: classified.trigger.kind().to_owned(),
                 touched_scope: s.is_some_and(|s| !s.operations.is_empty()),
             }),
+            change_event: s.and_then(|s| s.change_event),
         };
         match result {
             Ok(mut summary) => {
@@ -356,6 +412,19 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi> Handler<O, S, C
                 );
                 Err(e)
             }
+        }
+    }
+
+    /// What the change event says about where it came from.
+    fn change_context(&self, c: &Classified, s: &Summary) -> ChangeContext {
+        ChangeContext {
+            integration_identifier: self.integration_id.clone(),
+            function: "org-events".into(),
+            trigger: c.trigger.kind().to_owned(),
+            event_id: c.event_id.clone(),
+            stack_id: self.config.stack_id.clone(),
+            stack_set_name: self.cfg().stack_set.clone(),
+            operation_ids: s.operation_ids.clone(),
         }
     }
 
@@ -924,6 +993,9 @@ fn merged(first: Summary, next: Summary) -> Summary {
     let mut w = first.warnings;
     w.extend(s.warnings);
     s.warnings = w;
+    let mut change = first.change;
+    change.merge(s.change);
+    s.change = change;
     s
 }
 
@@ -1033,6 +1105,7 @@ fn from_report(c: &Classified, r: &Report, why: &str) -> Summary {
     s.operation_ids = r.operations.iter().map(|o| o.id.clone()).collect();
     s.operations = r.operations.clone();
     s.figures = Some(ReconcileFigures::from_report(r));
+    s.change = r.scope_change();
     s
 }
 

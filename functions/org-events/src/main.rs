@@ -4,7 +4,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use org_events::{Config, Handler, Invocation};
 use serde_json::Value;
-use shared::adapters::{load_config, CfnStackSets, CfnStacks, SdkOrganizations};
+use shared::adapters::{load_config, CfnStackSets, CfnStacks, EventBridgeFeed, SdkOrganizations};
 use shared::counted::{CallCounts, Counted};
 use shared::metrics;
 use shared::ports::TokioClock;
@@ -49,7 +49,8 @@ async fn main() -> Result<(), Error> {
         TokioClock,
         config,
     )
-    .with_stack(CfnStacks::new(&conf));
+    .with_stack(CfnStacks::new(&conf))
+    .with_feed(EventBridgeFeed::new(&conf));
     handler.calls = Some(calls);
     if let Ok(id) = std::env::var(metrics::INTEGRATION_ENV) {
         handler.integration_id = id;

@@ -4,12 +4,14 @@
 pub mod cloudformation;
 pub mod cloudtrail;
 pub mod errors;
+pub mod eventbridge;
 pub mod iam;
 pub mod organizations;
 pub mod servicequotas;
 pub mod sts;
 
 pub use cloudformation::{CfnStackSets, CfnStacks};
+pub use eventbridge::EventBridgeFeed;
 pub use organizations::SdkOrganizations;
 pub use servicequotas::SdkQuotas;
 pub use sts::SdkIdentity;

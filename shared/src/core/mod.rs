@@ -1,6 +1,7 @@
 //! The domain core: pure, no SDK types, no I/O, no clock.
 
 pub mod advice;
+pub mod change;
 pub mod error;
 pub mod expand;
 pub mod ids;
@@ -12,6 +13,10 @@ pub mod scope;
 pub use advice::{
     advise, is_existing_oidc_provider, reuse_oidc_note, STACK_INSTANCE_QUOTA,
     STACK_INSTANCE_QUOTA_CODE, STACK_INSTANCE_QUOTA_SERVICE,
+};
+pub use change::{
+    change_event, AccountChange, Acted, ChangeContext, ChangeCounts, ChangeDetail, ChangeEvent,
+    ChangeKind, ScopeChange,
 };
 pub use error::ScopeError;
 pub use expand::{expand, Entry, ExpandError, Expansion, Reason};

@@ -44,6 +44,7 @@ STACKSET_ACTIONS = {
 }
 
 SCOPE_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+EVENTS_TARGET_PREFIX = "AWSEvents."
 ORG_THROTTLE_BODY = {
     "__type": "TooManyRequestsException",
     "Message": "AWS Organizations can't complete your request because another request is already in progress. Try again later.",
@@ -66,6 +67,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # tests set a raised or lowered one. "denied" answers AccessDeniedException instead (a
     # caller without servicequotas:GetServiceQuota).
     "stack_instance_quota": 100000,
+    # EventBridge PutEvents: answer the next N requests 200 with every entry failed, with
+    # this ErrorCode. AWS documents such per-entry failures in a successful answer
+    # (FailedEntryCount > 0; "InternalFailure" and "ThrottlingException" are the retryable
+    # codes): https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html
+    # and https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevents.html
+    "events_failed_entries": {"count": 0, "code": "InternalFailure"},
 }
 
 SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
@@ -122,6 +129,22 @@ class FidelityApp:
             answer = self._service_quota(body, entry, start_response)
             if answer is not None:
                 return answer
+        if service == "events" and action == "PutEvents":
+            with self.lock:
+                failing = self.config["events_failed_entries"]
+                fail = int(failing.get("count", 0)) > 0
+                if fail:
+                    failing["count"] = int(failing["count"]) - 1
+            if fail:
+                entries = params.get("Entries") or []
+                code = str(failing.get("code") or "InternalFailure")
+                entry["status"] = 200
+                entry["failed_entries"] = len(entries)
+                return _respond(start_response, 200, json.dumps({
+                    "FailedEntryCount": len(entries),
+                    "Entries": [{"ErrorCode": code, "ErrorMessage": f"Injected {code}"} for _ in entries],
+                }), "application/x-amz-json-1.1")
+
         try:
             if service == "cloudformation" and action in STACKSET_ACTIONS:
                 return self._stackset(action, params, account, region, entry, start_response)
@@ -165,6 +188,13 @@ class FidelityApp:
         params: dict[str, Any] = {}
         if target.startswith(orgs.ORG_TARGET_PREFIX):
             service, action = "organizations", target[len(orgs.ORG_TARGET_PREFIX):]
+            try:
+                params = json.loads(body or b"{}")
+            except ValueError:
+                params = {}
+        elif target.startswith(EVENTS_TARGET_PREFIX):
+            # EventBridge (JSON protocol): logged with its entries, as the tests read them.
+            service, action = "events", target[len(EVENTS_TARGET_PREFIX):]
             try:
                 params = json.loads(body or b"{}")
             except ValueError:
@@ -372,6 +402,15 @@ class FidelityApp:
             if "seed" in body:
                 self.config["seed"] = int(body["seed"])
                 self.rng = random.Random(self.config["seed"])
+            if "events_failed_entries" in body:
+                v = body["events_failed_entries"] or {}
+                count = int(v.get("count", 0))
+                if count < 0:
+                    raise ControlError(400, "events_failed_entries.count must be >= 0")
+                self.config["events_failed_entries"] = {
+                    "count": count,
+                    "code": str(v.get("code") or "InternalFailure"),
+                }
 
     def get_config(self) -> dict[str, Any]:
         with self.lock:

@@ -85,6 +85,7 @@ pub fn handler_with<S: StackSetApi, R: Reinvoker>(
         clock: TokioClock,
         responder,
         reinvoker,
+        feed: shared::feed::NoFeed,
         settings: fast_settings(),
     }
 }
@@ -110,6 +111,7 @@ pub async fn rig_with<I: IdentityApi>(bed: TestBed, identity: I) -> Rig<I> {
         clock: TokioClock,
         responder,
         reinvoker: reinvoked.clone(),
+        feed: shared::feed::NoFeed,
         settings: fast_settings(),
     };
     Rig {

@@ -1,0 +1,666 @@
+//! The change feed's words: which accounts a reconcile pass enrolled, withdrew, failed or
+//! repaired ([`ScopeChange`]), and the one EventBridge event that tells it ([`ChangeEvent`]).
+//!
+//! Pure: computed from what a pass planned and what its finished operations did; no SDK
+//! types, no I/O, no clock.
+//!
+//! Definitions (an account counts only when a StackSet operation of this pass acted on it; a
+//! pass that started no operation changes nothing, and puts no event):
+//! - **enrolled**: a create for it finished and its instance is CURRENT: Port's role is new
+//!   in the account.
+//! - **withdrawn**: a delete for it finished and no instance of it remains: Port's role was
+//!   deleted from the account (it left the scope), or, for an account StackSets can no longer
+//!   reach (suspended, closed, gone), its instance was dropped with `RetainStacks` (the role
+//!   stays inside, and Port stops listing the account).
+//! - **failed**: a create, a drift repair or a delete for it did not end as wanted (the
+//!   account did not get, keep, or lose the role). A retry of an account that had already
+//!   failed and fails again is no change, and is not reported.
+//! - **repaired**: an update for it (a retry of an earlier failure, or the repair of a
+//!   drifted stack) finished and its instance is CURRENT.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::expand::Expansion;
+use super::ids::AccountId;
+use super::plan::ReconcilePlan;
+
+/// The event's `source`. EventBridge refuses `aws.` prefixes for custom events; this one is
+/// the project's own.
+pub const SOURCE: &str = "port.aws-integration";
+/// The event's `detail-type`.
+pub const DETAIL_TYPE: &str = "Port role scope changed";
+/// Version of the `detail` layout: a consumer can match on it.
+pub const SCHEMA_VERSION: u32 = 1;
+/// EventBridge's limit on one PutEvents entry (Source + DetailType + Detail + Resources, in
+/// UTF-8 bytes, plus 14 for a Time), which "must be less than 256KB":
+/// <https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html>.
+pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+/// What this project lets an entry reach: the limit less a margin.
+pub const ENTRY_BUDGET: usize = MAX_ENTRY_BYTES - 1024;
+/// A reason longer than this is cut (a StackSet status reason can be long).
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// What happened to one account's Port role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    // Declaration order is the order of the event's account list: failures first.
+    Failed,
+    Withdrawn,
+    Enrolled,
+    Repaired,
+}
+
+/// One account that changed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountChange {
+    pub account_id: AccountId,
+    pub change: ChangeKind,
+    pub reason: String,
+}
+
+/// Accounts per kind of change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeCounts {
+    pub enrolled: usize,
+    pub withdrawn: usize,
+    pub failed: usize,
+    pub repaired: usize,
+}
+
+impl ChangeCounts {
+    pub fn total(&self) -> usize {
+        self.enrolled + self.withdrawn + self.failed + self.repaired
+    }
+}
+
+/// The accounts one reconcile (or several passes of one invocation) changed: at most one
+/// entry per account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeChange {
+    accounts: BTreeMap<AccountId, AccountChange>,
+}
+
+/// What the finished operations of one pass acted on, by kind (the accounts of each
+/// operation that ended, whatever its status).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Acted {
+    pub created: BTreeSet<AccountId>,
+    pub updated: BTreeSet<AccountId>,
+    pub deleted: BTreeSet<AccountId>,
+}
+
+impl ScopeChange {
+    /// The change one pass made. `failed` maps each account that did not end as the scope
+    /// wants to the advice for it (the engine's failures); `expansion` gives the reason an
+    /// account is in or out of the scope, `why_out` the reason for a withdrawn account the
+    /// expansion does not hold (default: it is no longer under a target OU, or gone).
+    pub fn of_pass(
+        expansion: &Expansion,
+        plan: &ReconcilePlan,
+        acted: &Acted,
+        failed: &BTreeMap<AccountId, String>,
+        why_out: Option<&str>,
+    ) -> Self {
+        let verdict: BTreeMap<&AccountId, String> = expansion
+            .included
+            .iter()
+            .chain(&expansion.skipped)
+            .map(|e| (&e.id, e.reason.to_string()))
+            .collect();
+        let dropped: BTreeSet<&AccountId> =
+            plan.drop.iter().flat_map(|b| b.accounts.iter()).collect();
+        let repair: BTreeSet<&AccountId> = plan.repair.iter().collect();
+        let retry: BTreeSet<&AccountId> = plan.retry.iter().collect();
+        let mut out = Self::default();
+        let mut put = |a: &AccountId, change: ChangeKind, reason: String| {
+            out.accounts.entry(a.clone()).or_insert(AccountChange {
+                account_id: a.clone(),
+                change,
+                reason: cut(&reason),
+            });
+        };
+        let touched: BTreeSet<&AccountId> = acted
+            .created
+            .iter()
+            .chain(&acted.updated)
+            .chain(&acted.deleted)
+            .collect();
+        for a in touched {
+            if let Some(advice) = failed.get(a) {
+                // A retry that failed again leaves the account as it was: failed.
+                let again = acted.updated.contains(a)
+                    && retry.contains(a)
+                    && !repair.contains(a)
+                    && !acted.created.contains(a)
+                    && !acted.deleted.contains(a);
+                if !again {
+                    put(a, ChangeKind::Failed, advice.clone());
+                }
+            } else if acted.created.contains(a) {
+                let why = verdict
+                    .get(a)
+                    .cloned()
+                    .unwrap_or_else(|| "in the scope".into());
+                put(
+                    a,
+                    ChangeKind::Enrolled,
+                    format!("entered the scope ({why}): Port's role was created"),
+                );
+            } else if acted.updated.contains(a) {
+                let why = if repair.contains(a) {
+                    "its stack had drifted from the template; the template was applied again"
+                } else {
+                    "its earlier attempt had failed; the retry succeeded"
+                };
+                put(
+                    a,
+                    ChangeKind::Repaired,
+                    format!("{why}: Port's role is in place"),
+                );
+            } else {
+                let why = verdict.get(a).cloned().unwrap_or_else(|| {
+                    why_out
+                        .unwrap_or("no longer under a target OU, or not in the organization")
+                        .to_owned()
+                });
+                let reason = if dropped.contains(a) {
+                    format!(
+                        "StackSets can no longer reach it ({why}): its stack instance was \
+                         removed with RetainStacks; Port's role stays inside the account, and \
+                         Port stops listing it"
+                    )
+                } else {
+                    format!("left the scope ({why}): Port's role was deleted")
+                };
+                put(a, ChangeKind::Withdrawn, reason);
+            }
+        }
+        out
+    }
+
+    /// Every account of `later` replaces its entry here: the newest word on each account.
+    pub fn merge(&mut self, later: ScopeChange) {
+        self.accounts.extend(later.accounts);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    pub fn counts(&self) -> ChangeCounts {
+        let mut c = ChangeCounts::default();
+        for a in self.accounts.values() {
+            match a.change {
+                ChangeKind::Enrolled => c.enrolled += 1,
+                ChangeKind::Withdrawn => c.withdrawn += 1,
+                ChangeKind::Failed => c.failed += 1,
+                ChangeKind::Repaired => c.repaired += 1,
+            }
+        }
+        c
+    }
+
+    /// The accounts, failures first, then withdrawn, enrolled, repaired; by ID within each.
+    pub fn accounts(&self) -> Vec<&AccountChange> {
+        let mut v: Vec<&AccountChange> = self.accounts.values().collect();
+        v.sort_by(|a, b| (a.change, &a.account_id).cmp(&(b.change, &b.account_id)));
+        v
+    }
+
+    /// The accounts of one kind.
+    pub fn of_kind(&self, kind: ChangeKind) -> Vec<AccountId> {
+        self.accounts
+            .values()
+            .filter(|a| a.change == kind)
+            .map(|a| a.account_id.clone())
+            .collect()
+    }
+}
+
+fn cut(reason: &str) -> String {
+    if reason.chars().count() <= MAX_REASON_CHARS {
+        return reason.to_owned();
+    }
+    let mut s: String = reason.chars().take(MAX_REASON_CHARS - 1).collect();
+    s.push('…');
+    s
+}
+
+/// Where a change came from, for the event's `detail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeContext {
+    /// The stack's `IntegrationIdentifier`.
+    pub integration_identifier: String,
+    /// `custom-resource` or `org-events`.
+    pub function: String,
+    /// `Create`, `Update`, `Delete` (custom resource); `schedule`, `account_moved`, ...
+    /// (org-events): the same words as the metrics' `Trigger`.
+    pub trigger: String,
+    /// The EventBridge event that triggered org-events, when it had an ID.
+    pub event_id: Option<String>,
+    /// The deployment stack, when known.
+    pub stack_id: Option<String>,
+    pub stack_set_name: String,
+    pub operation_ids: Vec<String>,
+}
+
+/// The event's `detail`, as a consumer reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeDetail {
+    pub schema_version: u32,
+    pub integration_identifier: String,
+    /// One line for a chat message: `2 account(s) changed: 1 enrolled, 1 failed`.
+    pub summary: String,
+    pub function: String,
+    pub trigger: String,
+    /// The EventBridge event that triggered org-events; `null` for the custom resource.
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// The deployment stack; `null` only when org-events runs without `STACK_ID`.
+    #[serde(default)]
+    pub stack_id: Option<String>,
+    pub stack_set_name: String,
+    pub operation_ids: Vec<String>,
+    /// Every changed account is counted here, listed or not.
+    pub counts: ChangeCounts,
+    /// Failures first, then withdrawn, enrolled, repaired; cut when the entry would exceed
+    /// EventBridge's size limit.
+    pub accounts: Vec<AccountChange>,
+    /// True when `accounts` lists fewer accounts than `counts` counts.
+    pub accounts_truncated: bool,
+    /// How many changed accounts `accounts` leaves out.
+    pub accounts_omitted: usize,
+}
+
+/// One PutEvents entry, ready to send (to the default event bus).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    pub source: String,
+    pub detail_type: String,
+    /// The JSON `detail`.
+    pub detail: String,
+    /// The detail's account list was cut to fit (`accountsTruncated`).
+    pub truncated: bool,
+}
+
+impl ChangeEvent {
+    /// The entry's size as EventBridge counts it (no Time, no Resources are sent).
+    pub fn entry_size(&self) -> usize {
+        self.source.len() + self.detail_type.len() + self.detail.len()
+    }
+}
+
+/// The one event for `change`; `None` when nothing changed. The account list is cut so that
+/// the entry stays within [`ENTRY_BUDGET`]; the counts always cover every account.
+pub fn change_event(change: &ScopeChange, ctx: &ChangeContext) -> Option<ChangeEvent> {
+    if change.is_empty() {
+        return None;
+    }
+    let counts = change.counts();
+    let all: Vec<AccountChange> = change.accounts().into_iter().cloned().collect();
+    let mut detail = ChangeDetail {
+        schema_version: SCHEMA_VERSION,
+        integration_identifier: ctx.integration_identifier.clone(),
+        summary: summary_line(&counts),
+        function: ctx.function.clone(),
+        trigger: ctx.trigger.clone(),
+        event_id: ctx.event_id.clone(),
+        stack_id: ctx.stack_id.clone(),
+        stack_set_name: ctx.stack_set_name.clone(),
+        operation_ids: ctx.operation_ids.clone(),
+        counts,
+        accounts: vec![],
+        accounts_truncated: false,
+        accounts_omitted: 0,
+    };
+    let fixed = SOURCE.len() + DETAIL_TYPE.len();
+    let size = |d: &ChangeDetail| fixed + serde_json::to_string(d).map_or(0, |s| s.len());
+    detail.accounts = all.clone();
+    if size(&detail) > ENTRY_BUDGET {
+        // The frame with the largest `accountsOmitted` it can carry, then as many accounts
+        // as fit, each costing its JSON and a comma.
+        detail.accounts = vec![];
+        detail.accounts_truncated = true;
+        detail.accounts_omitted = all.len();
+        let mut used = size(&detail);
+        let mut kept = Vec::new();
+        for a in all.iter() {
+            let n = serde_json::to_string(a).map_or(0, |s| s.len()) + 1;
+            if used + n > ENTRY_BUDGET {
+                break;
+            }
+            used += n;
+            kept.push(a.clone());
+        }
+        detail.accounts_omitted = all.len() - kept.len();
+        detail.accounts = kept;
+    }
+    Some(ChangeEvent {
+        source: SOURCE.into(),
+        detail_type: DETAIL_TYPE.into(),
+        detail: serde_json::to_string(&detail).ok()?,
+        truncated: detail.accounts_truncated,
+    })
+}
+
+fn summary_line(c: &ChangeCounts) -> String {
+    let parts: Vec<String> = [
+        ("enrolled", c.enrolled),
+        ("withdrawn", c.withdrawn),
+        ("failed", c.failed),
+        ("repaired", c.repaired),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(w, n)| format!("{n} {w}"))
+    .collect();
+    format!("{} account(s) changed: {}", c.total(), parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::expand::{Entry, Reason};
+    use crate::core::org::AccountState;
+    use crate::core::plan::Batch;
+    use crate::core::scope::AccountScope;
+
+    fn id(n: u64) -> AccountId {
+        AccountId::parse(&format!("{n:012}")).unwrap()
+    }
+
+    fn entry(n: u64, reason: Reason) -> Entry {
+        Entry {
+            id: id(n),
+            name: format!("acct-{n}"),
+            ou_path: "Root/Prod".into(),
+            state: AccountState::Active,
+            reason,
+        }
+    }
+
+    fn expansion(included: &[u64], skipped: &[(u64, Reason)]) -> Expansion {
+        Expansion {
+            organization_id: "o-abc".into(),
+            management_account_id: None,
+            mode: AccountScope::All,
+            included: included
+                .iter()
+                .map(|n| {
+                    entry(
+                        *n,
+                        Reason::UnderTarget {
+                            target: "Root/Prod".into(),
+                        },
+                    )
+                })
+                .collect(),
+            skipped: skipped.iter().map(|(n, r)| entry(*n, r.clone())).collect(),
+        }
+    }
+
+    fn set(ns: &[u64]) -> BTreeSet<AccountId> {
+        ns.iter().map(|n| id(*n)).collect()
+    }
+
+    fn ctx() -> ChangeContext {
+        ChangeContext {
+            integration_identifier: "aws-v3-multi".into(),
+            function: "org-events".into(),
+            trigger: "account_moved".into(),
+            event_id: Some("e-1".into()),
+            stack_id: None,
+            stack_set_name: "Port-Integration-v3".into(),
+            operation_ids: vec!["orgscope-create-1".into()],
+        }
+    }
+
+    #[test]
+    fn a_finished_create_enrolls_its_accounts_and_a_failed_one_is_a_failure_with_its_advice() {
+        let acted = Acted {
+            created: set(&[1, 2]),
+            ..Acted::default()
+        };
+        let failed = BTreeMap::from([(id(2), "account 000000000002: a role exists".into())]);
+        let c = ScopeChange::of_pass(
+            &expansion(&[1, 2], &[]),
+            &ReconcilePlan::default(),
+            &acted,
+            &failed,
+            None,
+        );
+        assert_eq!(c.of_kind(ChangeKind::Enrolled), vec![id(1)]);
+        assert_eq!(c.of_kind(ChangeKind::Failed), vec![id(2)]);
+        let first = c.accounts()[0];
+        assert_eq!(first.change, ChangeKind::Failed, "failures come first");
+        assert!(first.reason.contains("a role exists"));
+        assert!(c.accounts()[1].reason.contains("under target Root/Prod"));
+    }
+
+    #[test]
+    fn a_delete_withdraws_and_a_drop_says_the_role_stays_in_the_unreachable_account() {
+        let plan = ReconcilePlan {
+            drop: vec![Batch {
+                accounts: vec![id(4)],
+                regions: vec!["us-east-1".into()],
+                ous: vec![],
+            }],
+            ..ReconcilePlan::default()
+        };
+        let acted = Acted {
+            deleted: set(&[3, 4]),
+            ..Acted::default()
+        };
+        let c = ScopeChange::of_pass(
+            &expansion(
+                &[],
+                &[
+                    (3, Reason::ExcludedByList),
+                    (
+                        4,
+                        Reason::NotActive {
+                            state: AccountState::Suspended,
+                        },
+                    ),
+                ],
+            ),
+            &plan,
+            &acted,
+            &BTreeMap::new(),
+            None,
+        );
+        assert_eq!(c.of_kind(ChangeKind::Withdrawn), vec![id(3), id(4)]);
+        let by = |n| {
+            c.accounts()
+                .into_iter()
+                .find(|a| a.account_id == id(n))
+                .unwrap()
+                .reason
+                .clone()
+        };
+        assert!(by(3).contains("DIFFERENCE: excluded") && by(3).contains("deleted"));
+        assert!(by(4).contains("SUSPENDED") && by(4).contains("RetainStacks"));
+    }
+
+    #[test]
+    fn a_retry_that_succeeds_or_a_drift_repair_is_repaired_but_a_retry_failing_again_is_no_change()
+    {
+        let plan = ReconcilePlan {
+            retry: vec![id(5), id(6)],
+            repair: vec![id(7), id(8)],
+            ..ReconcilePlan::default()
+        };
+        let acted = Acted {
+            updated: set(&[5, 6, 7, 8]),
+            ..Acted::default()
+        };
+        let failed = BTreeMap::from([(id(6), "still fails".into()), (id(8), "broke".into())]);
+        let c = ScopeChange::of_pass(&expansion(&[5, 6, 7, 8], &[]), &plan, &acted, &failed, None);
+        assert_eq!(c.of_kind(ChangeKind::Repaired), vec![id(5), id(7)]);
+        assert_eq!(
+            c.of_kind(ChangeKind::Failed),
+            vec![id(8)],
+            "a drifted account that failed its repair lost the role; account 6 was failed already"
+        );
+        assert_eq!(c.counts().total(), 3);
+    }
+
+    #[test]
+    fn a_pass_that_acted_on_nothing_changes_nothing_and_puts_no_event() {
+        let failed = BTreeMap::from([(id(9), "failed long ago".into())]);
+        let c = ScopeChange::of_pass(
+            &expansion(&[9], &[]),
+            &ReconcilePlan::default(),
+            &Acted::default(),
+            &failed,
+            None,
+        );
+        assert!(c.is_empty());
+        assert_eq!(change_event(&c, &ctx()), None);
+    }
+
+    #[test]
+    fn merging_keeps_the_newest_word_on_each_account() {
+        let mut first = ScopeChange::of_pass(
+            &expansion(&[1], &[]),
+            &ReconcilePlan::default(),
+            &Acted {
+                created: set(&[1]),
+                ..Acted::default()
+            },
+            &BTreeMap::new(),
+            None,
+        );
+        let later = ScopeChange::of_pass(
+            &expansion(&[], &[(1, Reason::ExcludedByList)]),
+            &ReconcilePlan::default(),
+            &Acted {
+                deleted: set(&[1]),
+                ..Acted::default()
+            },
+            &BTreeMap::new(),
+            None,
+        );
+        first.merge(later);
+        assert_eq!(first.of_kind(ChangeKind::Withdrawn), vec![id(1)]);
+        assert_eq!(first.counts().total(), 1);
+    }
+
+    #[test]
+    fn the_event_carries_source_detail_type_context_counts_and_accounts() {
+        let c = ScopeChange::of_pass(
+            &expansion(&[1], &[]),
+            &ReconcilePlan::default(),
+            &Acted {
+                created: set(&[1]),
+                ..Acted::default()
+            },
+            &BTreeMap::new(),
+            None,
+        );
+        let e = change_event(&c, &ctx()).unwrap();
+        assert_eq!(
+            (e.source.as_str(), e.detail_type.as_str()),
+            (SOURCE, DETAIL_TYPE)
+        );
+        let d: ChangeDetail = serde_json::from_str(&e.detail).unwrap();
+        assert_eq!(d.schema_version, 1);
+        assert_eq!(d.trigger, "account_moved");
+        assert_eq!(d.event_id.as_deref(), Some("e-1"));
+        assert_eq!(d.operation_ids, vec!["orgscope-create-1".to_owned()]);
+        assert_eq!(d.counts.enrolled, 1);
+        assert_eq!(d.summary, "1 account(s) changed: 1 enrolled");
+        assert_eq!(d.accounts.len(), 1);
+        assert!(!d.accounts_truncated);
+        assert_eq!(d.accounts_omitted, 0);
+    }
+
+    #[test]
+    fn ten_thousand_enrolled_accounts_fit_eventbridge_s_entry_limit_with_counts_and_a_truncated_flag(
+    ) {
+        let n = 10_000u64;
+        let all: Vec<u64> = (1..=n).collect();
+        let c = ScopeChange::of_pass(
+            &expansion(&all, &[]),
+            &ReconcilePlan::default(),
+            &Acted {
+                created: set(&all),
+                ..Acted::default()
+            },
+            &BTreeMap::new(),
+            None,
+        );
+        let e = change_event(&c, &ctx()).unwrap();
+        assert!(
+            e.entry_size() < MAX_ENTRY_BYTES,
+            "entry of {} bytes",
+            e.entry_size()
+        );
+        let d: ChangeDetail = serde_json::from_str(&e.detail).unwrap();
+        assert_eq!(d.counts.enrolled, 10_000, "the counts cover every account");
+        assert!(d.accounts_truncated);
+        assert!(
+            d.accounts.len() > 100,
+            "as many as fit: {}",
+            d.accounts.len()
+        );
+        assert_eq!(d.accounts.len() + d.accounts_omitted, 10_000);
+        println!(
+            "10,000 enrolled: entry {} bytes, {} accounts listed, {} omitted",
+            e.entry_size(),
+            d.accounts.len(),
+            d.accounts_omitted
+        );
+    }
+
+    #[test]
+    fn long_failure_reasons_are_cut_and_failures_are_listed_before_the_rest_when_truncated() {
+        let n = 3_000u64;
+        let all: Vec<u64> = (1..=n).collect();
+        let failed: BTreeMap<AccountId, String> =
+            (2_001..=n).map(|k| (id(k), "x".repeat(2_000))).collect();
+        let c = ScopeChange::of_pass(
+            &expansion(&all, &[]),
+            &ReconcilePlan::default(),
+            &Acted {
+                created: set(&all),
+                ..Acted::default()
+            },
+            &failed,
+            None,
+        );
+        let e = change_event(&c, &ctx()).unwrap();
+        assert!(e.entry_size() <= ENTRY_BUDGET);
+        let d: ChangeDetail = serde_json::from_str(&e.detail).unwrap();
+        assert!(d.accounts_truncated);
+        assert!(d.accounts.iter().all(|a| a.change == ChangeKind::Failed));
+        assert!(d
+            .accounts
+            .iter()
+            .all(|a| a.reason.chars().count() <= MAX_REASON_CHARS));
+        assert_eq!((d.counts.failed, d.counts.enrolled), (1_000, 2_000));
+    }
+
+    #[test]
+    fn a_small_change_is_never_truncated() {
+        let c = ScopeChange::of_pass(
+            &expansion(&[1, 2, 3], &[]),
+            &ReconcilePlan::default(),
+            &Acted {
+                created: set(&[1, 2, 3]),
+                ..Acted::default()
+            },
+            &BTreeMap::new(),
+            None,
+        );
+        let d: ChangeDetail =
+            serde_json::from_str(&change_event(&c, &ctx()).unwrap().detail).unwrap();
+        assert_eq!(d.accounts.len(), 3);
+        assert!(!d.accounts_truncated);
+    }
+}
