@@ -391,6 +391,10 @@ impl OrganizationsApi for MemOrg {
         self.call(&self.calls.other).await;
         Ok(vec![self.tree.nodes[&self.tree.root].clone()])
     }
+    async fn delegated_admins(&self, _: &str) -> AwsResult<Vec<AccountId>> {
+        self.call(&self.calls.other).await;
+        Ok(vec![])
+    }
 }
 
 /// A tiny deterministic generator (no dependency needed).

@@ -4,6 +4,7 @@ pub mod advice;
 pub mod error;
 pub mod expand;
 pub mod ids;
+pub mod mode;
 pub mod org;
 pub mod plan;
 pub mod schedule;
@@ -13,6 +14,9 @@ pub use advice::{advise, STACK_INSTANCE_QUOTA};
 pub use error::ScopeError;
 pub use expand::{expand, Entry, ExpandError, Expansion, Reason};
 pub use ids::{AccountId, TargetId};
+pub use mode::{
+    decide, CallAs, Declared, DeployMode, ModeError, ModeFacts, Registration, STACKSETS_PRINCIPAL,
+};
 pub use org::{Account, AccountState, OrgNode, OrgTree};
 pub use plan::{
     fit_ous, plan, plan_reaching, Batch, Desired, DetailedStatus, DriftStatus, Held,
