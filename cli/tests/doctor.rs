@@ -390,7 +390,7 @@ async fn a_member_account_is_told_which_account_to_sign_in_to() {
     assert!(fix.contains(&command), "{fix}");
     // The text form says the same.
     let out = orgscope(&bed, &args(&f.ou("Root/Prod"), "ALL", "", &[]), &env).await;
-    let text = stdout(&out).replace('\n', " ");
+    let text = stdout(&out);
     assert!(text.contains("register-delegated-administrator"), "{text}");
     assert_fits(&text);
     assert_eq!(mutating_calls(&bed).await, Vec::<String>::new());

@@ -136,8 +136,7 @@ impl DeployMode {
     pub fn why(&self) -> String {
         match self.call_as {
             CallAs::Self_ => format!(
-                "management-account mode (CallAs SELF): signed in to {}, the organization's \
-                 management account",
+                "management-account mode (CallAs SELF): signed in to {}, the management account",
                 self.caller
             ),
             CallAs::DelegatedAdmin => format!(

@@ -349,10 +349,11 @@ def member_read(action: str | None) -> bool:
     return bool(action) and action.startswith(("List", "Describe")) and action != "DescribeOrganization"
 
 
-# AWS Organizations' answer to a member account that may not call a read: AccessDeniedException
-# (API reference, Common errors: "You don't have permissions to perform the requested
-# operation.").
-MEMBER_DENIED = "You don't have permissions to perform the requested operation. The user used for this operation has no permission to access it, or the account is not the management account or a delegated administrator of the organization."
+# AWS Organizations' answer to a member account that may not call a read:
+# AccessDeniedException (API reference, Errors: "You don't have permissions to perform the
+# requested operation. ..."). The message below is the layer's own wording; tests rely on the
+# code only.
+MEMBER_DENIED = "You don't have permissions to access this resource."
 
 
 def trusted_access_enabled(be) -> bool:
