@@ -345,20 +345,7 @@ async fn a_member_account_is_told_which_account_to_sign_in_to() {
     let bed = TestBed::start().await;
     let f = bed.sample().await;
     let member = f.account("prod-web");
-    let creds = aws_sdk_sts::Client::new(&bed.sdk_config().await)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{member}:role/admin"))
-        .role_session_name("doctor-test")
-        .send()
-        .await
-        .expect("AssumeRole")
-        .credentials
-        .expect("credentials");
-    let env = [
-        ("AWS_ACCESS_KEY_ID", creds.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
-        ("AWS_SESSION_TOKEN", creds.session_token),
-    ];
+    let env = member_env(&bed, &member).await;
     clear_log(&bed).await;
     let out = orgscope(
         &bed,
