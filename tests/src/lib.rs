@@ -427,6 +427,15 @@ impl TestBed {
             .collect()
     }
 
+    /// How many `action` requests the emulator saw (throttled ones included).
+    pub async fn count_of(&self, action: &str) -> usize {
+        self.requests()
+            .await
+            .iter()
+            .filter(|r| r["action"] == action)
+            .count()
+    }
+
     /// How many StackSet requests the emulator saw.
     pub async fn stackset_call_count(&self) -> usize {
         self.requests()

@@ -157,6 +157,17 @@ async fn create_update_and_delete_work_alike_from_the_management_account_and_a_d
             Vec::<String>::new()
         );
 
+        // The cost of the decision: one ListDelegatedAdministrators per Create and Update in a
+        // delegated administrator, none in the management account (Delete decides nothing).
+        let listings = match mode {
+            DeployAs::ManagementAccount => 0,
+            DeployAs::DelegatedAdmin => 2,
+        };
+        assert_eq!(
+            d.bed.count_of("ListDelegatedAdministrators").await,
+            listings,
+            "{mode:?}"
+        );
         // Every StackSet call of the lifecycle came from the deployment's account with the
         // mode's CallAs (a missing DELEGATED_ADMIN would have been "StackSet not found").
         assert!(d.bed.stackset_call_count().await > 5, "{mode:?}");

@@ -177,6 +177,10 @@ async fn the_scheduled_run_enrolls_the_scope_in_both_modes_with_every_call_as_th
             "{mode:?}"
         );
         d.assert_every_stackset_call_as_the_mode().await;
+        // The mode is the stack parameter it reads anyway: no call decides it.
+        for action in ["ListDelegatedAdministrators", "GetCallerIdentity"] {
+            assert_eq!(d.bed.count_of(action).await, 0, "{mode:?} {action}");
+        }
     }
 }
 
