@@ -422,6 +422,35 @@ mod tests {
     }
 
     #[test]
+    fn the_call_as_comes_from_the_management_account_id_parameter() {
+        let base = env(&[("STACK_ID", STACK)]).unwrap();
+        let with_mgmt = |v: Option<&'static str>| {
+            let mut p: Vec<(&str, &str)> = PARAMS.to_vec();
+            if let Some(v) = v {
+                p.push(("ManagementAccountId", v));
+            }
+            base.with_stack_parameters(&stack("UPDATE_COMPLETE", &p))
+        };
+        // Absent (a stack from before the parameter) and empty: the management account.
+        assert_eq!(with_mgmt(None).unwrap().call_as, CallAs::Self_);
+        assert_eq!(with_mgmt(Some("")).unwrap().call_as, CallAs::Self_);
+        assert_eq!(
+            with_mgmt(Some("111111111111")).unwrap().call_as,
+            CallAs::DelegatedAdmin
+        );
+        let e = with_mgmt(Some("11111")).unwrap_err().to_string();
+        assert!(e.contains("ManagementAccountId `11111`"), "{e}");
+        // Without a stack, from the environment.
+        assert_eq!(env(OK).unwrap().call_as, CallAs::Self_);
+        assert_eq!(
+            env(&with(&[("MANAGEMENT_ACCOUNT_ID", "111111111111")]))
+                .unwrap()
+                .call_as,
+            CallAs::DelegatedAdmin
+        );
+    }
+
+    #[test]
     fn the_scope_comes_from_the_stack_parameters() {
         let base = env(&[("STACK_ID", STACK), ("MAX_RETRY_ATTEMPTS", "5")]).unwrap();
         let c = base
