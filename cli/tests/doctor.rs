@@ -601,25 +601,6 @@ async fn a_scope_within_the_stack_instance_quota_has_no_quota_warning() {
     );
 }
 
-/// Credentials of `account` for the CLI's environment (AssumeRole, as the test bed's
-/// `member_config` does).
-async fn member_env(bed: &TestBed, account: &str) -> Vec<(&'static str, String)> {
-    let creds = aws_sdk_sts::Client::new(&bed.sdk_config().await)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/admin"))
-        .role_session_name("doctor-test")
-        .send()
-        .await
-        .expect("AssumeRole")
-        .credentials
-        .expect("credentials");
-    vec![
-        ("AWS_ACCESS_KEY_ID", creds.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
-        ("AWS_SESSION_TOKEN", creds.session_token),
-    ]
-}
-
 #[tokio::test]
 async fn a_delegated_administrator_passes_the_mode_check_saying_why_and_what_the_other_mode_needs()
 {
