@@ -765,6 +765,10 @@ impl StackSetApi for MemStackSet {
             .fetch_add(pages(results.len()), Ordering::Relaxed);
         Ok(results)
     }
+    async fn delegated_admins(&self, _: &str) -> AwsResult<Vec<AccountId>> {
+        self.call(&self.calls.other).await;
+        Ok(vec![])
+    }
 }
 
 /// A tiny deterministic generator (no dependency needed).

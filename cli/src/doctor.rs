@@ -9,6 +9,7 @@ use serde_json::json;
 use shared::adapters::cloudtrail::SdkCloudTrail;
 use shared::adapters::iam::SdkIam;
 use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations, SdkQuotas};
+use shared::core::{decide, Declared, ModeFacts};
 use shared::core::{expand, Expansion, OrgTree, Scope, TargetId};
 use shared::doctor::{
     checks, default_role_name, has_failure, organization_error, suggest, Check, Inputs, KnownOu,
@@ -17,7 +18,7 @@ use shared::doctor::{
 use shared::ports::{
     AwsError, CloudTrailApi, IamApi, IdentityApi, OrgInfo, OrganizationsApi, QuotaApi, StackSetApi,
 };
-use shared::preflight::STACKSETS_PRINCIPAL;
+use shared::preflight::{registration, STACKSETS_PRINCIPAL};
 use shared::read::{read_org, DEFAULT_CONCURRENCY};
 
 use crate::render::{plan_text, wrap, Paint};
@@ -77,17 +78,38 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
         .unwrap_or_else(|| default_role_name(&args.integration_identifier));
     let stack_set_name = args.stack_set.stack_set_name.clone();
 
-    let (caller, organization, trusted, trails, provider, role, stack_set, quota) = tokio::join!(
+    let declared = match args.stack_set.declared() {
+        Ok(d) => d,
+        Err(e) => return crate::fail(2, &e.to_string()),
+    };
+    let (caller, organization, registration, trusted, trails, provider, role, quota) = tokio::join!(
         sts.caller_account(),
         org.describe_organization(),
+        // Always asked: in the management account it tells what delegated-administrator mode
+        // would need; elsewhere it decides whether this account may run the integration.
+        registration(&org),
         org.service_access_enabled(STACKSETS_PRINCIPAL),
         // Asked in us-east-1 whatever the region: that is where Organizations' events arrive.
         cloudtrail.trails(EVENTS_REGION),
         iam.oidc_provider(&args.oidc_provider_url),
         iam.role(&role_name),
-        cfn.describe(&stack_set_name),
         quotas.stack_instance_quota(),
     );
+    let registration = registration.map_err(|e| e.to_string());
+    // The StackSet is read with the CallAs of the mode the facts decide (SELF when they do not
+    // decide one: the deployment-mode check then FAILs and says why).
+    if let (Ok(c), Ok(o), Ok(r)) = (&caller, &organization, &registration) {
+        let facts = ModeFacts {
+            caller: c.clone(),
+            management: o.management_account_id.clone(),
+            registration: r.clone(),
+            declared: Declared::Unknown,
+        };
+        if let Ok(mode) = decide(&facts) {
+            cfn.set_call_as(mode.call_as);
+        }
+    }
+    let stack_set = cfn.describe(&stack_set_name).await;
     let organization: Result<OrgInfo, String> = organization.map_err(org_error);
     let stack_set = match stack_set {
         Ok(s) => Ok(Some(s)),
@@ -99,6 +121,8 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
     let inputs = Inputs {
         caller: caller.map_err(|e| e.to_string()),
         organization,
+        registration,
+        declared,
         trusted_access: trusted.map_err(org_error),
         region: region.clone(),
         trails: trails.map_err(|e| e.to_string()),

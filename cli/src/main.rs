@@ -45,6 +45,21 @@ struct StackSetArgs {
     /// The StackSet the stack created (its StackSetName parameter).
     #[arg(long, env = "STACK_SET_NAME", default_value = "Port-Integration-v3")]
     stack_set_name: String,
+    /// The stack's ManagementAccountId parameter, to check it: empty when the stack is in the
+    /// management account, its ID when the stack is in a delegated administrator. Without it,
+    /// the mode is decided from the signed-in account alone.
+    #[arg(long, env = "MANAGEMENT_ACCOUNT_ID")]
+    management_account_id: Option<String>,
+}
+
+impl StackSetArgs {
+    /// The declared mode, `Unknown` when not given.
+    fn declared(&self) -> Result<shared::core::Declared, shared::core::ModeError> {
+        match &self.management_account_id {
+            None => Ok(shared::core::Declared::Unknown),
+            Some(v) => shared::core::Declared::parse(Some(v)),
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -10,13 +10,14 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::json;
-use shared::adapters::{load_config, CfnStackSets, SdkOrganizations};
+use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations};
 use shared::core::{
     advise, expand, AccountId, DetailedStatus, DriftStatus, Expansion, InstanceStatus, OrgNode,
     OrgTree, Reason, Scope, StackInstance,
 };
 use shared::engine::{is_oidc_reuse, is_own_change, is_scheduled_check, EngineError};
 use shared::ports::{AwsError, Operation, OrganizationsApi, StackSetApi, StackSetInfo};
+use shared::preflight::deploy_mode;
 use shared::read::{read_org, DEFAULT_CONCURRENCY};
 
 use crate::render::{clip, wrap, Paint};
@@ -431,7 +432,17 @@ pub async fn run(args: StatusArgs, color: bool) -> ExitCode {
     };
     let conf = load_config().await;
     let org = SdkOrganizations::new(&conf);
-    let cfn = CfnStackSets::new(&conf);
+    // The StackSet's calls carry the CallAs the facts decide (management account: SELF;
+    // delegated administrator: DELEGATED_ADMIN).
+    let declared = match args.stack_set.declared() {
+        Ok(d) => d,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    let mode = match deploy_mode(&org, &SdkIdentity::new(&conf), declared).await {
+        Ok((_, m)) => m,
+        Err(e) => return fail(1, &e.to_string()),
+    };
+    let cfn = CfnStackSets::calling_as(&conf, mode.call_as);
     let region = conf
         .region()
         .map(|r| r.to_string())

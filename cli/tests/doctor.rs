@@ -345,20 +345,7 @@ async fn a_member_account_is_told_which_account_to_sign_in_to() {
     let bed = TestBed::start().await;
     let f = bed.sample().await;
     let member = f.account("prod-web");
-    let creds = aws_sdk_sts::Client::new(&bed.sdk_config().await)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{member}:role/admin"))
-        .role_session_name("doctor-test")
-        .send()
-        .await
-        .expect("AssumeRole")
-        .credentials
-        .expect("credentials");
-    let env = [
-        ("AWS_ACCESS_KEY_ID", creds.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
-        ("AWS_SESSION_TOKEN", creds.session_token),
-    ];
+    let env = member_env(&bed, &member).await;
     clear_log(&bed).await;
     let out = orgscope(
         &bed,
@@ -369,23 +356,29 @@ async fn a_member_account_is_told_which_account_to_sign_in_to() {
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);
     assert_eq!(v["caller"], member);
-    let c = check(&v, "management-account");
+    let c = check(&v, "deployment-mode");
     assert_eq!(c["status"], "FAIL");
-    assert!(c["detail"].as_str().unwrap().contains("a member account"));
-    assert_eq!(
-        c["fix"].as_str().unwrap(),
-        format!(
-            "Sign in to account {} and run again (deploy the stack there too).",
-            f.management()
-        )
+    assert!(c["detail"].as_str().unwrap().contains(&format!(
+        "account {member} is neither the organization's management account ({})",
+        f.management()
+    )));
+    let command = format!(
+        "aws organizations register-delegated-administrator --service-principal \
+         member.org.stacksets.cloudformation.amazonaws.com --account-id {member}"
     );
+    let fix = c["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with(&format!(
+            "deploy this stack in the management account {}",
+            f.management()
+        )),
+        "{fix}"
+    );
+    assert!(fix.contains(&command), "{fix}");
     // The text form says the same.
     let out = orgscope(&bed, &args(&f.ou("Root/Prod"), "ALL", "", &[]), &env).await;
     let text = stdout(&out);
-    assert!(
-        text.contains(&format!("Sign in to account {}", f.management())),
-        "{text}"
-    );
+    assert!(text.contains("register-delegated-administrator"), "{text}");
     assert_fits(&text);
     assert_eq!(mutating_calls(&bed).await, Vec::<String>::new());
 }
@@ -678,4 +671,70 @@ async fn create_oidc_provider_false_warns_that_accounts_without_one_get_a_role_p
         .unwrap()
         .iter()
         .all(|c| c["id"] != "oidc-provider-members"));
+}
+
+#[tokio::test]
+async fn a_delegated_administrator_passes_the_mode_check_saying_why_and_what_the_other_mode_needs()
+{
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    let da = f.account(e2e::DeployAs::DELEGATED_ADMIN_ACCOUNT);
+    let conf = bed.deploy_config(e2e::DeployAs::DelegatedAdmin, &f).await;
+    bed.create_stack_set_as(&conf, e2e::DeployAs::DelegatedAdmin)
+        .await;
+    let env = member_env(&bed, &da).await;
+    clear_log(&bed).await;
+    let out = orgscope(
+        &bed,
+        &args(&f.ou("Root/Prod"), "ALL", "", &["--output", "json"]),
+        &env,
+    )
+    .await;
+    let v = json(&out);
+    let c = check(&v, "deployment-mode");
+    assert_eq!(c["status"], "PASS", "{c}");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!(
+            "delegated-administrator mode (CallAs DELEGATED_ADMIN): signed in to {da}"
+        )),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(&format!(
+            "management-account mode needs the stack deployed in the management account {}",
+            f.management()
+        )),
+        "{detail}"
+    );
+    // The StackSet was found: read with DELEGATED_ADMIN, as every StackSet call of the run.
+    assert_eq!(check(&v, "stack-set")["status"], "PASS", "{v}");
+    assert_eq!(
+        bed.stackset_calls_not_as("DELEGATED_ADMIN", &da).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(mutating_calls(&bed).await, Vec::<String>::new());
+
+    // From the management account: PASS in management-account mode, naming the registered
+    // delegated administrator for the other mode.
+    let out = orgscope(
+        &bed,
+        &args(&f.ou("Root/Prod"), "ALL", "", &["--output", "json"]),
+        &[],
+    )
+    .await;
+    let v = json(&out);
+    let c = check(&v, "deployment-mode");
+    assert_eq!(c["status"], "PASS", "{c}");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("management-account mode (CallAs SELF)"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(&format!(
+            "registered delegated administrators for StackSets: {da}"
+        )),
+        "{detail}"
+    );
 }

@@ -435,3 +435,48 @@ async fn status_shows_accounts_that_reuse_an_existing_oidc_provider_at_a_bounded
     );
     assert!(text.contains(&had), "{text}");
 }
+
+#[tokio::test]
+async fn status_from_a_delegated_administrator_reads_the_management_accounts_stack_set_as_delegated_admin(
+) {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.configure(json!({"operation_seconds": 0.2})).await;
+    let da = f.account(e2e::DeployAs::DELEGATED_ADMIN_ACCOUNT);
+    let conf = bed.deploy_config(e2e::DeployAs::DelegatedAdmin, &f).await;
+    bed.create_stack_set_as(&conf, e2e::DeployAs::DelegatedAdmin)
+        .await;
+    deploy(&bed, &f, "op-da").await;
+    let env = member_env(&bed, &da).await;
+    clear_log(&bed).await;
+    let args = status_args(&f, &["--output", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = orgscope(&bed, &args, &env).await;
+    let v = json(&out);
+    let mut current = vec![
+        f.account("prod-web"),
+        f.account("prod-data"),
+        f.account("prod-eu-1"),
+        f.account("prod-eu-payments"),
+        f.account("prod-us-1"),
+    ];
+    current.sort();
+    assert_eq!(rows(&v, "current"), current, "{v}");
+    assert!(bed.stackset_call_count().await > 0);
+    assert_eq!(
+        bed.stackset_calls_not_as("DELEGATED_ADMIN", &da).await,
+        Vec::<String>::new()
+    );
+
+    // An unregistered member account: exit 1 naming the register command with its ID, and no
+    // StackSet call.
+    let member = f.account("prod-web");
+    let env = member_env(&bed, &member).await;
+    clear_log(&bed).await;
+    let out = orgscope(&bed, &args, &env).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).replace('\n', " ");
+    assert!(err.contains("register-delegated-administrator"), "{err}");
+    assert!(err.contains(&member), "{err}");
+    assert_eq!(bed.stackset_call_count().await, 0);
+}

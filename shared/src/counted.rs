@@ -87,9 +87,15 @@ impl<T: OrganizationsApi> OrganizationsApi for Counted<T> {
     async fn roots(&self) -> AwsResult<Vec<OrgNode>> {
         self.org().roots().await
     }
+    async fn delegated_admins(&self, principal: &str) -> AwsResult<Vec<AccountId>> {
+        self.org().delegated_admins(principal).await
+    }
 }
 
 impl<T: StackSetApi> StackSetApi for Counted<T> {
+    fn set_call_as(&self, call_as: crate::core::CallAs) {
+        self.inner.set_call_as(call_as)
+    }
     async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
         self.cfn().describe(name).await
     }

@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::core::mode::other_mode_needs;
 use crate::core::{
-    AccountId, AccountScope, Expansion, OrgTree, Reason, Scope, TargetId, STACK_INSTANCE_QUOTA,
-    STACK_INSTANCE_QUOTA_CODE, STACK_INSTANCE_QUOTA_SERVICE,
+    decide, AccountId, AccountScope, Declared, Expansion, ModeFacts, OrgTree, Reason, Registration,
+    Scope, TargetId, STACK_INSTANCE_QUOTA, STACK_INSTANCE_QUOTA_CODE, STACK_INSTANCE_QUOTA_SERVICE,
 };
 use crate::ports::{
     issuer_of, AdvancedSelector, FieldSelector, OidcProvider, OrgInfo, Role, StackSetInfo, Trail,
@@ -141,6 +142,10 @@ pub enum TargetFinding {
 pub struct Inputs<'a> {
     pub caller: Result<AccountId, String>,
     pub organization: Result<OrgInfo, String>,
+    /// The delegated administrators for StackSets (`ListDelegatedAdministrators`).
+    pub registration: Result<Registration, String>,
+    /// The `ManagementAccountId` given (`--management-account-id`), if any.
+    pub declared: Declared,
     pub trusted_access: Result<bool, String>,
     pub region: Option<String>,
     /// The trails that record events in us-east-1 (`CloudTrailApi::trails`).
@@ -167,7 +172,13 @@ pub struct Inputs<'a> {
 
 /// Every check, in the order a user would fix them.
 pub fn checks(i: &Inputs<'_>) -> Vec<Check> {
-    let mut out = before_stack_set(&i.caller, &i.organization, &i.trusted_access);
+    let mut out = before_stack_set(
+        &i.caller,
+        &i.organization,
+        &i.registration,
+        &i.declared,
+        &i.trusted_access,
+    );
     out.extend([region(i), cloudtrail(&i.trails)]);
     out.extend(targets(i));
     out.extend(listed_accounts(i));
@@ -239,17 +250,20 @@ pub fn quota_check(n: usize, quota: &Result<u64, String>) -> Option<Check> {
     })
 }
 
-/// The checks without which CloudFormation cannot even create the StackSet: the management
-/// account, trusted access, all features. The stack's preflight custom resource
-/// (`Custom::PortPreflight`) runs these before the StackSet, so a first deploy from the wrong
-/// account fails with these words, not with AWS's StackSet error.
+/// The checks without which CloudFormation cannot even create the StackSet: the deployment
+/// mode (management account or registered delegated administrator), trusted access, all
+/// features. The stack's preflight custom resource (`Custom::PortPreflight`) runs these before
+/// the StackSet, so a first deploy from the wrong account fails with these words, not with
+/// AWS's StackSet error.
 pub fn before_stack_set(
     caller: &Result<AccountId, String>,
     organization: &Result<OrgInfo, String>,
+    registration: &Result<Registration, String>,
+    declared: &Declared,
     trusted: &Result<bool, String>,
 ) -> Vec<Check> {
     vec![
-        management(caller, organization),
+        deployment_mode(caller, organization, registration, declared),
         trusted_access(trusted),
         all_features(organization),
     ]
@@ -285,48 +299,81 @@ pub fn has_failure(checks: &[Check]) -> bool {
     checks.iter().any(|c| c.status == Status::Fail)
 }
 
-fn management(caller: &Result<AccountId, String>, organization: &Result<OrgInfo, String>) -> Check {
-    const T: &str = "Management account";
+/// Which mode the deployment runs in and why (`core::mode::decide`), and what the other mode
+/// would need.
+fn deployment_mode(
+    caller: &Result<AccountId, String>,
+    organization: &Result<OrgInfo, String>,
+    registration: &Result<Registration, String>,
+    declared: &Declared,
+) -> Check {
+    const ID: &str = "deployment-mode";
+    const T: &str = "Deployment mode";
     let org = match organization {
         Ok(o) => o,
         Err(e) => {
-            return check("management-account", Status::Fail, T, e.clone()).fix(
+            return check(ID, Status::Fail, T, e.clone()).fix(
                 "Sign in to your organization's management account (AWS Organizations > \
-                 Settings shows it) and run again.",
+                 Settings shows it), or to a delegated administrator for CloudFormation \
+                 StackSets, and run again.",
             )
         }
     };
-    match caller {
-        Err(e) => check(
-            "management-account",
-            Status::Fail,
-            T,
-            format!("could not tell which account you are signed in to: {e}"),
-        )
-        .fix("Check your AWS credentials (`aws sts get-caller-identity`)."),
-        Ok(caller) if *caller == org.management_account_id => check(
-            "management-account",
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => {
+            return check(
+                ID,
+                Status::Fail,
+                T,
+                format!("could not tell which account you are signed in to: {e}"),
+            )
+            .fix("Check your AWS credentials (`aws sts get-caller-identity`).")
+        }
+    };
+    let in_management = *caller == org.management_account_id;
+    let listed = match registration {
+        Ok(r) => r.clone(),
+        // The management account needs no listing to know its mode.
+        Err(_) if in_management => Registration::NotAsked,
+        Err(e) => {
+            return check(
+                ID,
+                Status::Fail,
+                T,
+                format!(
+                    "signed in to {caller}, a member account of organization {}; whether it is \
+                     a delegated administrator for CloudFormation StackSets could not be read: \
+                     {e}",
+                    org.id
+                ),
+            )
+            .fix("Allow organizations:ListDelegatedAdministrators to this identity and run again.")
+        }
+    };
+    let facts = ModeFacts {
+        caller: caller.clone(),
+        management: org.management_account_id.clone(),
+        registration: if in_management {
+            Registration::NotAsked
+        } else {
+            listed.clone()
+        },
+        declared: declared.clone(),
+    };
+    match decide(&facts) {
+        Ok(mode) => check(
+            ID,
             Status::Pass,
             T,
             format!(
-                "signed in to {caller}, the management account of organization {}",
-                org.id
+                "{} of organization {}. For the other mode: {}",
+                mode.why(),
+                org.id,
+                other_mode_needs(&mode, &listed)
             ),
         ),
-        Ok(caller) => check(
-            "management-account",
-            Status::Fail,
-            T,
-            format!(
-                "signed in to {caller}, a member account; the management account of organization \
-                 {} is {}. Only it can deploy service-managed StackSets",
-                org.id, org.management_account_id
-            ),
-        )
-        .fix(format!(
-            "Sign in to account {} and run again (deploy the stack there too).",
-            org.management_account_id
-        )),
+        Err(e) => check(ID, Status::Fail, T, e.problem()).fix(e.fix()),
     }
 }
 
@@ -357,7 +404,8 @@ fn trusted_access(trusted: &Result<bool, String>) -> Check {
             format!("could not read the organization's service access: {e}"),
         )
         .fix(format!(
-            "Run this from the management account; if access is off: {FIX}"
+            "Run this from the management account or a delegated administrator for \
+             CloudFormation StackSets; if access is off: {FIX}"
         )),
     }
 }

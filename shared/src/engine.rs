@@ -59,9 +59,10 @@ pub fn is_own_change(op: &crate::ports::Operation) -> bool {
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum EngineError {
     #[error(
-        "StackSet `{name}` does not exist in this account and region. It is created by this \
-         stack's template (resource PortStackSet); check StackSetName, and that the stack is \
-         deployed in the management account."
+        "StackSet `{name}` does not exist in this region. It is created by this \
+         stack's template (resource PortStackSet); check StackSetName, and ManagementAccountId \
+         (empty when the stack is deployed in the management account; the management \
+         account's ID when it is deployed in a delegated administrator)."
     )]
     StackSetMissing { name: String },
     #[error(
@@ -70,15 +71,8 @@ pub enum EngineError {
          Organizations; use the StackSet this stack creates."
     )]
     SelfManaged { name: String },
-    #[error(
-        "This function runs in account {caller}, but the organization's management account is \
-         {management}. Deploy this stack from the management account {management}: only it can \
-         deploy service-managed StackSets to the organization's accounts."
-    )]
-    NotManagementAccount {
-        caller: AccountId,
-        management: AccountId,
-    },
+    #[error("{0}")]
+    Mode(#[from] crate::core::ModeError),
     #[error("{0}")]
     Read(#[from] ReadError),
     #[error("{0}")]

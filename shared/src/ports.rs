@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::core::{Account, AccountId, OrgNode, StackInstance};
+use crate::core::{Account, AccountId, CallAs, OrgNode, StackInstance};
 
 /// A failed AWS call, classified for the engine. Messages keep AWS's own words.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -102,6 +102,13 @@ pub trait OrganizationsApi: Send + Sync {
     ) -> impl Future<Output = AwsResult<bool>> + Send;
     /// `ListRoots`: the root IDs with names.
     fn roots(&self) -> impl Future<Output = AwsResult<Vec<OrgNode>>> + Send;
+    /// `ListDelegatedAdministrators` for `principal`, every page: the registered accounts.
+    /// `AccessDenied` when the caller is a member account that is no delegated administrator
+    /// (only the management account and delegated administrators may list them).
+    fn delegated_admins(
+        &self,
+        principal: &str,
+    ) -> impl Future<Output = AwsResult<Vec<AccountId>>> + Send;
 }
 
 /// `sts:GetCallerIdentity`.
@@ -187,7 +194,14 @@ impl OpKind {
 }
 
 /// Read and change one service-managed StackSet's instances.
+///
+/// Every call carries the port's `CallAs` (AWS's `CallAs` parameter): `SELF` until
+/// [`StackSetApi::set_call_as`] says otherwise. A delegated administrator must send
+/// `DELEGATED_ADMIN` on every StackSet call, or AWS answers "StackSet ... not found".
 pub trait StackSetApi: Send + Sync {
+    /// The `CallAs` of every later call; set once per request, from the deployment's
+    /// declared mode (`core::Declared`), which the preflight has checked against the facts.
+    fn set_call_as(&self, call_as: CallAs);
     /// `NotFound` when the StackSet does not exist.
     fn describe(&self, name: &str) -> impl Future<Output = AwsResult<StackSetInfo>> + Send;
     /// Every instance, all pages.

@@ -69,7 +69,8 @@ pub enum ReadError {
     #[error(
         "This account cannot read the organization ({0}). The integration must be deployed \
          from the organization's management account, where AWS Organizations shows \
-         'management account' next to the account."
+         'management account' next to the account, or from a registered delegated \
+         administrator for CloudFormation StackSets."
     )]
     AccessDenied(String),
     #[error("reading AWS Organizations failed: {0}")]

@@ -1091,3 +1091,156 @@ def test_put_events_can_fail_an_entry_inside_a_successful_answer(emu):
     assert "EventId" not in first["Entries"][0]
     second = events.put_events(Entries=[entry])
     assert second["FailedEntryCount"] == 0 and second["Entries"][0]["EventId"]
+
+
+# ----------------------------------------------------------------------------- delegated administrator
+
+STACKSETS = "member.org.stacksets.cloudformation.amazonaws.com"
+
+
+def as_account(emu, account_id, service):
+    """A client signed with credentials of `account_id` (AssumeRole into it, as a person signed
+    in there would be): moto and the layer take the account from the access key."""
+    creds = emu.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/admin", RoleSessionName="fidelity"
+    )["Credentials"]
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=emu.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def register(org, account_id):
+    org.register_delegated_administrator(AccountId=account_id, ServicePrincipal=STACKSETS)
+
+
+def test_a_member_account_is_the_caller_of_its_own_credentials(emu, sample):
+    """STS GetCallerIdentity answers the account the credentials belong to."""
+    member = acct(sample, "shared-services")
+    assert as_account(emu, member, "sts").get_caller_identity()["Account"] == member
+
+
+def test_delegated_administrators_are_listed_from_the_management_account_and_the_delegated_admin(emu, sample, org):
+    """ListDelegatedAdministrators "can be called only from the organization's management
+    account or by a member account that is a delegated administrator" (AWS Organizations API
+    reference): a plain member gets AccessDeniedException."""
+    da, plain = acct(sample, "shared-services"), acct(sample, "prod-web")
+    assert org.list_delegated_administrators(ServicePrincipal=STACKSETS)["DelegatedAdministrators"] == []
+    register(org, da)
+    listed = org.list_delegated_administrators(ServicePrincipal=STACKSETS)["DelegatedAdministrators"]
+    assert [a["Id"] for a in listed] == [da]
+    from_da = as_account(emu, da, "organizations").list_delegated_administrators(ServicePrincipal=STACKSETS)
+    assert [a["Id"] for a in from_da["DelegatedAdministrators"]] == [da]
+    with pytest.raises(ClientError) as e:
+        as_account(emu, plain, "organizations").list_delegated_administrators(ServicePrincipal=STACKSETS)
+    assert error_code(e) == "AccessDeniedException"
+
+
+def test_a_delegated_administrator_reads_the_organization_and_a_plain_member_may_not(emu, sample, org):
+    """Organizations reads (ListRoots, ListAccountsForParent, ...) work from the management
+    account or a delegated administrator; DescribeOrganization from any member (AWS
+    Organizations API reference)."""
+    da, plain = acct(sample, "shared-services"), acct(sample, "prod-web")
+    register(org, da)
+    da_org = as_account(emu, da, "organizations")
+    root = da_org.list_roots()["Roots"][0]["Id"]
+    assert root == sample["root_id"]
+    _, accounts = pages(da_org.list_accounts, "Accounts")
+    assert {a["Id"] for a in accounts} == {v["id"] for v in sample["accounts"].values()} | {sample["management_account_id"]}
+    plain_org = as_account(emu, plain, "organizations")
+    assert plain_org.describe_organization()["Organization"]["MasterAccountId"] == sample["management_account_id"]
+    with pytest.raises(ClientError) as e:
+        plain_org.list_roots()
+    assert error_code(e) == "AccessDeniedException"
+
+
+def test_call_as_delegated_admin_acts_on_the_management_accounts_stack_sets(emu, sample, org):
+    """CallAs DELEGATED_ADMIN from a registered delegated administrator: the StackSet is the
+    management account's, its ARN carries the management account's ID
+    (terraform-provider-aws #29338), and instances deploy through the organization."""
+    da, mgmt = acct(sample, "shared-services"), sample["management_account_id"]
+    register(org, da)
+    cfn = as_account(emu, da, "cloudformation")
+    cfn.create_stack_set(
+        StackSetName="ss", TemplateBody=TEMPLATE, PermissionModel="SERVICE_MANAGED",
+        AutoDeployment={"Enabled": False}, CallAs="DELEGATED_ADMIN",
+    )
+    arn = cfn.describe_stack_set(StackSetName="ss", CallAs="DELEGATED_ADMIN")["StackSet"]["StackSetARN"]
+    assert arn.split(":")[4] == mgmt
+    op = cfn.create_stack_instances(
+        StackSetName="ss", DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod/US")]},
+        Regions=REGIONS, CallAs="DELEGATED_ADMIN",
+    )["OperationId"]
+    deadline = time.time() + 10
+    while cfn.describe_stack_set_operation(StackSetName="ss", OperationId=op, CallAs="DELEGATED_ADMIN")["StackSetOperation"]["Status"] == "RUNNING":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    listed = cfn.list_stack_instances(StackSetName="ss", CallAs="DELEGATED_ADMIN")["Summaries"]
+    assert [i["Account"] for i in listed] == [acct(sample, "prod-us-1")]
+    # The management account sees the same StackSet as its own.
+    assert emu.client("cloudformation").describe_stack_set(StackSetName="ss")["StackSet"]["StackSetARN"] == arn
+
+
+def test_a_delegated_administrator_that_leaves_out_call_as_does_not_find_the_stack_set(emu, sample, org, cfn):
+    """Without CallAs (= SELF) a member account acts on its own StackSets: the management
+    account's is "StackSet ... not found" (StackSetNotFoundException; aws-cloudformation/rain
+    #585, terraform-provider-aws #24520); creating a service-managed one is refused with
+    "You must be the management account or delegated admin account of an organization before
+    operating a SERVICE_MANAGED stack set" (terraform-provider-aws #32536, #22867)."""
+    da = acct(sample, "shared-services")
+    register(org, da)
+    make_stack_set(cfn, "ss")
+    member_cfn = as_account(emu, da, "cloudformation")
+    for call in (
+        lambda: member_cfn.describe_stack_set(StackSetName="ss"),
+        lambda: member_cfn.list_stack_instances(StackSetName="ss"),
+        lambda: member_cfn.list_stack_set_operations(StackSetName="ss", CallAs="SELF"),
+        lambda: member_cfn.create_stack_instances(
+            StackSetName="ss", DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod")]}, Regions=REGIONS
+        ),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == "StackSetNotFoundException"
+        assert "StackSet ss not found" in str(e.value)
+    with pytest.raises(ClientError) as e:
+        member_cfn.create_stack_set(StackSetName="other", TemplateBody=TEMPLATE, PermissionModel="SERVICE_MANAGED", AutoDeployment={"Enabled": False})
+    assert error_code(e) == "ValidationError"
+    assert "must be the management account or delegated admin account" in str(e.value)
+    assert member_cfn.list_stack_sets()["Summaries"] == []
+
+
+def test_call_as_delegated_admin_from_an_unregistered_account_is_a_validation_error(emu, sample, cfn):
+    """CallAs DELEGATED_ADMIN from an account that is no registered delegated administrator
+    (or lacks organizations:ListDelegatedAdministrators): ValidationError "Account used is not
+    a delegated administrator" (terraform-provider-aws PR #37069, cdklabs/cdk-stacksets #265)."""
+    make_stack_set(cfn, "ss")
+    plain = as_account(emu, acct(sample, "prod-web"), "cloudformation")
+    with pytest.raises(ClientError) as e:
+        plain.describe_stack_set(StackSetName="ss", CallAs="DELEGATED_ADMIN")
+    assert error_code(e) == "ValidationError"
+    assert "Account used is not a delegated administrator" in str(e.value)
+    # Nor may the management account call as one (it cannot be registered).
+    with pytest.raises(ClientError) as e:
+        cfn.describe_stack_set(StackSetName="ss", CallAs="DELEGATED_ADMIN")
+    assert "Account used is not a delegated administrator" in str(e.value)
+
+
+def test_the_request_log_records_call_as_and_the_caller_of_every_stack_set_request(emu, sample, org, cfn):
+    """Test-bed feature: each StackSet request's CallAs (null when left out) and caller."""
+    da = acct(sample, "shared-services")
+    register(org, da)
+    make_stack_set(cfn, "ss")
+    emu.post("/requests/clear")
+    as_account(emu, da, "cloudformation").describe_stack_set(StackSetName="ss", CallAs="DELEGATED_ADMIN")
+    cfn.describe_stack_set(StackSetName="ss")
+    log = [r for r in emu.get("/requests")["requests"] if r["action"] == "DescribeStackSet"]
+    assert [(r["caller"], r["call_as"]) for r in log] == [(da, "DELEGATED_ADMIN"), (sample["management_account_id"], None)]

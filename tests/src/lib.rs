@@ -71,6 +71,47 @@ impl OuReading {
     }
 }
 
+/// Where the integration is deployed: the two modes of issue 15. Lifecycle tests run in both
+/// (`for mode in DeployAs::BOTH`), as they run under both OU readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployAs {
+    /// The organization's management account (`CallAs: SELF`).
+    ManagementAccount,
+    /// A member account registered as delegated administrator for StackSets
+    /// (`CallAs: DELEGATED_ADMIN`): the sample's `shared-services`.
+    DelegatedAdmin,
+}
+
+impl DeployAs {
+    pub const BOTH: [DeployAs; 2] = [DeployAs::ManagementAccount, DeployAs::DelegatedAdmin];
+    /// The sample account that plays the delegated administrator.
+    pub const DELEGATED_ADMIN_ACCOUNT: &'static str = "shared-services";
+
+    /// The `CallAs` every StackSet call of this mode must carry, as AWS spells it.
+    pub fn call_as(self) -> &'static str {
+        match self {
+            Self::ManagementAccount => "SELF",
+            Self::DelegatedAdmin => "DELEGATED_ADMIN",
+        }
+    }
+
+    /// The `ManagementAccountId` parameter (and property) of this mode.
+    pub fn management_account_id(self, f: &Fixture) -> String {
+        match self {
+            Self::ManagementAccount => String::new(),
+            Self::DelegatedAdmin => f.management(),
+        }
+    }
+
+    /// The account the stack is deployed in.
+    pub fn account(self, f: &Fixture) -> String {
+        match self {
+            Self::ManagementAccount => f.management(),
+            Self::DelegatedAdmin => f.account(Self::DELEGATED_ADMIN_ACCOUNT),
+        }
+    }
+}
+
 /// One running emulator; killed on drop.
 pub struct TestBed {
     child: Child,
@@ -333,6 +374,111 @@ impl TestBed {
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ]
+    }
+
+    /// SDK configuration signed as `account` (a member of the organization): `AssumeRole`
+    /// into it with the default credentials, as a person signed in there would be. The
+    /// emulator takes the caller's account from the access key (tests/emulator/README.md,
+    /// "Callers").
+    pub async fn member_config(&self, account: &str) -> aws_config::SdkConfig {
+        let conf = self.sdk_config().await;
+        let creds = aws_sdk_sts::Client::new(&conf)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/orgscope-test"))
+            .role_session_name("orgscope-test")
+            .send()
+            .await
+            .expect("AssumeRole")
+            .credentials
+            .expect("credentials");
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
+                creds.access_key_id,
+                creds.secret_access_key,
+                Some(creds.session_token),
+                None,
+                "test-member",
+            ))
+            .retry_config(shared::adapters::retry_config())
+            .load()
+            .await
+    }
+
+    /// `RegisterDelegatedAdministrator` for StackSets, from the management account.
+    pub async fn register_delegated_admin(&self, account: &str) {
+        let conf = self.sdk_config().await;
+        aws_sdk_organizations::Client::new(&conf)
+            .register_delegated_administrator()
+            .account_id(account)
+            .service_principal(shared::core::STACKSETS_PRINCIPAL)
+            .send()
+            .await
+            .expect("RegisterDelegatedAdministrator");
+    }
+
+    /// The SDK configuration a deployment in `mode` runs with; in delegated-administrator
+    /// mode the account is registered first.
+    pub async fn deploy_config(&self, mode: DeployAs, f: &Fixture) -> aws_config::SdkConfig {
+        match mode {
+            DeployAs::ManagementAccount => self.sdk_config().await,
+            DeployAs::DelegatedAdmin => {
+                let account = mode.account(f);
+                self.register_delegated_admin(&account).await;
+                self.member_config(&account).await
+            }
+        }
+    }
+
+    /// StackSet requests (all of them, throttled ones included) whose `CallAs` is not `want`
+    /// or that came from another account than `caller`: `(action, caller, call_as)`. A
+    /// `SELF` run may leave `CallAs` out (AWS's default).
+    pub async fn stackset_calls_not_as(&self, want: &str, caller: &str) -> Vec<String> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r.get("call_as").is_some())
+            .filter(|r| {
+                let call_as = r["call_as"].as_str().unwrap_or("SELF");
+                call_as != want || r["caller"] != caller
+            })
+            .map(|r| format!("{} from {} as {}", r["action"], r["caller"], r["call_as"]))
+            .collect()
+    }
+
+    /// How many `action` requests the emulator saw (throttled ones included).
+    pub async fn count_of(&self, action: &str) -> usize {
+        self.requests()
+            .await
+            .iter()
+            .filter(|r| r["action"] == action)
+            .count()
+    }
+
+    /// How many StackSet requests the emulator saw.
+    pub async fn stackset_call_count(&self) -> usize {
+        self.requests()
+            .await
+            .iter()
+            .filter(|r| r.get("call_as").is_some())
+            .count()
+    }
+
+    /// Creates the StackSet as the template does in `mode` (`CallAs` on the
+    /// `AWS::CloudFormation::StackSet`), with `conf` of the deployment's account.
+    pub async fn create_stack_set_as(&self, conf: &aws_config::SdkConfig, mode: DeployAs) {
+        aws_sdk_cloudformation::Client::new(conf)
+            .create_stack_set()
+            .stack_set_name(STACK_SET)
+            .template_body(MEMBER_TEMPLATE)
+            .capabilities(Capability::CapabilityNamedIam)
+            .permission_model(PermissionModels::ServiceManaged)
+            .auto_deployment(AutoDeployment::builder().enabled(false).build())
+            .call_as(aws_sdk_cloudformation::types::CallAs::from(mode.call_as()))
+            .send()
+            .await
+            .expect("CreateStackSet");
     }
 
     /// Creates a StackSet as the template would: service-managed, auto-deployment off.

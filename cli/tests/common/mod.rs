@@ -211,3 +211,22 @@ pub fn check<'a>(v: &'a Value, id: &str) -> &'a Value {
         .find(|c| c["id"] == id)
         .unwrap_or_else(|| panic!("no check {id} in {v:#}"))
 }
+
+/// Credentials of `account` for the CLI's environment (AssumeRole, as the test bed's
+/// `member_config` does).
+pub async fn member_env(bed: &TestBed, account: &str) -> Vec<(&'static str, String)> {
+    let creds = aws_sdk_sts::Client::new(&bed.sdk_config().await)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/admin"))
+        .role_session_name("doctor-test")
+        .send()
+        .await
+        .expect("AssumeRole")
+        .credentials
+        .expect("credentials");
+    vec![
+        ("AWS_ACCESS_KEY_ID", creds.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
+        ("AWS_SESSION_TOKEN", creds.session_token),
+    ]
+}

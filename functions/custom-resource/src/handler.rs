@@ -12,7 +12,8 @@ use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceReques
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use shared::core::{ChangeContext, Expansion, PlanPolicy, ScopeChange};
+use shared::core::mode::MANAGEMENT_ACCOUNT_ID;
+use shared::core::{ChangeContext, Declared, Expansion, PlanPolicy, ScopeChange};
 use shared::counted::CallCounts;
 use shared::engine::{Engine, EngineConfig, EngineError, OpRecord, Outcome, Report, Request};
 use shared::feed::{self, NoFeed};
@@ -567,11 +568,25 @@ where
     }
 
     async fn process(&self, c: &Common, carried: Option<&Continuation>, deadline: Instant) -> Step {
-        if c.resource_type == preflight_only::RESOURCE_TYPE {
-            return self.preflight_only(c).await;
-        }
         if c.resource_type == alarm_window::RESOURCE_TYPE {
             return self.alarm_window(c);
+        }
+        // The declared mode (`ManagementAccountId`): the preflight checks it against the facts
+        // before any change; every StackSet call of this request carries its `CallAs`.
+        let declared =
+            match Declared::parse(c.props.get(MANAGEMENT_ACCOUNT_ID).and_then(Value::as_str)) {
+                Ok(d) => d,
+                // A Create with this value failed before any change (so its Delete touches
+                // nothing); any other Delete falls back to AWS's default, SELF.
+                Err(e) if c.request_type == "Delete" => {
+                    tracing::warn!(error = %e, "Delete with an unreadable ManagementAccountId");
+                    Declared::InManagementAccount
+                }
+                Err(e) => return Step::Answer(self.failed(c, e.to_string()), vec![], 0),
+            };
+        self.stacksets.set_call_as(declared.call_as());
+        if c.resource_type == preflight_only::RESOURCE_TYPE {
+            return self.preflight_only(c, &declared).await;
         }
         let stacksets = Recording {
             inner: &self.stacksets,
@@ -589,7 +604,7 @@ where
         if let Some(reason) = self.stack_set_renamed(c, &props) {
             return Step::Answer(self.failed(c, reason), vec![], 0);
         }
-        if let Err(e) = preflight(&engine, &self.identity, &props.stack_set).await {
+        if let Err(e) = preflight(&engine, &self.identity, &props.stack_set, declared).await {
             return Step::Answer(self.failed(c, e.to_string()), vec![], 0);
         }
         let done = carried.map(|x| x.done_kinds.clone()).unwrap_or_default();
@@ -675,10 +690,10 @@ where
     }
 
     /// `Custom::PortPreflight`: Create/Update check, Delete does nothing; never a change.
-    async fn preflight_only(&self, c: &Common) -> Step {
+    async fn preflight_only(&self, c: &Common, declared: &Declared) -> Step {
         let outcome = match c.request_type {
             "Delete" => Ok(()),
-            _ => preflight_only::run(&self.org, &self.identity).await,
+            _ => preflight_only::run(&self.org, &self.identity, declared).await,
         };
         match outcome {
             Ok(()) => Step::Answer(

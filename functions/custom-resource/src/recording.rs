@@ -57,6 +57,10 @@ pub struct Recording<'a, S> {
 }
 
 impl<S: StackSetApi> StackSetApi for Recording<'_, S> {
+    fn set_call_as(&self, call_as: shared::core::CallAs) {
+        self.inner.set_call_as(call_as)
+    }
+
     async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
         self.inner.describe(name).await
     }
@@ -124,6 +128,7 @@ mod tests {
     struct Answers(AwsResult<String>);
 
     impl StackSetApi for Answers {
+        fn set_call_as(&self, _: shared::core::CallAs) {}
         async fn describe(&self, _: &str) -> AwsResult<StackSetInfo> {
             unreachable!()
         }

@@ -579,7 +579,7 @@ fn rejected_rows(f: &Fixture) -> Vec<Row> {
             set(f, &[("StackSetName", json!(MISSING_SET))]),
             Aws,
             &[
-                &format!("StackSet `{MISSING_SET}` does not exist in this account and region"),
+                &format!("StackSet `{MISSING_SET}` does not exist in this region"),
                 "check StackSetName",
             ],
         ),

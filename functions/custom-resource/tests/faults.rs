@@ -109,6 +109,9 @@ struct Interloper {
 }
 
 impl StackSetApi for Interloper {
+    fn set_call_as(&self, call_as: shared::core::CallAs) {
+        self.inner.set_call_as(call_as)
+    }
     async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
         self.inner.describe(name).await
     }
@@ -419,6 +422,9 @@ async fn a_continuation_that_gives_up_answers_the_live_id_its_first_invocation_e
 struct PanicsAfterStart(CfnStackSets);
 
 impl StackSetApi for PanicsAfterStart {
+    fn set_call_as(&self, call_as: shared::core::CallAs) {
+        self.0.set_call_as(call_as)
+    }
     async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
         self.0.describe(name).await
     }
@@ -550,6 +556,12 @@ impl shared::ports::OrganizationsApi for PanickingOrg {
         unreachable!()
     }
     async fn roots(&self) -> shared::ports::AwsResult<Vec<shared::core::OrgNode>> {
+        unreachable!()
+    }
+    async fn delegated_admins(
+        &self,
+        _: &str,
+    ) -> shared::ports::AwsResult<Vec<shared::core::AccountId>> {
         unreachable!()
     }
 }

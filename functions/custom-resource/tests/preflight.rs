@@ -50,9 +50,15 @@ async fn doctor_text(bed: &e2e::TestBed, caller: &str, trusted: bool) -> String 
         .describe_organization()
         .await
         .map_err(|e: AwsError| e.to_string());
+    let registration =
+        shared::preflight::registration(&SdkOrganizations::new(&bed.sdk_config().await))
+            .await
+            .map_err(|e| e.to_string());
     failure_text(&before_stack_set(
         &Ok(AccountId::parse(caller).unwrap()),
         &org,
+        &registration,
+        &shared::core::Declared::InManagementAccount,
         &Ok(trusted),
     ))
     .expect("a FAIL check")
@@ -79,14 +85,20 @@ async fn a_preflight_from_a_member_account_fails_with_the_doctors_words_and_call
              checks and more.)"
         )
     );
-    // The doctor's own words (cli/tests/doctor.rs asserts the same fix for `orgscope doctor`).
+    // The doctor's own words (cli/tests/doctor.rs asserts the same fix for `orgscope doctor`):
+    // the two ways out, the register command with the caller's own ID.
     assert!(
-        reason.contains(&format!("signed in to {member}, a member account")),
+        reason.contains(&format!(
+            "Deployment mode: account {member} is neither the organization's management account"
+        )),
         "{reason}"
     );
     assert!(
         reason.contains(&format!(
-            "Fix: Sign in to account {} and run again (deploy the stack there too).",
+            "Fix: deploy this stack in the management account {}; or, from the management \
+             account, register this account: `aws organizations register-delegated-administrator \
+             --service-principal member.org.stacksets.cloudformation.amazonaws.com --account-id \
+             {member}`",
             f.management()
         )),
         "{reason}"
@@ -131,7 +143,7 @@ async fn a_preflight_with_trusted_access_off_fails_with_the_doctors_fix_and_call
         reason.contains("Fix: aws cloudformation activate-organizations-access"),
         "{reason}"
     );
-    assert!(!reason.contains("Management account"), "{reason}");
+    assert!(!reason.contains("Deployment mode"), "{reason}");
     assert_eq!(stackset_calls(&r.bed).await, Vec::<String>::new());
 }
 

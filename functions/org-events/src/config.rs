@@ -14,9 +14,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use shared::core::mode::MANAGEMENT_ACCOUNT_ID;
 use shared::core::{
-    parse_regions, parse_stack_set_name, AccountScope, LeavePolicy, PlanPolicy, RawList, Scope,
-    ScopeError,
+    parse_regions, parse_stack_set_name, AccountScope, CallAs, Declared, LeavePolicy, PlanPolicy,
+    RawList, Scope, ScopeError,
 };
 use shared::ports::StackState;
 use thiserror::Error;
@@ -62,6 +63,8 @@ pub enum ConfigError {
          stack's parameters, which this template defines"
     )]
     MissingParameter { key: &'static str },
+    #[error("{0}")]
+    Mode(#[from] shared::core::ModeError),
 }
 
 /// Where the deployment stack is in its life, for org-events.
@@ -138,6 +141,10 @@ pub struct Config {
     pub stack_id: Option<String>,
     /// How often to look again while the stack is busy (`STACK_POLL_SECONDS`, default 10).
     pub stack_poll: Duration,
+    /// The `CallAs` of every StackSet call: the stack's `ManagementAccountId` parameter
+    /// (non-empty: `DELEGATED_ADMIN`), which the custom resource's preflight checked against
+    /// the facts; without a stack, `MANAGEMENT_ACCOUNT_ID`.
+    pub call_as: CallAs,
 }
 
 impl Config {
@@ -159,6 +166,11 @@ impl Config {
             Some(v) if is_stack_id(&v) => Some(v),
             Some(v) => return Err(ConfigError::BadStackId { value: v }),
             None => None,
+        };
+        let call_as = if stack_id.is_some() {
+            CallAs::Self_
+        } else {
+            Declared::parse(lookup("MANAGEMENT_ACCOUNT_ID").as_deref())?.call_as()
         };
         let (scope, stack_set, on_leave) = if stack_id.is_some() {
             let unread = Scope {
@@ -202,6 +214,7 @@ impl Config {
             settle_max,
             stack_id,
             stack_poll,
+            call_as,
         })
     }
 
@@ -225,6 +238,14 @@ impl Config {
             scope,
             stack_set: parse_stack_set_name(&get("StackSetName")?)?,
             on_leave: get("OnAccountLeavesScope")?.parse()?,
+            // Absent in a stack deployed before the parameter existed: the management account.
+            call_as: Declared::parse(
+                stack
+                    .parameters
+                    .get(MANAGEMENT_ACCOUNT_ID)
+                    .map(String::as_str),
+            )?
+            .call_as(),
             ..self.clone()
         })
     }
@@ -397,6 +418,35 @@ mod tests {
         assert!(
             e.contains("`port-aws` is not a CloudFormation stack ID"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_call_as_comes_from_the_management_account_id_parameter() {
+        let base = env(&[("STACK_ID", STACK)]).unwrap();
+        let with_mgmt = |v: Option<&'static str>| {
+            let mut p: Vec<(&str, &str)> = PARAMS.to_vec();
+            if let Some(v) = v {
+                p.push(("ManagementAccountId", v));
+            }
+            base.with_stack_parameters(&stack("UPDATE_COMPLETE", &p))
+        };
+        // Absent (a stack from before the parameter) and empty: the management account.
+        assert_eq!(with_mgmt(None).unwrap().call_as, CallAs::Self_);
+        assert_eq!(with_mgmt(Some("")).unwrap().call_as, CallAs::Self_);
+        assert_eq!(
+            with_mgmt(Some("111111111111")).unwrap().call_as,
+            CallAs::DelegatedAdmin
+        );
+        let e = with_mgmt(Some("11111")).unwrap_err().to_string();
+        assert!(e.contains("ManagementAccountId `11111`"), "{e}");
+        // Without a stack, from the environment.
+        assert_eq!(env(OK).unwrap().call_as, CallAs::Self_);
+        assert_eq!(
+            env(&with(&[("MANAGEMENT_ACCOUNT_ID", "111111111111")]))
+                .unwrap()
+                .call_as,
+            CallAs::DelegatedAdmin
         );
     }
 

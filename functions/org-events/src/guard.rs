@@ -168,6 +168,10 @@ impl<S: StackSetApi, K: StackApi> Guarded<S, K> {
 }
 
 impl<S: StackSetApi, K: StackApi> StackSetApi for Guarded<S, K> {
+    fn set_call_as(&self, call_as: shared::core::CallAs) {
+        self.inner.set_call_as(call_as)
+    }
+
     async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
         self.inner.describe(name).await
     }

@@ -464,6 +464,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
     /// parameters as this run's scope. `Some(why)` when the run must stand aside.
     async fn resolve(&self, inv: &Invocation) -> Result<Option<String>, HandlerError> {
         let Some(id) = self.config.stack_id.clone() else {
+            self.stacksets.set_call_as(self.config.call_as);
             self.stacksets.arm(None, None);
             return Ok(None);
         };
@@ -486,6 +487,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
                 StackPhase::Settled => {
                     let generation = Generation::of(&stack);
                     let config = self.config.with_stack_parameters(&stack)?;
+                    self.stacksets.set_call_as(config.call_as);
                     let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
                     if applied.1.as_ref() != Some(&generation) {
                         // What a reconcile under another scope covered says nothing now.

@@ -495,7 +495,7 @@ async fn values_only_aws_can_judge_fail_the_run_by_name_and_change_nothing() {
             "stack_set_does_not_exist",
             with(&f, &[("STACK_SET_NAME", "Missing-StackSet")]),
             &[
-                "StackSet `Missing-StackSet` does not exist in this account and region",
+                "StackSet `Missing-StackSet` does not exist in this region",
                 "check StackSetName",
             ],
         ),
@@ -665,10 +665,7 @@ async fn a_missing_or_self_managed_stack_set_is_explained_before_any_change() {
     let conf = bed.sdk_config().await;
     bed.control("requests/clear", json!({})).await;
     for (name, want) in [
-        (
-            "Missing-StackSet",
-            "does not exist in this account and region",
-        ),
+        ("Missing-StackSet", "does not exist in this region"),
         ("Self-Managed-StackSet", "uses self-managed permissions"),
     ] {
         let env = with(&f, &[("STACK_SET_NAME", name)]);

@@ -4,6 +4,8 @@ use aws_sdk_cloudformation::types::{
     AccountFilterType, CallAs, ConcurrencyMode, DeploymentTargets, Parameter,
     RegionConcurrencyType, StackInstanceSummary, StackSetOperationPreferences,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use aws_smithy_types::DateTime;
 
 use crate::core::{AccountId, DetailedStatus, DriftStatus, InstanceStatus, StackInstance};
@@ -15,12 +17,32 @@ use super::errors::classify;
 
 pub struct CfnStackSets {
     client: aws_sdk_cloudformation::Client,
+    /// `true`: every call sends `CallAs: DELEGATED_ADMIN`; else `SELF`.
+    delegated: AtomicBool,
 }
 
 impl CfnStackSets {
+    /// Calls as `SELF` until `set_call_as`.
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
         Self {
             client: aws_sdk_cloudformation::Client::new(conf),
+            delegated: AtomicBool::new(false),
+        }
+    }
+
+    /// The same, calling as `call_as` from the start.
+    pub fn calling_as(conf: &aws_config::SdkConfig, call_as: crate::core::CallAs) -> Self {
+        let s = Self::new(conf);
+        s.set_call_as(call_as);
+        s
+    }
+
+    /// The SDK's `CallAs` for the port's mode: the one value every operation below sends.
+    fn call_as(&self) -> CallAs {
+        if self.delegated.load(Ordering::Relaxed) {
+            CallAs::DelegatedAdmin
+        } else {
+            CallAs::SelfValue
         }
     }
 }
@@ -133,12 +155,19 @@ fn secs(a: Option<&DateTime>, b: Option<&DateTime>) -> Option<f64> {
 }
 
 impl StackSetApi for CfnStackSets {
+    fn set_call_as(&self, call_as: crate::core::CallAs) {
+        self.delegated.store(
+            call_as == crate::core::CallAs::DelegatedAdmin,
+            Ordering::Relaxed,
+        );
+    }
+
     async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
         let out = self
             .client
             .describe_stack_set()
             .stack_set_name(name)
-            .call_as(CallAs::SelfValue)
+            .call_as(self.call_as())
             .send()
             .await
             .map_err(|e| classify("cloudformation", "DescribeStackSet", e))?;
@@ -168,7 +197,7 @@ impl StackSetApi for CfnStackSets {
                 .client
                 .list_stack_instances()
                 .stack_set_name(name)
-                .call_as(CallAs::SelfValue)
+                .call_as(self.call_as())
                 .set_next_token(token.clone())
                 .max_results(100)
                 .send()
@@ -197,7 +226,7 @@ impl StackSetApi for CfnStackSets {
                     .client
                     .list_stack_instances()
                     .stack_set_name(name)
-                    .call_as(CallAs::SelfValue)
+                    .call_as(self.call_as())
                     .stack_instance_account(a.as_str())
                     .set_next_token(token)
                     .max_results(100)
@@ -230,7 +259,7 @@ impl StackSetApi for CfnStackSets {
             OpKind::Create => c
                 .create_stack_instances()
                 .stack_set_name(name)
-                .call_as(CallAs::SelfValue)
+                .call_as(self.call_as())
                 .deployment_targets(dt.clone())
                 .set_regions(Some(regions.clone()))
                 .operation_preferences(preferences())
@@ -242,7 +271,7 @@ impl StackSetApi for CfnStackSets {
             OpKind::Update => c
                 .update_stack_instances()
                 .stack_set_name(name)
-                .call_as(CallAs::SelfValue)
+                .call_as(self.call_as())
                 .deployment_targets(dt.clone())
                 .set_parameter_overrides(parameter_overrides(targets))
                 .set_regions(Some(regions.clone()))
@@ -255,7 +284,7 @@ impl StackSetApi for CfnStackSets {
             OpKind::Delete => c
                 .delete_stack_instances()
                 .stack_set_name(name)
-                .call_as(CallAs::SelfValue)
+                .call_as(self.call_as())
                 .deployment_targets(dt.clone())
                 .set_regions(Some(regions.clone()))
                 .operation_preferences(preferences())
@@ -268,7 +297,7 @@ impl StackSetApi for CfnStackSets {
             OpKind::DetectDrift => c
                 .detect_stack_set_drift()
                 .stack_set_name(name)
-                .call_as(CallAs::SelfValue)
+                .call_as(self.call_as())
                 .operation_preferences(preferences())
                 .operation_id(operation_id)
                 .send()
@@ -285,7 +314,7 @@ impl StackSetApi for CfnStackSets {
             .describe_stack_set_operation()
             .stack_set_name(name)
             .operation_id(id)
-            .call_as(CallAs::SelfValue)
+            .call_as(self.call_as())
             .send()
             .await
             .map_err(|e| classify("cloudformation", "DescribeStackSetOperation", e))?;
@@ -316,7 +345,7 @@ impl StackSetApi for CfnStackSets {
             .client
             .list_stack_set_operations()
             .stack_set_name(name)
-            .call_as(CallAs::SelfValue)
+            .call_as(self.call_as())
             .max_results(max)
             .send()
             .await
@@ -351,7 +380,7 @@ impl StackSetApi for CfnStackSets {
                 .list_stack_set_operation_results()
                 .stack_set_name(name)
                 .operation_id(id)
-                .call_as(CallAs::SelfValue)
+                .call_as(self.call_as())
                 .set_next_token(token.clone())
                 .max_results(100)
                 .send()

@@ -221,4 +221,27 @@ impl OrganizationsApi for SdkOrganizations {
             })
             .collect())
     }
+
+    async fn delegated_admins(&self, principal: &str) -> AwsResult<Vec<AccountId>> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_delegated_administrators()
+                .service_principal(principal)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "ListDelegatedAdministrators", e))?;
+            for a in page.delegated_administrators() {
+                let id = a.id().unwrap_or_default();
+                out.push(AccountId::parse(id).map_err(|_| bad("ListDelegatedAdministrators", id))?);
+            }
+            match page.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(out),
+            }
+        }
+    }
 }

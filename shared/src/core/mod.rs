@@ -5,6 +5,7 @@ pub mod change;
 pub mod error;
 pub mod expand;
 pub mod ids;
+pub mod mode;
 pub mod org;
 pub mod plan;
 pub mod schedule;
@@ -21,6 +22,9 @@ pub use change::{
 pub use error::ScopeError;
 pub use expand::{expand, Entry, ExpandError, Expansion, Reason};
 pub use ids::{AccountId, TargetId};
+pub use mode::{
+    decide, CallAs, Declared, DeployMode, ModeError, ModeFacts, Registration, STACKSETS_PRINCIPAL,
+};
 pub use org::{Account, AccountState, OrgNode, OrgTree};
 pub use plan::{
     fit_ous, oidc_reuse, plan, plan_reaching, Batch, Desired, DetailedStatus, DriftStatus, Held,

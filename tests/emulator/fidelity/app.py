@@ -114,7 +114,12 @@ class FidelityApp:
                 "region": region,
                 "throttled": False,
                 "status": None,
+                # The account the request came from (its credentials).
+                "caller": account,
             }
+            if service == "cloudformation" and action in STACKSET_ACTIONS:
+                # CallAs as the request sent it (None: left out, AWS's default SELF).
+                entry["call_as"] = params.get("CallAs")
             self.requests.append(entry)
             rate = float((self.config.get("throttle") or {}).get(service or "", 0) or 0)
             throttled = rate > 0 and self.rng.random() < rate
@@ -148,6 +153,20 @@ class FidelityApp:
         try:
             if service == "cloudformation" and action in STACKSET_ACTIONS:
                 return self._stackset(action, params, account, region, entry, start_response)
+            if service == "organizations" and orgs.member_read(action):
+                # A member account's reads: only a delegated administrator's are answered,
+                # from the organization (the management account's backend).
+                be = orgs.org_backend_for(account)
+                if be is not None and be.org.master_account_id != account:
+                    if not orgs.delegated_services(be, account):
+                        entry["status"] = 400
+                        return _respond(
+                            start_response, 400,
+                            json.dumps({"__type": "AccessDeniedException", "Message": orgs.MEMBER_DENIED}),
+                            "application/x-amz-json-1.1",
+                        )
+                    account = be.org.master_account_id
+                    environ["HTTP_X_MOTO_ACCOUNT_ID"] = account
             if service == "organizations" and action in orgs.PAGED_ACTIONS:
                 try:
                     result = orgs.paged_list(action, params, int(self.config["org_page_size"]), account)

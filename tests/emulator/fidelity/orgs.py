@@ -21,6 +21,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.organizations import utils as org_utils
 from moto.organizations.models import (
     FakeAccount,
+    FakeDelegatedAdministrator,
     FakeOrganizationalUnit,
     FakeRoot,
     organizations_backends,
@@ -28,6 +29,13 @@ from moto.organizations.models import (
 
 STACKSETS_PRINCIPAL = "member.org.stacksets.cloudformation.amazonaws.com"
 ORG_TARGET_PREFIX = "AWSOrganizationsV20161128."
+
+# moto 5.2.5 refuses this principal in RegisterDelegatedAdministrator ("unrecognized service
+# principal"); AWS documents it (CloudFormation User Guide, "Register a delegated
+# administrator": `aws organizations register-delegated-administrator --service-principal
+# member.org.stacksets.cloudformation.amazonaws.com --account-id ...`).
+if STACKSETS_PRINCIPAL not in FakeDelegatedAdministrator.SUPPORTED_SERVICES:
+    FakeDelegatedAdministrator.SUPPORTED_SERVICES.append(STACKSETS_PRINCIPAL)
 
 
 def backend(account_id: str = DEFAULT_ACCOUNT_ID):
@@ -317,6 +325,35 @@ def fast_ou(be, name: str, parent_id: str) -> FakeOrganizationalUnit:
 
 def enable_trusted_access(be) -> None:
     be.enable_aws_service_access(ServicePrincipal=STACKSETS_PRINCIPAL)
+
+
+def delegated_services(be, account_id: str) -> set[str]:
+    """The service principals `account_id` is a registered delegated administrator for
+    (moto's RegisterDelegatedAdministrator state)."""
+    if be is None:
+        return set()
+    return {s for a in be.admins if a.account.id == account_id for s in a.services}
+
+
+def is_stacksets_delegated_admin(be, account_id: str) -> bool:
+    return STACKSETS_PRINCIPAL in delegated_services(be, account_id)
+
+
+def member_read(action: str | None) -> bool:
+    """The Organizations reads AWS allows only "from the organization's management account or
+    by a member account that is a delegated administrator" (AWS Organizations API reference,
+    e.g. ListAccounts, ListRoots, ListOrganizationalUnitsForParent, ListAccountsForParent,
+    ListParents, ListChildren, DescribeAccount, DescribeOrganizationalUnit,
+    ListAWSServiceAccessForOrganization, ListDelegatedAdministrators). DescribeOrganization
+    "can be called from any account in the organization"."""
+    return bool(action) and action.startswith(("List", "Describe")) and action != "DescribeOrganization"
+
+
+# AWS Organizations' answer to a member account that may not call a read:
+# AccessDeniedException (API reference, Errors: "You don't have permissions to perform the
+# requested operation. ..."). The message below is the layer's own wording; tests rely on the
+# code only.
+MEMBER_DENIED = "You don't have permissions to access this resource."
 
 
 def trusted_access_enabled(be) -> bool:

@@ -38,6 +38,9 @@ MUTATING = {
 ACTIVE_OP = ("RUNNING", "QUEUED", "STOPPING")
 # Port's default OIDC issuer (the member template's OIDCProviderUrl default).
 PORT_OIDC_URL = "https://oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4"
+# The StackSets actions without a CallAs parameter (API reference): trusted access is the
+# management account's alone.
+NO_CALL_AS = {"ActivateOrganizationsAccess", "DeactivateOrganizationsAccess"}
 
 
 def err(code: str, message: str) -> QueryError:
@@ -279,6 +282,8 @@ class Engine:
         # IAM OIDC providers in member accounts: account -> {issuer (host/path): the StackSet
         # whose stack created it, or None when it was there before (see add_oidc_provider)}.
         self.oidc: dict[str, dict[str, str | None]] = {}
+        # The account the current call acts on (`_acting`), while `handle` runs.
+        self._owner: str | None = None
 
     def reset(self) -> None:
         with self.lock:
@@ -435,6 +440,14 @@ class Engine:
     # ------------------------------------------------------------------ helpers
 
     def _get(self, region: str, name: str) -> StackSet:
+        ss = self._get_any_owner(region, name)
+        if self._owner is not None and ss.account != self._owner:
+            # Another account's StackSet (the management account's, asked with CallAs SELF
+            # from a member): AWS does not find it.
+            raise err("StackSetNotFoundException", f"StackSet {name} not found")
+        return ss
+
+    def _get_any_owner(self, region: str, name: str) -> StackSet:
         ss = self.stack_sets.get((region, name))
         if ss is None:
             # Also accept a StackSetId (name:uuid)
@@ -605,7 +618,40 @@ class Engine:
         with self.lock:
             self.tick()
             fn = getattr(self, "op_" + action)
-            return fn(params, account, region)
+            if action in NO_CALL_AS:
+                return fn(params, account, region)
+            acting = self._acting(params, account)
+            self._owner = acting
+            try:
+                return fn(params, acting, region)
+            finally:
+                self._owner = None
+
+    def _acting(self, params: dict[str, Any], account: str) -> str:
+        """The account whose StackSets the call acts on.
+
+        `CallAs` (API reference, e.g. CreateStackInstances): "SELF: if you are signed in to
+        the management account" (default); "DELEGATED_ADMIN: if you are signed in to a
+        delegated administrator account", registered for
+        member.org.stacksets.cloudformation.amazonaws.com; the StackSet then is the
+        management account's (its ARN carries the management account's ID,
+        terraform-provider-aws #29338). An unregistered caller sending DELEGATED_ADMIN gets
+        ValidationError "Account used is not a delegated administrator"
+        (terraform-provider-aws PR #37069, cdklabs/cdk-stacksets #265). The management account
+        cannot be registered (Organizations: "You cannot register master account/yourself"),
+        so it gets the same error. With SELF (or CallAs left out) a member account acts on its
+        own StackSets: the management account's are "StackSet X not found"
+        (StackSetNotFoundException, aws-cloudformation/rain #585, terraform-provider-aws
+        #24520)."""
+        call_as = params.get("CallAs") or "SELF"
+        if call_as not in ("SELF", "DELEGATED_ADMIN"):
+            raise err("ValidationError", f"1 validation error detected: Value '{call_as}' at 'callAs' failed to satisfy constraint: Member must satisfy enum value set: [SELF, DELEGATED_ADMIN]")
+        if call_as == "SELF":
+            return account
+        be = self._org(account)
+        if be is None or not orgs.is_stacksets_delegated_admin(be, account):
+            raise err("ValidationError", "Account used is not a delegated administrator")
+        return be.org.master_account_id
 
     def op_ActivateOrganizationsAccess(self, params, account, region):
         be = self._org(account)
@@ -637,6 +683,15 @@ class Engine:
             raise err("ValidationError", "Either TemplateBody or TemplateURL must be specified")
         model = params.get("PermissionModel") or "SELF_MANAGED"
         if model == "SERVICE_MANAGED":
+            be = self._org(account)
+            if be is None or be.org.master_account_id != account:
+                # A member account calling as SELF (coverage-roadmap #799,
+                # terraform-provider-aws #22867, #32536).
+                raise err(
+                    "ValidationError",
+                    "You must be the management account or delegated admin account of an "
+                    "organization before operating a SERVICE_MANAGED stack set",
+                )
             self._require_trusted_access(account)
         auto = params.get("AutoDeployment")
         if model == "SERVICE_MANAGED":
@@ -675,8 +730,8 @@ class Engine:
 
     def op_ListStackSets(self, params, account, region):
         status = params.get("Status")
-        items = [s for (r, _), s in self.stack_sets.items() if r == region] + [
-            s for s in self.deleted if s.region == region
+        items = [s for (r, _), s in self.stack_sets.items() if r == region and s.account == account] + [
+            s for s in self.deleted if s.region == region and s.account == account
         ]
         if status:
             items = [s for s in items if s.status == status]
