@@ -459,6 +459,10 @@ impl OrganizationsApi for MemOrg {
         let s = self.read();
         Ok(vec![s.tree.nodes[&s.tree.root].clone()])
     }
+    async fn delegated_admins(&self, _: &str) -> AwsResult<Vec<AccountId>> {
+        self.call(&self.calls.other).await;
+        Ok(vec![])
+    }
 }
 
 /// Calls made to a [`MemStackSet`], by API action (as CloudFormation counts them: one call per
@@ -638,6 +642,8 @@ fn pages(n: usize) -> u32 {
 }
 
 impl StackSetApi for MemStackSet {
+    /// The benchmarks run as the management account: one StackSet, whoever asks.
+    fn set_call_as(&self, _: shared::core::CallAs) {}
     async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
         self.calls
             .describe_stack_set
@@ -764,10 +770,6 @@ impl StackSetApi for MemStackSet {
             .list_operation_results
             .fetch_add(pages(results.len()), Ordering::Relaxed);
         Ok(results)
-    }
-    async fn delegated_admins(&self, _: &str) -> AwsResult<Vec<AccountId>> {
-        self.call(&self.calls.other).await;
-        Ok(vec![])
     }
 }
 

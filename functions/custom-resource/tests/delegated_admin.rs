@@ -34,6 +34,7 @@ fn handler(conf: &aws_config::SdkConfig, sink_reinvoke: Capture) -> Live<SdkIden
         clock: TokioClock,
         responder,
         reinvoker: sink_reinvoke,
+        feed: shared::feed::NoFeed,
         settings: fast_settings(),
     }
 }
