@@ -89,7 +89,6 @@ pub fn reuse_oidc_note(account: &str) -> String {
     )
 }
 
-
 /// AWS's default quota of stack instances per StackSet (raisable through Service Quotas):
 /// 100,000 in the CloudFormation User Guide's quota table ("Stack instances: the maximum
 /// number of stack instances you can create per stack set", 100,000;
