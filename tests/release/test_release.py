@@ -15,7 +15,7 @@ import urllib.parse
 import zipfile
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, load
 
 EM_AARCH64 = 183
 EM_X86_64 = 62
@@ -279,7 +279,7 @@ def test_upload_puts_every_object_where_the_template_and_the_quick_create_link_s
             "templateURL": [companion_url], "stackName": [rel.COMPANION_STACK_NAME],
         }
         caps = re.search(r"^Companion capabilities to acknowledge: (.+)$", run.stdout, re.M)
-        assert caps and caps.group(1).split(", ") == rel.capabilities(rel.load_template(ROOT / rel_path))
+        assert caps and caps.group(1).split(", ") == rel.capabilities(load(ROOT / rel_path))
 
     # Publishing the same release again changes nothing and succeeds.
     again = run_release(aws_env, "--upload", "s3://port-releases/port-aws-integration")
