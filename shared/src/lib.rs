@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod engine;
 pub mod feed;
 pub mod metrics;
+pub mod ou_parents;
 pub mod ports;
 pub mod preflight;
 pub mod read;

@@ -70,6 +70,11 @@ pub struct ReconcileFigures {
     pub skipped: u64,
     /// StackSet operations this pass started or waited on (create, update, delete).
     pub operations_started: u64,
+    /// The pass read the whole scope. An event's pass that read only its accounts knows
+    /// nothing of the others: it reports no `AccountsInScope`, `AccountsEnrolled`,
+    /// `AccountsFailed` or `AccountsSkipped` (which would understate the scope, and hide an
+    /// account failing elsewhere from `AccountsFailedAlarm`).
+    pub whole_scope: bool,
 }
 
 impl ReconcileFigures {
@@ -88,6 +93,7 @@ impl ReconcileFigures {
             failed: failed.len() as u64,
             skipped: r.expansion.skipped.len() as u64,
             operations_started: r.operations.len() as u64,
+            whole_scope: true,
         }
     }
 }
@@ -95,8 +101,10 @@ impl ReconcileFigures {
 /// An org-events trigger, for the event metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFigures {
-    /// The trigger's kind (`schedule`, `account_moved`, ...).
+    /// The trigger's kind (`schedule`, `account_moved`, ...); for a batch, its leading event's.
     pub kind: String,
+    /// The events the invocation was given: 1, or an SQS batch's records.
+    pub received: u64,
     /// The invocation changed the StackSet (started an operation) because of it.
     pub touched_scope: bool,
 }
@@ -168,11 +176,15 @@ pub fn render(integration: &str, timestamp_ms: u64, record: &Record) -> String {
         main.push((CLOUDFORMATION_CALLS, Unit::Count, c.cloudformation));
     }
     if let Some(f) = record.reconcile {
+        if f.whole_scope {
+            main.extend([
+                (ACCOUNTS_IN_SCOPE, Unit::Count, f.in_scope),
+                (ACCOUNTS_ENROLLED, Unit::Count, f.enrolled),
+                (ACCOUNTS_FAILED, Unit::Count, f.failed),
+                (ACCOUNTS_SKIPPED, Unit::Count, f.skipped),
+            ]);
+        }
         main.extend([
-            (ACCOUNTS_IN_SCOPE, Unit::Count, f.in_scope),
-            (ACCOUNTS_ENROLLED, Unit::Count, f.enrolled),
-            (ACCOUNTS_FAILED, Unit::Count, f.failed),
-            (ACCOUNTS_SKIPPED, Unit::Count, f.skipped),
             (OPERATIONS_STARTED, Unit::Count, f.operations_started),
             (RECONCILE_DURATION, Unit::Milliseconds, record.duration_ms),
             (RECONCILE_SUCCEEDED, Unit::Count, u64::from(f.failed == 0)),
@@ -199,7 +211,7 @@ pub fn render(integration: &str, timestamp_ms: u64, record: &Record) -> String {
         directives.push(directive(
             &[INTEGRATION_DIMENSION, EVENT_KIND_DIMENSION],
             &[
-                (EVENTS_RECEIVED, Unit::Count, 1),
+                (EVENTS_RECEIVED, Unit::Count, e.received),
                 (
                     EVENTS_TOUCHING_SCOPE,
                     Unit::Count,
@@ -367,10 +379,12 @@ mod tests {
                 failed: 1,
                 skipped: 2,
                 operations_started: 1,
+                whole_scope: true,
             }),
             scheduled: true,
             event: Some(EventFigures {
                 kind: "schedule".into(),
+                received: 1,
                 touched_scope: true,
             }),
             change_event: None,
@@ -445,6 +459,26 @@ mod tests {
         assert!(ms
             .iter()
             .all(|m| m.name != names::CHANGE_EVENTS_PUT && m.name != names::CHANGE_EVENTS_FAILED));
+    }
+
+    #[test]
+    fn a_pass_over_some_accounts_only_reports_no_scope_gauges_but_its_operations_and_success() {
+        let mut r = record();
+        r.scheduled = false;
+        if let Some(f) = r.reconcile.as_mut() {
+            f.whole_scope = false;
+        }
+        let ms = check_emf(&render("x", 1, &r)).unwrap();
+        for gauge in [
+            names::ACCOUNTS_IN_SCOPE,
+            names::ACCOUNTS_ENROLLED,
+            names::ACCOUNTS_FAILED,
+            names::ACCOUNTS_SKIPPED,
+        ] {
+            assert!(ms.iter().all(|m| m.name != gauge), "{gauge}");
+        }
+        assert_eq!(value(&ms, names::OPERATIONS_STARTED), 1.0);
+        assert_eq!(value(&ms, names::RECONCILE_SUCCEEDED), 0.0);
     }
 
     #[test]

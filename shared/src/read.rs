@@ -119,8 +119,10 @@ pub async fn read_scope<O: OrganizationsApi>(
 /// What the scope's rules need to know about a few accounts only, for an event that concerns
 /// them: `DescribeOrganization` (the management account), then for each account
 /// `DescribeAccount` (its state; `AccountNotFoundException` when it left) and `ListParents` up
-/// the chain until a target or the root. At most 2 + the depth of the organization calls per
-/// account, however large the organization.
+/// the chain until a target or the root; then each target reached is named (its
+/// `DescribeOrganizationalUnit`, and its ancestors'). At most 2 + the depth of the
+/// organization calls per account, plus about 2 per target reached, however large the
+/// organization.
 ///
 /// The tree holds the accounts that are in the organization, each with its chain of parents
 /// up to the first target (or the root): `expand` then decides them by the same rules as a
@@ -139,6 +141,7 @@ pub async fn read_accounts<O: OrganizationsApi>(
         ..OrgTree::default()
     };
     let is_target = |id: &str| scope.targets.iter().any(|t| t.as_str() == id);
+    let mut reached = std::collections::BTreeSet::new();
     for a in accounts {
         stats.listed_lookup_calls += 1;
         let (name, state) = match api.describe_account(a).await {
@@ -168,7 +171,11 @@ pub async fn read_accounts<O: OrganizationsApi>(
                 insert_root(&mut tree, &node.id);
                 break;
             }
-            if is_target(&node.id) || tree.nodes.contains_key(&node.id) {
+            if is_target(&node.id) {
+                reached.insert(node.id.clone());
+                break;
+            }
+            if tree.nodes.contains_key(&node.id) {
                 break;
             }
             stats.ancestor_calls += 1;
@@ -183,6 +190,16 @@ pub async fn read_accounts<O: OrganizationsApi>(
             );
             node = up;
         }
+    }
+    // The targets the accounts are under, named with their path (`DescribeOrganizationalUnit`
+    // and `ListParents` per level not known yet), so that what is said about an account names
+    // where it is: one or two calls per target reached, not per account.
+    for t in &reached {
+        let mut calls = 0;
+        add_ancestors(api, &mut tree, t, &mut calls)
+            .await
+            .map_err(classify)?;
+        stats.ancestor_calls += calls;
     }
     Ok((tree, stats))
 }

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod lambda;
 pub mod proxy;
+pub mod queue;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -243,3 +243,28 @@ def live_refs(ev: Evaluator, node: Any) -> set[str]:
 
     walk(node)
     return out
+
+
+# The queue the organization events go through (rule -> OrgEventsQueue -> org-events).
+ORG_EVENTS_QUEUE = "OrgEventsQueue"
+
+
+def org_events_rules(template: dict) -> dict[str, dict]:
+    """The AWS::Events::Rule resources of template.yaml that feed the org-events queue, by
+    logical ID (OrganizationsApiCallsRule, ...)."""
+    def targets_queue(r: dict) -> bool:
+        return any(
+            plain(t.get("Arn")) == {"Fn::GetAtt": [ORG_EVENTS_QUEUE, "Arn"]}
+            for t in r.get("Properties", {}).get("Targets", [])
+        )
+
+    return {
+        n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Events::Rule" and targets_queue(r)
+    }
+
+
+def org_events_patterns(template: dict) -> dict[str, dict]:
+    """Those rules' event patterns, keyed by the name the events had as SAM EventBridgeRule
+    events of the function (the logical ID without its "Rule" suffix: OrganizationsApiCalls,
+    AccountMembership, AccountCreated, ControlTowerAccount)."""
+    return {n.removesuffix("Rule"): plain(r["Properties"]["EventPattern"]) for n, r in org_events_rules(template).items()}

@@ -7,7 +7,7 @@ import pytest
 import cfn
 from conftest import REQUIRED
 
-ALARMS = ("FailedInvocationsAlarm", "AccountsFailedAlarm", "ScheduledReconcileAlarm")
+ALARMS = ("FailedInvocationsAlarm", "AccountsFailedAlarm", "ScheduledReconcileAlarm", "EventsQueueAgeAlarm")
 # The names the functions print (shared::metrics); the alarms must read exactly these.
 NAMESPACE = "PortAwsIntegration"
 
@@ -62,6 +62,32 @@ def test_a_message_in_the_dead_letter_queue_raises_the_alarm(template):
     ]
     assert (p["ComparisonOperator"], p["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
     assert p["TreatMissingData"] == "notBreaching"
+
+
+def test_organization_events_waiting_over_an_hour_in_the_queue_raise_the_alarm(template):
+    """The events queue is not being consumed: the function fails on its batches (a failed
+    batch comes back only after the 5,420 s visibility timeout) or does not run."""
+    p = cfn.plain(props(template, "EventsQueueAgeAlarm"))
+    assert (p["Namespace"], p["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    assert p["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["OrgEventsQueue", "QueueName"]}}
+    ]
+    assert (p["Statistic"], p["ComparisonOperator"], p["Threshold"]) == ("Maximum", "GreaterThanThreshold", 3600)
+    assert (p["Period"], p["EvaluationPeriods"]) == (300, 1)
+    # An empty queue reports no age.
+    assert p["TreatMissingData"] == "notBreaching"
+    # It fires before a failing batch is received again, and long before the dead-letter queue.
+    queue = cfn.plain(props(template, "OrgEventsQueue"))
+    assert p["Threshold"] < queue["VisibilityTimeout"]
+
+
+@pytest.mark.parametrize("alarm", ALARMS)
+def test_every_alarm_says_what_happened_and_what_to_do(template, alarm):
+    ev = evaluator(template)
+    desc = " ".join(ev.eval(props(template, alarm)["AlarmDescription"]).split())
+    assert desc.startswith("Port integration aws-v3-multi: "), desc
+    assert any(w in desc for w in ("Read ", "Run ", "run ", "see ")), desc
+    assert len(desc) <= 1024, (alarm, len(desc))  # CloudWatch's limit
 
 
 def test_accounts_failing_through_two_periods_of_one_interval_raise_the_alarm(template):

@@ -24,8 +24,8 @@ def evaluator(template, mode, **params):
 
 
 def org_events_patterns(template):
-    events = cfn.plain(template["Resources"]["OrgEventsFunction"]["Properties"]["Events"])
-    return {n: e["Properties"]["Pattern"] for n, e in events.items() if e["Type"] == "EventBridgeRule"}
+    """The patterns of the rules that send organization events to the org-events queue."""
+    return cfn.org_events_patterns(template)
 
 
 # ------------------------------------------------------------------ the parameter
@@ -245,4 +245,5 @@ def test_outputs_keep_their_names_in_both_modes(template):
             "EnrolledAccountCount",
             "StackSetName",
             "FailedInvocationsQueueUrl",
+            "OrgEventsQueueUrl",
         }, mode

@@ -15,21 +15,7 @@ import pytest
 
 import cfn
 
-SAM_PYTHON = cfn.ROOT / ".venv" / "sam" / "bin" / "python"
 SAM = cfn.ROOT / ".venv" / "sam" / "bin" / "sam"
-
-
-@pytest.fixture(scope="session")
-def transformed():
-    """template.yaml after the SAM transform (what CloudFormation really receives)."""
-    out = subprocess.run(
-        [str(SAM_PYTHON), str(pathlib.Path(__file__).with_name("sam_transform.py")), str(cfn.TEMPLATE)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "AWS_DEFAULT_REGION": cfn.REGION},
-    )
-    return json.loads(out.stdout)
 
 
 def refs(node):

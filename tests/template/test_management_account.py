@@ -35,9 +35,9 @@ def companion_ev(companion, **params):
 
 
 def main_patterns(template):
-    """The org-events rules' patterns, read from template.yaml."""
-    events = cfn.plain(template["Resources"]["OrgEventsFunction"]["Properties"]["Events"])
-    return {n: e["Properties"]["Pattern"] for n, e in events.items() if e["Type"] == "EventBridgeRule"}
+    """The org-events rules' patterns, read from template.yaml (the rules that send the
+    events to the org-events queue), keyed OrganizationsApiCalls, AccountMembership, ..."""
+    return cfn.org_events_patterns(template)
 
 
 def forwarding_rules(companion):

@@ -157,12 +157,9 @@ def test_org_events_environment_holds_no_scope(template):
 
 def test_org_events_triggers(template):
     """Every event the management account receives that can change the scope, and none that
-    only member accounts record (AcceptHandshake, LeaveOrganization)."""
-    events = cfn.plain(template["Resources"]["OrgEventsFunction"]["Properties"]["Events"])
-    patterns = {
-        name: e["Properties"]["Pattern"] for name, e in events.items() if e["Type"] == "EventBridgeRule"
-    }
-    assert patterns == {
+    only member accounts record (AcceptHandshake, LeaveOrganization). The rules send them to
+    the org-events queue (test_org_events_queue.py); the schedule invokes the function."""
+    assert cfn.org_events_patterns(template) == {
         "OrganizationsApiCalls": {
             "source": ["aws.organizations"],
             "detail-type": ["AWS API Call via CloudTrail"],
@@ -194,9 +191,11 @@ def test_org_events_triggers(template):
             "detail": {"eventName": ["CreateManagedAccount", "UpdateManagedAccount"]},
         },
     }
-    schedules = [e for e in events.values() if e["Type"] == "Schedule"]
-    assert len(schedules) == 1
-    (s,) = schedules
+    events = cfn.plain(template["Resources"]["OrgEventsFunction"]["Properties"]["Events"])
+    # The schedule is the function's only event source of its own.
+    assert list(events) == ["Reconcile"]
+    s = events["Reconcile"]
+    assert s["Type"] == "Schedule"
     assert s["Properties"]["Schedule"] == {"Ref": "ReconcileSchedule"}
     # The default "Scheduled Event" payload (source aws.events): no custom Input.
     assert "Input" not in s["Properties"]
@@ -240,6 +239,9 @@ def test_outputs(template, ev):
     assert out["EnrolledAccountCount"]["Value"] == attr("AccountCount")
     assert out["EnrolledAccountIdsTruncated"]["Value"] == attr("AccountIdsTruncated")
     assert out["StackSetName"]["Value"] == {"Ref": "StackSetName"}
+    # Not for Port: where failed events and waiting organization events are.
+    assert out["FailedInvocationsQueueUrl"]["Value"] == {"Ref": "FailedInvocationsQueue"}
+    assert out["OrgEventsQueueUrl"]["Value"] == {"Ref": "OrgEventsQueue"}
     for name, o in out.items():
         assert len(o.get("Description", "")) > 20, name
 

@@ -49,8 +49,9 @@ async fn main() {
          on `e2e::lambda::LambdaStub` (a local Lambda runtime API), {RUNS} runs each, one after \
          another; the first run of each is included (the page cache is warm after the build). \
          Zipped size = the binary stored as `bootstrap` in a deflate zip (Python's `zipfile`, \
-         level 9). **The binaries are x86_64**: this machine has no aarch64 standard library \
-         offline, so the arm64 bootstrap could not be built; expect an arm64 binary of similar size.\n\n\
+         level 9). **The binaries are x86_64**, the machine's own: an arm64 binary would not run here. \
+         The arm64 bootstraps Lambda runs are built and zipped by the release check \
+         (`tests/release/check`, table \"Release build (issue 13)\"), which gives their sizes.\n\n\
          | function | init median | min | max | target | ratio | verdict | binary | zipped | zip target | ratio | verdict |\n\
          |---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
         machine()

@@ -71,10 +71,14 @@ async fn port_walk(org: &MemOrg, targets: &[String]) -> usize {
     accounts
 }
 
-/// How long a StackSet operation of the in-process StackSet lasts, and `SETTLE_SECONDS`: as
-/// the emulator's burst test (`functions/org-events/tests/burst.rs`).
+/// How long a StackSet operation of the in-process StackSet lasts (as the emulator's burst
+/// test, `functions/org-events/tests/burst.rs`), and `SETTLE_SECONDS` (template.yaml leaves it
+/// at its default, 0: the queue's batching window coalesces).
 const OP_TIME: Duration = Duration::from_secs(2);
-const SETTLE: &str = "2";
+const SETTLE: &str = "0";
+/// The event source mapping's batching window (template.yaml, `OrgEventsQueueMapping`): a
+/// batch is handed to the function this long after its first event reached the queue.
+const BATCH_WINDOW: Duration = Duration::from_secs(20);
 /// The burst: this many `MoveAccount` events, one every `BURST_GAP`, over `BURST_ACCOUNTS`.
 const BURST_EVENTS: usize = 200;
 const BURST_GAP: Duration = Duration::from_millis(50);
@@ -131,7 +135,7 @@ fn invocation(n: usize) -> Invocation {
 
 /// (Organizations calls, CloudFormation calls) so far.
 fn calls(h: &MemHandler) -> (u32, u32) {
-    (h.org.calls.total(), h.stacksets.inner.calls.total())
+    (h.org.inner.calls.total(), h.stacksets.inner.calls.total())
 }
 
 /// One invocation's calls, and its summary.
@@ -292,8 +296,9 @@ async fn per_event(tree: &Tree, label: &str, rows: &mut String, notes: &mut Stri
         o <= 40,
     );
 
-    // A burst: 200 moves in 10 s, in and out of the scope, one invocation at a time on a warm
-    // instance, each event delivered when its move is made.
+    // A burst: 200 moves in 10 s, in and out of the scope, each event put on the queue when
+    // its move is made, and handed over in batches as the event source mapping does. The
+    // handler is a fresh instance (it does not know what a full read costs).
     h.stacksets.inner.backdate(Duration::from_secs(600));
     let h = handler(&org, into_set(h), &tops);
     let ops_before = changes(&h.stacksets.inner).len();
@@ -305,13 +310,24 @@ async fn per_event(tree: &Tree, label: &str, rows: &mut String, notes: &mut Stri
         tokio::spawn(async move {
             let started = Instant::now();
             for i in 0..BURST_EVENTS {
-                let (a, home) = &burst[i % burst.len()];
-                let here = org.parent(a).expect("parent");
-                let to = if here == *home {
-                    targets[i % targets.len()].clone()
+                // Account j goes round its places: the even ones through two target OUs
+                // (home, a target, another target: after 10 moves, in the first target), the
+                // odd ones in and out of one (after 10 moves, home again).
+                let j = i % burst.len();
+                let (a, home) = &burst[j];
+                let first = targets[j % targets.len()].clone();
+                let places = if j.is_multiple_of(2) {
+                    vec![
+                        home.clone(),
+                        first,
+                        targets[(j + 1) % targets.len()].clone(),
+                    ]
                 } else {
-                    home.clone()
+                    vec![home.clone(), first]
                 };
+                let here = org.parent(a).expect("parent");
+                let at = places.iter().position(|p| *p == here).unwrap_or(0);
+                let to = places[(at + 1) % places.len()].clone();
                 org.move_account(a, &to);
                 tx.send(move_event(100_000 + i, a, &here, &to))
                     .expect("send");
@@ -321,12 +337,21 @@ async fn per_event(tree: &Tree, label: &str, rows: &mut String, notes: &mut Stri
         })
     };
     let (before_calls, t0) = (calls(&h), Instant::now());
-    let (mut failed, mut invocations, mut most) = (0, 0, 0u32);
+    let (mut failed, mut invocations, mut most, mut delivered) = (0, 0, 0u32, 0usize);
     let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
-    while let Some(e) = rx.recv().await {
+    // The queue: a batch is handed over BATCH_WINDOW after its first event (one batch at a
+    // time here: the mapping allows two, on two instances).
+    while let Some(batch) = e2e::queue::next_batch(&mut rx, BATCH_WINDOW).await {
         invocations += 1;
+        delivered += batch.len();
         let b = calls(&h);
-        match h.handle(&e, &invocation(200_000 + invocations)).await {
+        match h
+            .handle(
+                &e2e::queue::sqs_batch(&batch),
+                &invocation(200_000 + invocations),
+            )
+            .await
+        {
             Ok(s) => {
                 if !s.failures.is_empty() {
                     failed += 1;
@@ -337,6 +362,7 @@ async fn per_event(tree: &Tree, label: &str, rows: &mut String, notes: &mut Stri
         }
         most = most.max(calls(&h).0 - b.0);
     }
+    assert_eq!(delivered, BURST_EVENTS);
     let burst_time = mover.await.expect("mover");
     let converged = t0.elapsed();
     let (o, c) = (calls(&h).0 - before_calls.0, calls(&h).1 - before_calls.1);
@@ -344,7 +370,7 @@ async fn per_event(tree: &Tree, label: &str, rows: &mut String, notes: &mut Stri
     let want = expected(tree, &org, &tops);
     let right = h.stacksets.inner.enrolled() == want;
     row(
-        &format!("a burst: {BURST_EVENTS} moves in {:.1} s over {BURST_ACCOUNTS} accounts, in and out of the scope ({} StackSet operations, {failed} failed invocations; the most one invocation cost: {most} Organizations calls)", burst_time.as_secs_f64(), ops.len()),
+        &format!("a burst: {BURST_EVENTS} moves in {:.1} s over {BURST_ACCOUNTS} accounts, in and out of the scope, through the queue ({invocations} batch(es) of a {} s window; {} StackSet operations, {failed} failed invocations; the most one invocation cost: {most} Organizations calls)", burst_time.as_secs_f64(), BATCH_WINDOW.as_secs(), ops.len()),
         o,
         c,
         &format!("≤ 4 operations, 0 failed; ≤ one full read of the scope ({full_read})"),
@@ -498,8 +524,9 @@ async fn main() {
          | organization | targets | accounts | calls | wall | Port's calls | Port's wall | speed-up | target | verdict |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n{ten}\n\
          #### What an event costs, through the org-events handler\n\n\
-         The real `org_events::Handler` (a warm Lambda instance for the burst, fresh ones \
-         otherwise) against the in-process organization and a counting in-process StackSet \
+         The real `org_events::Handler` (a fresh Lambda instance for each row; the burst's events \
+         delivered as the SQS event source mapping does, in batches {} s after their first \
+         event) against the in-process organization and a counting in-process StackSet \
          (`bench::MemStackSet`: one operation at a time, each lasting {} s; listings counted \
          one call per page of 100, `ListStackInstances` for one account one call), \
          SETTLE_SECONDS={SETTLE}, no latency (counts, not times). Scope: up to ten top-level \
@@ -511,6 +538,7 @@ async fn main() {
          |---|---|---:|---:|---|---|---|\n{events}\n{notes}",
         machine(),
         DEFAULT_CONCURRENCY,
+        BATCH_WINDOW.as_secs(),
         OP_TIME.as_secs(),
     );
     emit("cost.md", &text);

@@ -24,8 +24,11 @@ use thiserror::Error;
 
 /// Attempts per account when `MAX_RETRY_ATTEMPTS` is not set.
 pub const DEFAULT_MAX_RETRY_ATTEMPTS: u32 = 3;
-/// How long the organization must stay unchanged before an event-triggered reconcile acts.
-pub const DEFAULT_SETTLE: Duration = Duration::from_secs(5);
+/// How long what an event-triggered reconcile read must stay unchanged before it acts. None by
+/// default: the events reach the function through an SQS queue whose 20 s batching window
+/// (template.yaml) gathers a burst into one invocation, and a settle wait on top would read the
+/// batch's accounts once more.
+pub const DEFAULT_SETTLE: Duration = Duration::ZERO;
 /// The longest an event-triggered reconcile waits for the organization to settle.
 pub const DEFAULT_SETTLE_MAX: Duration = Duration::from_secs(120);
 /// How often a run that waits for the deployment stack to settle looks again.

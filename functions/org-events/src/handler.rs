@@ -7,16 +7,27 @@
 //!
 //! Invocations may run concurrently (no reserved concurrency). What keeps them right:
 //! - a run that read the state before another operation started plans again (`guard`);
-//! - a run that changed the StackSet reads again afterwards and goes on until a read shows
-//!   nothing to do, so the last change is always followed by a read of the state after it.
+//! - a run that changed the StackSet reads the accounts it changed again afterwards and goes
+//!   on until a read shows nothing to do, so its last change is always followed by a read of
+//!   the state after it.
 //!
 //! Coalescing:
+//! - Organizations events reach the function through an SQS queue, in batches (template.yaml:
+//!   a 20 s batching window, at most 2 batches at once): a burst is one invocation, which
+//!   checks each account once and reconciles the batch's accounts together, in one read and
+//!   at most one create and one delete operation;
 //! - an operation in progress is waited out before anything is read;
-//! - an event-triggered change waits until the organization has stayed the same for
-//!   `Config::settle` (bounded by `Config::settle_max`), so that a burst of moves is planned
-//!   once, from the state after the burst;
-//! - an event whose change happened before the start of a reconcile that this warm instance
-//!   completed is already reflected in that reconcile: it costs no AWS call at all.
+//! - optionally (`Config::settle`, 0 by default: the batching window does it) an
+//!   event-triggered change waits until what it read has stayed the same for that long;
+//! - an event whose change happened before the start of a full reconcile that this warm
+//!   instance completed is already reflected in that reconcile: it costs no AWS call at all.
+//!
+//! What a batch costs in Organizations calls: per distinct account, `ListParents` (the
+//! account's; the OUs above it are remembered by the warm instance, `OuParents`), then for the
+//! accounts that can touch the scope `DescribeAccount` and `ListParents` again in the
+//! reconcile's read and in the read after its change. Past the point where that costs more
+//! than one full read of the scope (known once this instance made one), the batch takes one
+//! full read instead.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -31,7 +42,6 @@ use shared::core::{
 use shared::counted::CallCounts;
 use shared::engine::{
     AccountFailure, Engine, EngineConfig, EngineError, OpRecord, Outcome, Report, Request,
-    OP_PREFIX,
 };
 use shared::feed::{self, NoFeed, Put};
 use shared::metrics::{self, EventFigures, ReconcileFigures};
@@ -41,7 +51,8 @@ use thiserror::Error;
 use crate::config::{Config, ConfigError, Generation, StackPhase};
 use crate::guard::{Guarded, NoStack, Trip};
 use crate::time::{format_rfc3339, now_epoch};
-use crate::trigger::{classify, Classified, Trigger};
+use crate::trigger::{deliveries, Classified, Trigger};
+use shared::ou_parents::OuParents;
 
 /// An event's change counts as seen by a reconcile that started reading at least this long
 /// after it (CloudTrail times have one-second precision).
@@ -50,9 +61,13 @@ pub const COVER_MARGIN_SECS: f64 = 2.0;
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
 /// Time kept for the reconcile itself when settling.
 pub const SETTLE_RESERVE: Duration = Duration::from_secs(60);
-/// An event within this long of this project's last StackSet operation is taken as part of a
-/// burst: it is reconciled by one full read, not account by account (`Handler::burst_window`).
-pub const BURST_WINDOW: Duration = Duration::from_secs(60);
+/// What reading one account costs in a targeted read (`DescribeAccount`, its `ListParents`,
+/// and about one more for an OU this instance has not seen yet): used to decide when one full
+/// read is cheaper.
+pub const TARGETED_CALLS_PER_ACCOUNT: usize = 3;
+/// Before this instance has made a full read (so does not know what one costs), a batch about
+/// more distinct accounts than this takes the full read.
+pub const TARGETED_MAX_ACCOUNTS: usize = 100;
 /// The deepest an ancestor walk goes (AWS allows five OU levels under the root).
 const MAX_DEPTH: usize = 10;
 /// Runs per invocation: the first, plus fresh starts after a refused StackSet change.
@@ -153,8 +168,13 @@ pub struct GivenUp {
 /// The one structured answer (and log line) of an invocation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
+    /// The delivery's leading event (the schedule, or the first event that is not ignored).
     pub trigger: Trigger,
     pub event_id: Option<String>,
+    /// How many events this invocation was given (an SQS batch holds many; the schedule one).
+    pub events: usize,
+    /// The distinct accounts the events named.
+    pub accounts_named: usize,
     pub outcome: Disposition,
     /// Why the function did what it did, in a sentence.
     pub reason: String,
@@ -191,6 +211,8 @@ impl Summary {
         Self {
             trigger: c.trigger.clone(),
             event_id: c.event_id.clone(),
+            events: 1,
+            accounts_named: usize::from(c.trigger.account().is_some()),
             outcome,
             reason: reason.into(),
             accounts_added: vec![],
@@ -221,6 +243,15 @@ enum Decision {
     Skip(String),
 }
 
+/// What a batch's events make the run read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// The whole scope.
+    Whole,
+    /// These accounts only.
+    Accounts(Vec<AccountId>),
+}
+
 /// State kept by a warm instance between invocations (an optimisation only: a cold start
 /// simply checks again).
 #[derive(Debug, Default)]
@@ -228,21 +259,20 @@ struct Memo {
     /// Wall-clock start of the last reconcile that finished with the StackSet matching the
     /// scope as read.
     converged_read_at: Option<f64>,
-    /// Wall-clock time of the last reconcile of a single event's account.
-    targeted_at: Option<f64>,
+    /// Organizations calls of the last full read of the scope.
+    full_read_calls: Option<u32>,
 }
 
 /// The function, generic over the ports. `K` reads the deployment stack (`NoStack` when the
 /// scope comes from the environment); `F` puts the change event (`NoFeed`: none is put).
 pub struct Handler<O, S, C, K = NoStack, F = NoFeed> {
-    pub org: O,
+    /// The Organizations client, remembering OUs' parents (they never change).
+    pub org: OuParents<O>,
     pub stacksets: Guarded<S, K>,
     pub clock: C,
     /// The start-up settings; with a deployment stack, its scope fields are unused.
     pub config: Config,
     pub engine: EngineConfig,
-    /// See [`BURST_WINDOW`].
-    pub burst_window: Duration,
     /// The `IntegrationIdentifier` dimension of the metrics.
     pub integration_id: String,
     /// Counts of the AWS calls `org` and `stacksets` make, when they are wrapped in
@@ -262,13 +292,12 @@ type Preview = (Vec<Batch>, Vec<Batch>);
 impl<O, S, C> Handler<O, S, C, NoStack> {
     pub fn new(org: O, stacksets: S, clock: C, config: Config) -> Self {
         Self {
-            org,
+            org: OuParents::new(org),
             stacksets: Guarded::new(stacksets, NoStack),
             clock,
             applied: Mutex::new((Arc::new(config.clone()), None)),
             config,
             engine: EngineConfig::default(),
-            burst_window: BURST_WINDOW,
             integration_id: metrics::DEFAULT_INTEGRATION_IDENTIFIER.into(),
             calls: None,
             feed: NoFeed,
@@ -287,7 +316,6 @@ impl<O, S, C, F> Handler<O, S, C, NoStack, F> {
             clock: self.clock,
             config: self.config,
             engine: self.engine,
-            burst_window: self.burst_window,
             integration_id: self.integration_id,
             calls: self.calls,
             feed: self.feed,
@@ -307,7 +335,6 @@ impl<O, S, C, K> Handler<O, S, C, K, NoFeed> {
             clock: self.clock,
             config: self.config,
             engine: self.engine,
-            burst_window: self.burst_window,
             integration_id: self.integration_id,
             calls: self.calls,
             feed,
@@ -330,7 +357,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             .clone()
     }
 
-    fn engine(&self) -> Engine<'_, O, Guarded<S, K>, C> {
+    fn engine(&self) -> Engine<'_, OuParents<O>, Guarded<S, K>, C> {
         Engine {
             org: &self.org,
             stacksets: &self.stacksets,
@@ -344,15 +371,21 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
         let _turn = self.turn.lock().await;
         let started = self.clock.now();
         let calls_before = self.calls.as_ref().map(|c| c.snapshot());
-        let classified = classify(event);
+        let batch = deliveries(event);
+        let classified = lead(&batch);
         // A hard stop half a margin after the working deadline: an AWS call that hangs or is
         // retried through an outage must not run into Lambda's own timeout.
         let hard_stop =
             inv.deadline.saturating_duration_since(self.clock.now()) + DEADLINE_MARGIN / 2;
-        let result = match tokio::time::timeout(hard_stop, self.runs(&classified, inv)).await {
-            Ok(r) => r,
-            Err(_) => Err(HandlerError::Deadline),
-        };
+        let result =
+            match tokio::time::timeout(hard_stop, self.runs(&batch, &classified, inv)).await {
+                Ok(r) => r.map(|mut s| {
+                    s.events = batch.len();
+                    s.accounts_named = named_in(batch.iter()).len();
+                    s
+                }),
+                Err(_) => Err(HandlerError::Deadline),
+            };
         // The change event: after the work, within what is left of the hard stop; its
         // failure is logged and counted, and changes nothing else.
         let result = match result {
@@ -385,6 +418,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             scheduled: classified.trigger == Trigger::Schedule,
             event: Some(EventFigures {
                 kind: classified.trigger.kind().to_owned(),
+                received: batch.len() as u64,
                 touched_scope: s.is_some_and(|s| !s.operations.is_empty()),
             }),
             change_event: s.and_then(|s| s.change_event),
@@ -429,7 +463,12 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
     }
 
     /// Reads the scope, runs, and starts afresh when a StackSet change was refused.
-    async fn runs(&self, c: &Classified, inv: &Invocation) -> Result<Summary, HandlerError> {
+    async fn runs(
+        &self,
+        batch: &[Classified],
+        c: &Classified,
+        inv: &Invocation,
+    ) -> Result<Summary, HandlerError> {
         if let Trigger::Ignored { why } = &c.trigger {
             tracing::warn!(why = %why, "event ignored");
             return Ok(Summary::new(c, Disposition::Ignored, why.clone()));
@@ -439,7 +478,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             if let Some(why) = self.resolve(inv).await? {
                 return Ok(Summary::new(c, Disposition::StoodAside, why));
             }
-            let result = self.run(c, inv, attempt).await;
+            let result = self.run(batch, c, inv, attempt).await;
             match self.stacksets.take_trip() {
                 Some(trip) if result.is_err() => {
                     tracing::info!(why = %trip.why(), attempt, "StackSet change refused; reading again");
@@ -535,6 +574,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
 
     async fn run(
         &self,
+        batch: &[Classified],
         c: &Classified,
         inv: &Invocation,
         attempt: u32,
@@ -548,18 +588,110 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             self.engine().check_stack_set(&cfg.stack_set).await?;
             return self.scheduled(c, inv, &seed).await;
         }
-        if let Some(why) = self.covered(c) {
+        let live = batch
+            .iter()
+            .filter(|e| !matches!(e.trigger, Trigger::Ignored { .. } | Trigger::Schedule));
+        // Events a full reconcile of this instance already read past cost nothing.
+        let mut covered = None;
+        let open: Vec<&Classified> = live
+            .filter(|e| match self.covered(e) {
+                Some(why) => {
+                    covered.get_or_insert(why);
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        if open.is_empty() {
+            let why = covered.unwrap_or_default();
             return Ok(Summary::new(c, Disposition::AlreadyCovered, why));
         }
-        match self.relevance(&c.trigger).await {
-            Ok(Decision::Skip(why)) => {
-                return Ok(Summary::new(c, Disposition::NotRelevant, why));
+        let target = match self.look(&open).await {
+            Err(why) => return Ok(Summary::new(c, Disposition::NotRelevant, why)),
+            Ok((target, why)) => {
+                tracing::info!(why = %why, "events may touch the scope");
+                target
             }
-            Ok(Decision::Reconcile(why)) => tracing::info!(why = %why, "event may touch the scope"),
-            Err(e) => tracing::warn!(error = %e, "relevance check failed; reconciling anyway"),
-        }
+        };
         self.engine().check_stack_set(&cfg.stack_set).await?;
-        self.on_event(c, inv, &seed).await
+        self.on_event(c, inv, &seed, &target).await
+    }
+
+    /// The cheap check of a batch's events, once per distinct account: `Ok` with what to read
+    /// (the accounts that can touch the scope, or the whole scope), `Err` with why none can.
+    /// An event that names no account (a membership event without one, a target OU deleted)
+    /// takes the whole scope; so does a batch about more accounts than a full read costs.
+    async fn look(&self, events: &[&Classified]) -> Result<(Target, String), String> {
+        let accounts = named_in(events.iter().copied());
+        if self.whole_read_is_cheaper(accounts.len()) {
+            return Ok((
+                Target::Whole,
+                format!(
+                    "{} events name {} accounts: one full read of the scope costs less than \
+                     reading them one by one",
+                    events.len(),
+                    accounts.len()
+                ),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let (mut touch, mut skipped, mut reasons) = (BTreeSet::new(), Vec::new(), Vec::new());
+        for e in events {
+            // Once per account; a departure is checked apart (it looks at the instances only,
+            // and the same account may have joined again within the batch).
+            if let Some(a) = e.trigger.account() {
+                let left = matches!(e.trigger, Trigger::AccountLeft { .. });
+                if !seen.insert((a.clone(), left)) {
+                    continue;
+                }
+            }
+            let decision = match self.relevance(&e.trigger).await {
+                Ok(d) => d,
+                Err(err) => {
+                    tracing::warn!(error = %err, "relevance check failed; reconciling anyway");
+                    Decision::Reconcile(format!(
+                        "the check of a {} event failed ({err}): looking anyway",
+                        e.trigger.kind()
+                    ))
+                }
+            };
+            match (decision, e.trigger.account()) {
+                (Decision::Skip(why), _) => skipped.push(why),
+                (Decision::Reconcile(why), Some(a)) => {
+                    touch.insert(a.clone());
+                    reasons.push(why);
+                }
+                (Decision::Reconcile(why), None) => return Ok((Target::Whole, why)),
+            }
+        }
+        if touch.is_empty() {
+            return Err(match skipped.as_slice() {
+                [one] => one.clone(),
+                many => format!(
+                    "none of the {} events can touch the scope ({} checked): {}",
+                    events.len(),
+                    many.len(),
+                    first_few(many)
+                ),
+            });
+        }
+        Ok((
+            Target::Accounts(touch.into_iter().collect()),
+            first_few(&reasons),
+        ))
+    }
+
+    /// Whether one full read (and one after the change) costs fewer Organizations calls than
+    /// reading `accounts` one by one (twice).
+    fn whole_read_is_cheaper(&self, accounts: usize) -> bool {
+        if accounts <= 1 {
+            return false;
+        }
+        let known = self.memo.lock().ok().and_then(|m| m.full_read_calls);
+        match known {
+            Some(full) => 1 + accounts * TARGETED_CALLS_PER_ACCOUNT > full as usize,
+            None => accounts > TARGETED_MAX_ACCOUNTS,
+        }
     }
 
     fn covered(&self, c: &Classified) -> Option<String> {
@@ -580,6 +712,13 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             if m.converged_read_at.is_none_or(|t| t < read_at) {
                 m.converged_read_at = Some(read_at);
             }
+        }
+    }
+
+    /// What a full read of the scope cost, for [`Self::whole_read_is_cheaper`].
+    fn remember_full_read(&self, calls: u32) {
+        if let Ok(mut m) = self.memo.lock() {
+            m.full_read_calls = Some(calls);
         }
     }
 
@@ -736,17 +875,24 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
         c: &Classified,
         inv: &Invocation,
         seed: &str,
+        target: &Target,
     ) -> Result<Summary, HandlerError> {
-        // Decided once per invocation: the reads after this run's own change stay as targeted
-        // as the change (its own operation must not make it look like a burst).
-        let full = c.trigger.account().is_none() || self.burst_under_way().await?;
-        let mut summary = self.settle_and_reconcile(c, inv, seed, full).await?;
+        let only = match target {
+            Target::Whole => None,
+            Target::Accounts(a) => Some(a.as_slice()),
+        };
+        let mut summary = self.settle_and_reconcile(c, inv, seed, only).await?;
+        // After a change, the accounts it changed are read again: a run that read them before
+        // this change started (another batch, at most one at a time beside this one) may have
+        // planned the opposite. Other accounts were not touched by this run; a change to them
+        // comes with its own event.
+        let mut changed = operated(&summary);
         for round in 1..MAX_VERIFY_ROUNDS {
-            if summary.outcome != Disposition::Reconciled {
+            if summary.outcome != Disposition::Reconciled || changed.is_empty() {
                 break;
             }
             let next = self
-                .settle_and_reconcile(c, inv, &format!("{seed}/after{round}"), full)
+                .settle_and_reconcile(c, inv, &format!("{seed}/after{round}"), Some(&changed))
                 .await?;
             match next.outcome {
                 Disposition::NoChange => break,
@@ -755,6 +901,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
                         round,
                         "the state changed during this run's change; reconciled again"
                     );
+                    changed = operated(&next);
                     summary = merged(summary, next);
                 }
             }
@@ -767,7 +914,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
         c: &Classified,
         inv: &Invocation,
         seed: &str,
-        full: bool,
+        only: Option<&[AccountId]>,
     ) -> Result<Summary, HandlerError> {
         let cfg = self.cfg();
         let engine = self.engine();
@@ -779,18 +926,14 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
                 "an operation was still running at the deadline",
             ));
         }
-        // An event about one account is decided from that account alone (its state, its
-        // parents, its instances, read now), unless a burst is under way: then one full read
-        // after the organization settles costs less than one targeted pass per account.
-        let only: Option<Vec<AccountId>> = match c.trigger.account() {
-            Some(a) if !full => Some(vec![a.clone()]),
-            Some(_) => {
-                tracing::info!("changes follow one another: one full read for all of them");
-                None
-            }
-            None => None,
-        };
-        let only = only.as_deref();
+        // Without a settle time, the reconcile's own read decides (one read, not two).
+        if cfg.settle.is_zero() {
+            let why = match only {
+                Some(_) => "the account changed",
+                None => "the scope changed",
+            };
+            return self.reconcile(c, inv, seed, policy, why, only).await;
+        }
         let mut read_at = now_epoch();
         let mut last = self.preview(&policy, only).await?;
         if !cfg.settle.is_zero() && !is_noop(&last) {
@@ -830,45 +973,12 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             return Ok(Summary::new(c, Disposition::NoChange, why));
         }
         if let Some(accounts) = only {
-            if let Ok(mut m) = self.memo.lock() {
-                m.targeted_at = Some(now_epoch());
-            }
             return self
                 .reconcile(c, inv, seed, policy, "the account changed", Some(accounts))
                 .await;
         }
         self.reconcile(c, inv, seed, policy, "the scope changed", None)
             .await
-    }
-
-    /// Whether changes follow one another: this instance reconciled an event's account, or
-    /// this project started a StackSet operation (a cold instance remembers nothing), within
-    /// `burst_window`.
-    async fn burst_under_way(&self) -> Result<bool, EngineError> {
-        let now = now_epoch();
-        let window = self.burst_window.as_secs_f64();
-        let recent = |t: f64| now - t < window;
-        if self
-            .memo
-            .lock()
-            .ok()
-            .and_then(|m| m.targeted_at)
-            .is_some_and(recent)
-        {
-            return Ok(true);
-        }
-        let ops = self
-            .stacksets
-            .recent_operations(&self.cfg().stack_set, 5)
-            .await?;
-        Ok(ops.iter().any(|o| {
-            o.id.starts_with(OP_PREFIX)
-                && matches!(o.action.as_str(), "CREATE" | "UPDATE" | "DELETE")
-                && o.started
-                    .as_deref()
-                    .and_then(crate::time::parse_rfc3339)
-                    .is_some_and(recent)
-        }))
     }
 
     /// The schedule: reconcile first (creates, deletes, retries and drift repairs from the
@@ -964,14 +1074,45 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             }
             Outcome::Done(report) => {
                 if only.is_none() {
+                    self.remember_full_read(report.read_stats.total());
                     self.remember(read_at);
                 }
-                from_report(c, &report, why)
+                let mut s = from_report(c, &report, why);
+                if let (Some(f), Some(_)) = (s.figures.as_mut(), only) {
+                    f.whole_scope = false;
+                }
+                s
             }
         };
         summary.warnings = warnings;
         Ok(summary)
     }
+}
+
+/// Up to five reasons, then how many more: a batch of a thousand events logs one line, not a
+/// thousand reasons.
+fn first_few(reasons: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = reasons
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if reasons.len() > SHOWN {
+        text.push_str(&format!("; and {} more", reasons.len() - SHOWN));
+    }
+    text
+}
+
+/// The accounts a run's operations named.
+fn operated(s: &Summary) -> Vec<AccountId> {
+    let set: BTreeSet<AccountId> = s
+        .operations
+        .iter()
+        .flat_map(|o| o.accounts.iter().cloned())
+        .collect();
+    set.into_iter().collect()
 }
 
 /// `first`, then `next`: what both changed, and how the second ended.
@@ -1111,6 +1252,35 @@ fn from_report(c: &Classified, r: &Report, why: &str) -> Summary {
     s
 }
 
+/// The event a delivery is reported under: the schedule, else the first event that is not
+/// ignored, else the first.
+fn lead(batch: &[Classified]) -> Classified {
+    batch
+        .iter()
+        .find(|e| e.trigger == Trigger::Schedule)
+        .or_else(|| {
+            batch
+                .iter()
+                .find(|e| !matches!(e.trigger, Trigger::Ignored { .. }))
+        })
+        .or(batch.first())
+        .cloned()
+        .unwrap_or(Classified {
+            trigger: Trigger::Ignored {
+                why: "no event".into(),
+            },
+            event_time: None,
+            event_id: None,
+        })
+}
+
+/// The distinct accounts the events name.
+fn named_in<'a>(events: impl Iterator<Item = &'a Classified>) -> BTreeSet<AccountId> {
+    events
+        .filter_map(|e| e.trigger.account().cloned())
+        .collect()
+}
+
 fn epoch_ms() -> u64 {
     (now_epoch() * 1000.0) as u64
 }
@@ -1144,5 +1314,25 @@ fn log_summary(s: &Summary) {
     }
     for f in &s.failures {
         tracing::warn!(account = %f.account, region = %f.region, reason = %f.reason, advice = %f.advice, "account not enrolled");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_list_of_reasons_shows_five_and_counts_the_rest() {
+        let many: Vec<String> = (0..1000).map(|i| format!("account {i}: outside")).collect();
+        let text = first_few(&many);
+        assert!(
+            text.starts_with("account 0: outside; account 1: outside"),
+            "{text}"
+        );
+        assert!(text.ends_with("account 4: outside; and 995 more"), "{text}");
+        assert_eq!(
+            first_few(&many[..2]),
+            "account 0: outside; account 1: outside"
+        );
     }
 }

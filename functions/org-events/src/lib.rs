@@ -13,4 +13,4 @@ pub mod trigger;
 
 pub use config::{Config, ConfigError};
 pub use handler::{Handler, HandlerError, Invocation, Summary};
-pub use trigger::{classify, Classified, Trigger};
+pub use trigger::{classify, deliveries, Classified, Trigger};

@@ -9,6 +9,7 @@
 //! organization as it is now. Only what decides *whether* to look is taken from the payload.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -325,6 +326,47 @@ fn account(name: &str, field: &str, raw: &str) -> Result<AccountId, Trigger> {
             "malformed {name} event: {field} `{raw}` is not an account ID"
         ))
     })
+}
+
+/// The events of one invocation. The Organizations rules send their events to an SQS queue,
+/// which hands them to the function in batches (each record's `body` is the whole EventBridge
+/// event, as EventBridge puts it on a queue target); the schedule invokes the function
+/// directly with one EventBridge event. Never empty: a batch without records is one ignored
+/// event.
+pub fn deliveries(event: &Value) -> Vec<Classified> {
+    let Some(bodies) = sqs_bodies(event) else {
+        return vec![classify(event)];
+    };
+    if bodies.is_empty() {
+        return vec![Classified {
+            trigger: ignored("an SQS delivery without records"),
+            event_time: None,
+            event_id: None,
+        }];
+    }
+    bodies.iter().map(classify).collect()
+}
+
+/// The bodies of an SQS delivery (`Records[].eventSource` `aws:sqs`), each read as JSON; a body
+/// that is not JSON stays a string, which `classify` ignores as malformed. `None`: not an SQS
+/// delivery.
+fn sqs_bodies(event: &Value) -> Option<Vec<Value>> {
+    let records = event.get("Records")?.as_array()?;
+    let from_sqs = |r: &Value| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs");
+    if !records.iter().all(from_sqs) {
+        return None;
+    }
+    let batch: SqsEvent = serde_json::from_value(event.clone()).ok()?;
+    Some(
+        batch
+            .records
+            .into_iter()
+            .map(|m| {
+                let body = m.body.unwrap_or_default();
+                serde_json::from_str::<Value>(&body).unwrap_or(Value::String(body))
+            })
+            .collect(),
+    )
 }
 
 /// Reads an EventBridge event.
@@ -869,5 +911,60 @@ mod tests {
             assert_eq!(c.trigger, Trigger::Schedule, "{bad}");
             assert_eq!(c.event_time, None, "{bad}");
         }
+    }
+
+    const SQS_BATCH: &str = include_str!("../../../events/sqs-org-events-batch.json");
+
+    #[test]
+    fn an_sqs_batch_reads_as_the_eventbridge_events_its_records_carry_in_order() {
+        let batch: Value = serde_json::from_str(SQS_BATCH).unwrap();
+        let events = deliveries(&batch);
+        let kinds: Vec<&str> = events.iter().map(|e| e.trigger.kind()).collect();
+        assert_eq!(kinds, ["account_moved", "account_left", "ou_created"]);
+        assert_eq!(
+            events[0].trigger,
+            Trigger::AccountMoved {
+                account: AccountId::parse("111111111111").unwrap(),
+                from: "ou-a1b2-11111111".into(),
+                to: "ou-a1b2-22222222".into(),
+            }
+        );
+        // Each record is the same as the event delivered on its own.
+        let alone: Value =
+            serde_json::from_str(batch["Records"][0]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(events[0], classify(&alone));
+    }
+
+    #[test]
+    fn an_eventbridge_event_invoked_directly_is_a_delivery_of_one() {
+        let e = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event",
+                       "source": "aws.events", "time": "2024-05-01T12:00:00Z",
+                       "detail": {}});
+        let events = deliveries(&e);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].trigger, Trigger::Schedule);
+    }
+
+    #[test]
+    fn a_record_whose_body_is_not_json_is_ignored_and_the_others_are_read() {
+        let mut batch: Value = serde_json::from_str(SQS_BATCH).unwrap();
+        batch["Records"][1]["body"] = json!("not json {");
+        let events = deliveries(&batch);
+        assert_eq!(events.len(), 3);
+        assert!(
+            matches!(&events[1].trigger, Trigger::Ignored { why } if why.contains("not a JSON object")),
+            "{:?}",
+            events[1]
+        );
+        assert_eq!(events[0].trigger.kind(), "account_moved");
+    }
+
+    #[test]
+    fn an_sqs_delivery_without_records_is_one_ignored_event() {
+        let events = deliveries(&json!({"Records": []}));
+        assert_eq!(events.len(), 1);
+        assert!(
+            matches!(&events[0].trigger, Trigger::Ignored { why } if why.contains("without records"))
+        );
     }
 }

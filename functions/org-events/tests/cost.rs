@@ -128,11 +128,8 @@ async fn an_event_outside_the_scope_costs_a_few_organizations_calls_and_one_inst
 
 #[tokio::test]
 async fn an_account_moved_into_the_scope_is_enrolled_from_what_concerns_it_alone() {
-    let mut w = World::new(&["Root/Prod"], "ALL", &[], &[], 0.2).await;
+    let w = World::new(&["Root/Prod"], "ALL", &[], &[], 0.2).await;
     w.schedule().await;
-    // The schedule's operations just ran: within the burst window, the event would be taken
-    // as part of a burst and read the whole scope (burst.rs covers that way).
-    w.handler.burst_window = Duration::ZERO;
     let orphan = w.f.account("sandbox-orphan");
     let (root, eu) = (w.f.root(), w.f.ou("Root/Prod/EU"));
     w.bed.move_account(&orphan, &root, &eu).await;
@@ -260,4 +257,119 @@ async fn on_a_generated_organization_the_whole_organization_read_and_an_outside_
         org <= whole_org_bound(accounts),
         "{org} Organizations calls for {accounts} accounts: {actions:?}"
     );
+}
+
+/// Issue 12's burst bound, on the generated organization: 200 moves over 20 accounts, in and
+/// out of a scope of five top-level OUs, reach a fresh instance as one SQS batch (the queue's
+/// batching window is longer than the burst). The batch costs no more Organizations calls than
+/// one full read of the scope (a scheduled run with nothing to change, measured here), makes
+/// at most one create and one delete operation, and leaves the StackSet exactly as the scope
+/// says (the scheduled run after it finds nothing to change).
+#[tokio::test]
+async fn on_a_generated_organization_a_burst_of_200_moves_in_one_batch_costs_at_most_one_full_read()
+{
+    let bed = TestBed::start().await;
+    let f = generated(&bed).await;
+    bed.configure(json!({"operation_seconds": 0.2})).await;
+    bed.create_stack_set(STACK_SET, true).await;
+    let ous = f.0["ous"].as_object().unwrap();
+    let mut tops: Vec<&String> = ous.keys().filter(|p| p.matches('/').count() == 1).collect();
+    tops.sort();
+    let targets: Vec<&String> = tops.iter().take(5).copied().collect();
+    let under = |p: &str| {
+        targets
+            .iter()
+            .any(|t| p == t.as_str() || p.starts_with(&format!("{t}/")))
+    };
+    let env = env(&targets.iter().map(|t| f.ou(t)).collect::<Vec<_>>(), "ALL");
+    let warm = handler(&bed, &env).await;
+    let s = warm
+        .handle(&event("scheduled.json", &[]), &invocation(10))
+        .await
+        .expect("first scheduled run");
+    assert!(s.failures.is_empty(), "{:?}", s.failures);
+    bed.control("requests/clear", json!({})).await;
+    let s = warm
+        .handle(&event("scheduled.json", &[]), &invocation(11))
+        .await
+        .expect("second scheduled run");
+    assert_eq!(s.outcome, Disposition::NoChange, "{}", s.reason);
+    let (full_read, _, _) = counts(&bed).await;
+
+    // Ten ACTIVE accounts outside the scope and ten inside, each cycling through three places
+    // (its own OU, then one inside and one outside the scope, or the reverse): after ten moves
+    // each, the outside ones are in the scope and the inside ones out of it.
+    let first_target = f.ou(targets[0]);
+    let second_target = f.ou(targets[1]);
+    let outside_ou = ous
+        .iter()
+        .find(|(p, _)| p.matches('/').count() == 1 && !under(p))
+        .map(|(_, id)| id.as_str().unwrap().to_owned())
+        .expect("an OU outside the scope");
+    let pick = |inside: bool| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = f.0["accounts"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|a| a["state"] == "ACTIVE")
+            .filter_map(|a| {
+                let p = a["ou_path"].as_str()?;
+                (p != "Root" && under(p) == inside).then(|| {
+                    (
+                        a["id"].as_str().unwrap().to_owned(),
+                        ous[p].as_str().unwrap().to_owned(),
+                    )
+                })
+            })
+            .collect();
+        v.sort();
+        v.truncate(10);
+        v
+    };
+    let (outs, ins) = (pick(false), pick(true));
+    assert_eq!((outs.len(), ins.len()), (10, 10));
+    let mut cycles: Vec<(String, Vec<String>)> = Vec::new();
+    for (a, home) in outs {
+        cycles.push((a, vec![home, first_target.clone(), second_target.clone()]));
+    }
+    for (a, home) in ins {
+        cycles.push((a, vec![home, outside_ou.clone(), second_target.clone()]));
+    }
+    let mut events = Vec::new();
+    for round in 0..10 {
+        for (a, places) in &cycles {
+            let (from, to) = (&places[round % 3], &places[(round + 1) % 3]);
+            bed.move_account(a, from, to).await;
+            events.push(move_event(a, from, to));
+        }
+    }
+    assert_eq!(events.len(), 200);
+
+    let cold = handler(&bed, &env).await;
+    bed.control("requests/clear", json!({})).await;
+    let s = cold
+        .handle(&e2e::queue::sqs_batch(&events), &invocation(12))
+        .await
+        .expect("the batch");
+    let (org, cfn, actions) = counts(&bed).await;
+    println!(
+        "burst of 200 moves over 20 accounts, one batch: {org} Organizations calls, {cfn} \
+         CloudFormation calls, {} operations; one full read of the scope: {full_read} \
+         Organizations calls",
+        s.operations.len()
+    );
+    assert_eq!((s.events, s.accounts_named), (200, 20));
+    assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
+    assert!(s.failures.is_empty(), "{:?}", s.failures);
+    assert_eq!((s.accounts_added.len(), s.accounts_removed.len()), (10, 10));
+    assert!(s.operations.len() <= 2, "{:?}", s.operations);
+    assert!(
+        org <= full_read,
+        "{org} Organizations calls for the burst, one full read costs {full_read}: {actions:?}"
+    );
+    let s = warm
+        .handle(&event("scheduled.json", &[]), &invocation(13))
+        .await
+        .expect("scheduled run after the burst");
+    assert_eq!(s.outcome, Disposition::NoChange, "{}", s.reason);
 }

@@ -150,7 +150,15 @@ async fn an_event_that_enrolls_an_account_counts_as_touching_the_scope() {
     let s = invoke(&h, &ev, "req-metrics-3").await;
     let ms = check_emf(&s.metrics_line).unwrap();
     assert_eq!(value(&ms, names::EVENTS_TOUCHING_SCOPE), Some(1.0), "{s:?}");
+    // The event's pass read its account only: it says nothing of the scope's size.
+    assert_eq!(value(&ms, names::ACCOUNTS_IN_SCOPE), None);
+    assert_eq!(value(&ms, names::ACCOUNTS_ENROLLED), None);
+    assert_eq!(value(&ms, names::ACCOUNTS_FAILED), None);
+    assert_eq!(value(&ms, names::OPERATIONS_STARTED), Some(1.0));
+    assert_eq!(value(&ms, names::RECONCILE_SUCCEEDED), Some(1.0));
+    // The next scheduled run does, for all seven.
+    let s = invoke(&h, &common::event("scheduled.json", &[]), "req-metrics-4").await;
+    let ms = check_emf(&s.metrics_line).unwrap();
     assert_eq!(value(&ms, names::ACCOUNTS_IN_SCOPE), Some(7.0));
     assert_eq!(value(&ms, names::ACCOUNTS_ENROLLED), Some(7.0));
-    assert_eq!(value(&ms, names::RECONCILE_SUCCEEDED), Some(1.0));
 }

@@ -210,7 +210,6 @@ async fn main() {
         ("TARGET_ACCOUNT_IDS", excluded.clone()),
         ("STACK_SET_NAME", STACK_SET.into()),
         ("ON_ACCOUNT_LEAVES_SCOPE", "DELETE".into()),
-        ("SETTLE_SECONDS", "1".into()),
     ]);
     let mut oe = stub2.spawn(&bin("org-events"), &env2);
     let mut mv = event("move-account.json");
@@ -219,7 +218,11 @@ async fn main() {
         "sourceParentId": f.root(),
         "destinationParentId": f.ou("Root/Prod/EU"),
     });
-    match run(&stub2, mv).await {
+    // As AWS delivers it: the rule puts the event on OrgEventsQueue, and the event source
+    // mapping hands the function an SQS batch whose record's body is the event.
+    let delivery = e2e::queue::sqs_batch(&[mv]);
+    println!("delivered as the events queue does: one SQS batch, its record's body the event");
+    match run(&stub2, delivery).await {
         Ok(summary) => {
             println!("org-events summary:");
             println!(
