@@ -143,10 +143,10 @@ async fn warnings_explain_listed_accounts_and_existing_iam_resources() {
     );
     let c = check(&v, "oidc-provider");
     assert_eq!(c["status"], "WARN");
-    assert!(c["fix"]
-        .as_str()
-        .unwrap()
-        .contains("CreateOIDCProvider=false"));
+    // The management account's own switch, not the StackSet's: members keep getting theirs.
+    let fix = c["fix"].as_str().unwrap();
+    assert!(fix.contains("CreateOIDCProviderInManagementAccount=false"));
+    assert!(fix.contains("CreateOIDCProvider=true"));
     let c = check(&v, "role");
     assert_eq!(c["status"], "WARN");
     assert!(c["detail"]

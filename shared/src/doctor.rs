@@ -863,11 +863,12 @@ fn oidc_provider(i: &Inputs<'_>) -> Check {
                     }
                 ),
             );
-            let mut fix = "Deploy with CreateOIDCProvider=false: the stack reuses the existing \
-                           provider. That switch also holds for the StackSet's default, so then \
-                           member accounts without Port's provider get a role Port cannot \
-                           assume; with true, member accounts that already hold one reuse it \
-                           automatically."
+            let mut fix = "Deploy with CreateOIDCProviderInManagementAccount=false: the \
+                           management account's role reuses the existing provider, while \
+                           CreateOIDCProvider=true (the default) still gives member accounts \
+                           theirs (those that already hold one reuse it automatically). From a \
+                           delegated administrator, deploy the management account's companion \
+                           stack with CreateOIDCProvider=false."
                 .to_owned();
             if !aud {
                 fix.push_str(&format!(

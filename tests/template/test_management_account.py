@@ -153,9 +153,13 @@ def test_ports_role_and_provider_are_the_main_templates(template, companion, res
 
 
 def test_the_conditions_of_the_role_and_provider_are_the_main_templates(template, companion):
-    assert companion["Resources"]["PortOIDCProvider"]["Condition"] == "CreateOIDCProvider"
+    assert companion["Resources"]["PortOIDCProvider"]["Condition"] == "CreateOIDCProviderHere"
+    # Here the stack's CreateOIDCProvider is the management account's only switch.
+    assert cfn.plain(companion["Conditions"]["CreateOIDCProviderHere"]) == {
+        "Fn::Equals": [{"Ref": "CreateOIDCProvider"}, "true"]
+    }
     assert "Condition" not in companion["Resources"]["PortIntegrationRole"]
-    for cond in ("CreateOIDCProvider", "UseDefaultRoleName", "DeriveJwtSubject"):
+    for cond in ("UseDefaultRoleName", "DeriveJwtSubject"):
         assert cfn.plain(companion["Conditions"][cond]) == cfn.plain(template["Conditions"][cond]), cond
 
 

@@ -77,7 +77,8 @@ def test_federated_principal_is_this_accounts_provider(template, member):
         text, mapping = role["Properties"]["AssumeRolePolicyDocument"]["Fn::Sub"]
         assert '"Federated": "${ProviderArn}"' in text
         cond, created, existing = cfn.plain(mapping["ProviderArn"])["Fn::If"]
-        assert cond == "CreateOIDCProvider"
+        # The condition that creates the provider in the same template.
+        assert cond == t["Resources"]["PortOIDCProvider"]["Condition"]
         assert created == {"Ref": "PortOIDCProvider"}
         assert t["Resources"]["PortOIDCProvider"]["Type"] == "AWS::IAM::OIDCProvider"
         arn, _ = existing["Fn::Sub"]
@@ -87,9 +88,6 @@ def test_federated_principal_is_this_accounts_provider(template, member):
 def test_oidc_provider(template, member):
     # The main template creates it only in the management account (issue 15).
     assert template["Resources"]["PortOIDCProvider"]["Condition"] == "CreateOIDCProviderHere"
-    assert cfn.plain(template["Conditions"]["CreateOIDCProviderHere"]) == {
-        "Fn::And": [{"Condition": "CreateOIDCProvider"}, {"Condition": "InManagementAccount"}]
-    }
     assert member["Resources"]["PortOIDCProvider"]["Condition"] == "CreateOIDCProvider"
     for t in (template, member):
         p = t["Resources"]["PortOIDCProvider"]
@@ -125,3 +123,52 @@ def test_stackset_passes_every_member_parameter(template, member):
     ss = template["Resources"]["PortStackSet"]["Properties"]
     passed = {p["ParameterKey"] for p in ss["Parameters"]}
     assert passed == set(member["Parameters"])
+
+
+@pytest.mark.parametrize(
+    "create, here, creates_here",
+    [
+        ("true", "", True),
+        ("false", "", False),
+        ("true", "false", False),
+        ("false", "true", True),
+        ("true", "true", True),
+        ("false", "false", False),
+    ],
+)
+def test_the_management_accounts_provider_can_be_reused_while_members_get_theirs(
+    template, member, create, here, creates_here
+):
+    """A management account that already holds Port's provider (creating it again fails with
+    EntityAlreadyExists and rolls the stack back) sets CreateOIDCProviderInManagementAccount
+    to false; the StackSet's CreateOIDCProvider stays as given, so member accounts without a
+    provider still get one. Empty follows CreateOIDCProvider."""
+    params = {
+        **REQUIRED,
+        "CreateOIDCProvider": create,
+        "CreateOIDCProviderInManagementAccount": here,
+    }
+    ev = cfn.Evaluator(template, params)
+    assert cfn.present(ev, "Resources", "PortOIDCProvider") is creates_here
+    role = template["Resources"]["PortIntegrationRole"]
+    doc = cfn.policy_document(ev, role["Properties"]["AssumeRolePolicyDocument"])
+    (s,) = cfn.statements(doc)
+    if creates_here:
+        assert s["Principal"] == {"Federated": ev.eval({"Ref": "PortOIDCProvider"})}
+    else:
+        assert s["Principal"] == {"Federated": DEFAULT_PROVIDER_ARN}
+    # What the members get does not depend on the management account's switch.
+    assert member_params(template, ev)["CreateOIDCProvider"] == create
+
+
+def test_from_a_delegated_administrator_the_main_stack_creates_no_provider(template):
+    for here in ("", "true", "false"):
+        ev = cfn.Evaluator(
+            template,
+            {
+                **REQUIRED,
+                "ManagementAccountId": "999988887777",
+                "CreateOIDCProviderInManagementAccount": here,
+            },
+        )
+        assert not cfn.present(ev, "Resources", "PortOIDCProvider")
