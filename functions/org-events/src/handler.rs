@@ -51,7 +51,7 @@ use thiserror::Error;
 use crate::config::{Config, ConfigError, Generation, StackPhase};
 use crate::guard::{Guarded, NoStack, Trip};
 use crate::time::{format_rfc3339, now_epoch};
-use crate::trigger::{deliveries, Classified, Trigger};
+use crate::trigger::{deliveries, lead, Classified, Trigger};
 use shared::ou_parents::OuParents;
 
 /// An event's change counts as seen by a reconcile that started reading at least this long
@@ -936,7 +936,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
         }
         let mut read_at = now_epoch();
         let mut last = self.preview(&policy, only).await?;
-        if !cfg.settle.is_zero() && !is_noop(&last) {
+        if !is_noop(&last) {
             let until = (self.clock.now() + cfg.settle_max).min(
                 inv.deadline
                     .checked_sub(SETTLE_RESERVE)
@@ -1250,28 +1250,6 @@ fn from_report(c: &Classified, r: &Report, why: &str) -> Summary {
     s.figures = Some(ReconcileFigures::from_report(r));
     s.change = r.scope_change();
     s
-}
-
-/// The event a delivery is reported under: the schedule, else the first event that is not
-/// ignored, else the first.
-fn lead(batch: &[Classified]) -> Classified {
-    batch
-        .iter()
-        .find(|e| e.trigger == Trigger::Schedule)
-        .or_else(|| {
-            batch
-                .iter()
-                .find(|e| !matches!(e.trigger, Trigger::Ignored { .. }))
-        })
-        .or(batch.first())
-        .cloned()
-        .unwrap_or(Classified {
-            trigger: Trigger::Ignored {
-                why: "no event".into(),
-            },
-            event_time: None,
-            event_id: None,
-        })
 }
 
 /// The distinct accounts the events name.

@@ -85,6 +85,17 @@ pub struct Classified {
     pub event_id: Option<String>,
 }
 
+impl Classified {
+    /// An event this code does not act on, with why.
+    fn ignored(why: impl Into<String>) -> Self {
+        Self {
+            trigger: ignored(why),
+            event_time: None,
+            event_id: None,
+        }
+    }
+}
+
 // ------------------------------------------------------------------ typed details
 
 /// What every CloudTrail-delivered detail says about itself.
@@ -338,13 +349,25 @@ pub fn deliveries(event: &Value) -> Vec<Classified> {
         return vec![classify(event)];
     };
     if bodies.is_empty() {
-        return vec![Classified {
-            trigger: ignored("an SQS delivery without records"),
-            event_time: None,
-            event_id: None,
-        }];
+        return vec![Classified::ignored("an SQS delivery without records")];
     }
     bodies.iter().map(classify).collect()
+}
+
+/// The event a delivery is reported under: the schedule, else the first event that is not
+/// ignored, else the first.
+pub fn lead(batch: &[Classified]) -> Classified {
+    batch
+        .iter()
+        .find(|e| e.trigger == Trigger::Schedule)
+        .or_else(|| {
+            batch
+                .iter()
+                .find(|e| !matches!(e.trigger, Trigger::Ignored { .. }))
+        })
+        .or(batch.first())
+        .cloned()
+        .unwrap_or_else(|| Classified::ignored("no event"))
 }
 
 /// The bodies of an SQS delivery (`Records[].eventSource` `aws:sqs`), each read as JSON; a body
