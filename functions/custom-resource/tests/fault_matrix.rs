@@ -323,9 +323,31 @@ async fn an_endpoint_outage_during_the_wait_is_ridden_out_and_answered_once() {
     assert_eq!(summary.answered.as_deref(), Some("SUCCESS"), "{summary:?}");
     assert_eq!(sink.bodies().len(), 1);
     assert_eq!(bed.instance_accounts(STACK_SET).await, ids(&f, PROD));
-    assert_eq!(
-        bed.mutating_stackset_calls().await,
-        ["CreateStackInstances"]
+    // One operation. The outage can cut the connection before CreateStackInstances' answer
+    // arrives, and the SDK then sends the same request again: with the same OperationId,
+    // which AWS documents as the idempotency token ("performs the stack set operation only
+    // once, even if you retry the request"), so it is never a second operation.
+    let creates: Vec<Value> = bed
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["service"] == "cloudformation" && r["throttled"] != true)
+        .filter(|r| r["action"] == "CreateStackInstances")
+        .collect();
+    let op_ids: std::collections::BTreeSet<Option<&str>> = creates
+        .iter()
+        .map(|r| r["params"]["OperationId"].as_str())
+        .collect();
+    assert!(!creates.is_empty());
+    assert_eq!(op_ids.len(), 1, "{creates:?}");
+    assert!(op_ids.iter().all(Option::is_some), "{creates:?}");
+    assert!(
+        bed.mutating_stackset_calls()
+            .await
+            .iter()
+            .all(|a| a == "CreateStackInstances"),
+        "only the create: {:?}",
+        bed.mutating_stackset_calls().await
     );
 }
 
