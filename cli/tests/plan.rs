@@ -1,4 +1,7 @@
-//! `orgscope plan` against the sample organization in the local test bed.
+//! `orgscope plan` against the sample organization in the local test bed, run as a person
+//! holding the documented policy (docs/orgscope-policy.json).
+
+mod common;
 
 use std::process::Output;
 
@@ -6,13 +9,7 @@ use e2e::{Fixture, TestBed};
 use serde_json::Value;
 
 async fn orgscope(bed: &TestBed, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_orgscope"))
-        .args(args)
-        .envs(bed.env())
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .expect("run orgscope")
+    common::orgscope(bed, args, &[]).await
 }
 
 async fn plan_json(bed: &TestBed, ous: &str, mode: &str, accounts: &str) -> Value {

@@ -480,3 +480,45 @@ async fn status_from_a_delegated_administrator_reads_the_management_accounts_sta
     assert!(err.contains(&member), "{err}");
     assert_eq!(bed.stackset_call_count().await, 0);
 }
+
+/// The CLI tests run under exactly the documented policy, and the test bed refuses what it
+/// does not allow: without `cloudformation:ListStackInstances`, `status` fails naming the
+/// refused action (AWS's AccessDenied message) instead of showing a wrong picture.
+#[tokio::test]
+async fn status_under_a_policy_without_list_stack_instances_fails_naming_the_action() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    let mut policy = documented_policy();
+    for st in policy["Statement"].as_array_mut().unwrap() {
+        if let Some(actions) = st["Action"].as_array_mut() {
+            actions.retain(|a| a != "cloudformation:ListStackInstances");
+        }
+    }
+    let p = bed
+        .principal_with("orgscope-user", e2e::MANAGEMENT_ACCOUNT, vec![policy])
+        .await;
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_ACCESS_KEY_ID", p.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", p.secret_access_key),
+        ("AWS_SESSION_TOKEN", p.session_token),
+    ];
+    let ou = f.ou("Root/Prod");
+    let out = orgscope(
+        &bed,
+        &["status", "--target-ou-ids", &ou, "--account-scope", "ALL"],
+        &env,
+    )
+    .await;
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cloudformation:ListStackInstances"),
+        "the refusal is named: {err}"
+    );
+    let denied = bed.denied().await;
+    assert!(
+        !denied.is_empty() && denied.iter().all(|(a, _)| a == "ListStackInstances"),
+        "{denied:?}"
+    );
+}

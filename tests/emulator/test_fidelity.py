@@ -553,7 +553,7 @@ def test_moved_account_keeps_its_instance_and_records_the_ou_it_was_deployed_thr
 def test_a_listed_ou_is_resolved_by_the_configured_reading(emu, sample, cfn, org, reading, through, reached):
     """AWS's API reference does not say whether Update/DeleteStackInstances resolve a listed
     OU through the organization as it is now or through each instance's recorded OU
-    (shared/REFERENCE.md, "The recorded OU"). The `ou_reading` switch plays each reading
+    (the API reference is silent on it). The `ou_reading` switch plays each reading
     strictly, never both at once."""
     emu.post("/config", {"ou_reading": reading})
     name = make_stack_set(cfn)

@@ -2,6 +2,7 @@
 //! fidelity layer, see `tests/emulator/README.md`), its control API, and SDK clients aimed at it.
 
 pub mod http;
+pub mod iam;
 pub mod lambda;
 pub mod proxy;
 pub mod queue;
@@ -14,6 +15,8 @@ use aws_sdk_cloudformation::types::{AutoDeployment, Capability, PermissionModels
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+pub use iam::{Deployment, Function, Principal, MANAGEMENT_ACCOUNT};
 
 /// The workspace root.
 pub fn repo_root() -> PathBuf {

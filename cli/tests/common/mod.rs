@@ -12,10 +12,27 @@ pub const PORT_URL: &str =
     "https://oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4";
 pub const ISSUER: &str = "oidc.eks.eu-west-1.amazonaws.com/id/56E5F51C07138118A9183ECEAA68FAF4";
 
+/// The permissions the README documents for `orgscope` (docs/orgscope-policy.json): every
+/// CLI test runs under exactly them, so a call they do not allow fails with AccessDenied.
+pub fn documented_policy() -> Value {
+    let path = e2e::repo_root().join("docs/orgscope-policy.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("docs/orgscope-policy.json"))
+        .expect("the documented policy is JSON")
+}
+
+/// A person in `account` holding the documented policy and nothing else.
+pub async fn documented_principal(bed: &TestBed, account: &str) -> e2e::Principal {
+    bed.principal_with("orgscope-user", account, vec![documented_policy()])
+        .await
+}
+
+/// Runs the CLI as a person of the management account holding the documented policy (`env`
+/// may name other credentials: `member_env`).
 pub async fn orgscope(bed: &TestBed, args: &[&str], env: &[(&str, String)]) -> Output {
+    let me = documented_principal(bed, e2e::MANAGEMENT_ACCOUNT).await;
     tokio::process::Command::new(env!("CARGO_BIN_EXE_orgscope"))
         .args(args)
-        .envs(bed.env())
+        .envs(bed.env_as(&me))
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("NO_COLOR", "1")
         .env_remove("AWS_PROFILE")
@@ -212,21 +229,13 @@ pub fn check<'a>(v: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no check {id} in {v:#}"))
 }
 
-/// Credentials of `account` for the CLI's environment (AssumeRole, as the test bed's
-/// `member_config` does).
+/// Credentials of a person in `account` holding the documented policy, for the CLI's
+/// environment.
 pub async fn member_env(bed: &TestBed, account: &str) -> Vec<(&'static str, String)> {
-    let creds = aws_sdk_sts::Client::new(&bed.sdk_config().await)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/admin"))
-        .role_session_name("doctor-test")
-        .send()
-        .await
-        .expect("AssumeRole")
-        .credentials
-        .expect("credentials");
+    let p = documented_principal(bed, account).await;
     vec![
-        ("AWS_ACCESS_KEY_ID", creds.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
-        ("AWS_SESSION_TOKEN", creds.session_token),
+        ("AWS_ACCESS_KEY_ID", p.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", p.secret_access_key),
+        ("AWS_SESSION_TOKEN", p.session_token),
     ]
 }

@@ -9,8 +9,8 @@
 
 mod common;
 
-use common::{request, rig};
-use e2e::{Fixture, STACK_SET};
+use common::{request, rig, rig_for_stack_sets};
+use e2e::{Deployment, Fixture, Function, STACK_SET};
 use serde_json::{json, Value};
 
 /// A StackSet that is never created.
@@ -671,7 +671,8 @@ fn rejected_rows(f: &Fixture) -> Vec<Row> {
 
 #[tokio::test]
 async fn every_bad_input_is_answered_failed_naming_the_value_and_the_fix_with_no_change() {
-    let r = rig().await;
+    // The stack is deployed with the StackSetName each row names: the function may read it.
+    let r = rig_for_stack_sets(&[STACK_SET, MISSING_SET, SELF_MANAGED_SET]).await;
     let f = r.bed.sample().await;
     r.bed.create_stack_set(STACK_SET, true).await;
     r.bed.create_stack_set(SELF_MANAGED_SET, false).await;
@@ -1025,7 +1026,10 @@ async fn raw_non_utf8_bytes_are_an_invocation_error_and_the_binary_keeps_serving
         .env("AWS_LAMBDA_FUNCTION_NAME", "orgscope-test")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .envs(bed.env())
+        .envs(
+            bed.function_env(Function::CustomResource, &Deployment::management())
+                .await,
+        )
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{props, request};
 use e2e::lambda::{LambdaStub, ResponseSink};
-use e2e::{TestBed, STACK_SET};
+use e2e::{Deployment, Function, TestBed, STACK_SET};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -18,7 +18,9 @@ async fn the_binary_answers_cloudformation_and_never_logs_the_presigned_signatur
     bed.create_stack_set(STACK_SET, true).await;
     let sink = ResponseSink::start().await;
     let stub = LambdaStub::start(Duration::from_secs(60)).await;
-    let mut env = bed.env();
+    let mut env = bed
+        .function_env(Function::CustomResource, &Deployment::management())
+        .await;
     env.push(("AWS_LAMBDA_LOG_FORMAT", "JSON".into()));
     env.push(("AWS_LAMBDA_LOG_LEVEL", "DEBUG".into()));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_custom-resource"));

@@ -15,7 +15,7 @@ use custom_resource::aws::HttpResponder;
 use custom_resource::handler::{Handler, Invocation};
 use custom_resource::preflight_only;
 use e2e::lambda::ResponseSink;
-use e2e::{DeployAs, Fixture, TestBed, STACK_SET};
+use e2e::{DeployAs, Deployment, Fixture, Function, TestBed, STACK_SET};
 use serde_json::{json, Value};
 use shared::adapters::{CfnStackSets, SdkIdentity, SdkOrganizations};
 use shared::core::mode::register_command;
@@ -57,7 +57,11 @@ impl Deployed {
         bed.create_stack_set_as(&conf, mode).await;
         bed.control("requests/clear", json!({})).await;
         let sink = ResponseSink::start().await;
-        let handler = handler(&conf, Capture::default());
+        // The function runs as the principal template.yaml makes it in this mode.
+        let fconf = bed
+            .function_config(Function::CustomResource, &Deployment::of(mode, &f))
+            .await;
+        let handler = handler(&fconf, Capture::default());
         Self {
             bed,
             f,
@@ -117,8 +121,19 @@ fn account_ids(answer: &Value) -> Vec<String> {
 #[tokio::test]
 async fn create_update_and_delete_work_alike_from_the_management_account_and_a_delegated_administrator(
 ) {
-    for mode in DeployAs::BOTH {
+    // AWS documents that a delegated administrator's StackSet ARN carries the management
+    // account's ID, not which account its stackset-target ARNs carry: the test bed's IAM
+    // plays both readings, and the function, as template.yaml permits it, passes under each.
+    let runs = [
+        (DeployAs::ManagementAccount, "management"),
+        (DeployAs::DelegatedAdmin, "management"),
+        (DeployAs::DelegatedAdmin, "caller"),
+    ];
+    for (mode, targets) in runs {
         let d = Deployed::new(mode).await;
+        d.bed
+            .configure(json!({"iam_target_account": targets}))
+            .await;
         let eu = d.f.ou("Root/Prod/EU");
         let create = request(&d.sink, "create", "c1", d.props(&eu, "ALL"));
         let a = d.invoke(create).await;
@@ -169,6 +184,11 @@ async fn create_update_and_delete_work_alike_from_the_management_account_and_a_d
             listings,
             "{mode:?}"
         );
+        assert_eq!(
+            d.bed.denied().await,
+            vec![],
+            "{mode:?} {targets}: no call refused"
+        );
         // Every StackSet call of the lifecycle came from the deployment's account with the
         // mode's CallAs (a missing DELEGATED_ADMIN would have been "StackSet not found").
         assert!(d.bed.stackset_call_count().await > 5, "{mode:?}");
@@ -214,7 +234,14 @@ async fn an_unregistered_member_account_fails_naming_the_register_command_and_ca
     let f = bed.sample().await;
     bed.create_stack_set(STACK_SET, true).await;
     let member = f.account("prod-web");
-    let conf = bed.member_config(&member).await;
+    let deployment = Deployment {
+        account: member.clone(),
+        management_account_id: f.management(),
+        ..Deployment::management()
+    };
+    let conf = bed
+        .function_config(Function::CustomResource, &deployment)
+        .await;
     bed.control("requests/clear", json!({})).await;
     let sink = ResponseSink::start().await;
     let h = handler(&conf, Capture::default());

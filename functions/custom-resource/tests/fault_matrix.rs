@@ -16,7 +16,7 @@ use custom_resource::aws::HttpResponder;
 use custom_resource::handler::{Handler, Invocation, Settings};
 use e2e::lambda::{LambdaStub, ResponseSink};
 use e2e::proxy::TcpProxy;
-use e2e::{Fixture, TestBed, REGION, STACK_SET};
+use e2e::{Deployment, Fixture, Function, TestBed, REGION, STACK_SET};
 use serde_json::{json, Value};
 use shared::adapters::{CfnStackSets, SdkIdentity, SdkOrganizations};
 use shared::engine::EngineConfig;
@@ -41,7 +41,7 @@ fn ids(f: &Fixture, names: &[&str]) -> Vec<String> {
 /// The real `custom-resource` binary under a local Lambda (runtime + Invoke API), its
 /// stdout/stderr drained concurrently (DEBUG logs would fill the pipes and block it) into a
 /// log that can be read at any time.
-struct Function {
+struct Running {
     child: tokio::process::Child,
     log: Arc<Mutex<String>>,
 }
@@ -57,9 +57,12 @@ fn drain(r: impl tokio::io::AsyncRead + Unpin + Send + 'static, log: Arc<Mutex<S
     });
 }
 
-impl Function {
-    fn start(stub: &LambdaStub, bed: &TestBed, extra: &[(&'static str, &str)]) -> Self {
-        let mut env = bed.env();
+impl Running {
+    /// The binary, running as the principal template.yaml makes the function.
+    async fn start(stub: &LambdaStub, bed: &TestBed, extra: &[(&'static str, &str)]) -> Self {
+        let mut env = bed
+            .function_env(Function::CustomResource, &Deployment::management())
+            .await;
         env.push(("AWS_LAMBDA_LOG_FORMAT", "JSON".into()));
         for (k, v) in extra {
             env.push((k, (*v).to_owned()));
@@ -107,7 +110,7 @@ async fn throttling_through_the_real_binary_is_retried_visibly_and_the_result_is
     bed.configure(json!({"operation_seconds": 0.3})).await;
     let sink = ResponseSink::start().await;
     let stub = LambdaStub::start(Duration::from_secs(300)).await;
-    let func = Function::start(&stub, &bed, &[("AWS_LAMBDA_LOG_LEVEL", "DEBUG")]);
+    let func = Running::start(&stub, &bed, &[("AWS_LAMBDA_LOG_LEVEL", "DEBUG")]).await;
     bed.configure(json!({"throttle": {"organizations": 0.3, "cloudformation": 0.3}, "seed": 3}))
         .await;
     // Create, then Updates that move the scope round, until the SDK's retry shows in the
@@ -199,7 +202,7 @@ async fn the_deadline_during_a_running_operation_is_carried_over_by_the_real_bin
     bed.configure(json!({"operation_seconds": 8.0})).await;
     let sink = ResponseSink::start().await;
     let stub = LambdaStub::start(Duration::from_secs(35)).await;
-    let func = Function::start(&stub, &bed, &[("AWS_LAMBDA_LOG_LEVEL", "INFO")]);
+    let func = Running::start(&stub, &bed, &[("AWS_LAMBDA_LOG_LEVEL", "INFO")]).await;
     let started = Instant::now();
     stub.invoke(request(
         &sink,

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::{
-    delete_stack_set, handler_with, inv, live_id, props, request, rig, rollback_delete, Capture,
+    delete_stack_set, function_config, handler_with, inv, live_id, props, request, rig,
+    rollback_delete, Capture,
 };
 use custom_resource::handler::Reinvoker;
 use e2e::{Fixture, STACK_SET};
@@ -165,8 +166,8 @@ async fn an_operation_in_progress_is_waited_out_not_failed_on() {
     let f = r.bed.sample().await;
     r.bed.create_stack_set(STACK_SET, true).await;
     r.bed.configure(json!({"operation_seconds": 1.5})).await;
-    let conf = r.bed.sdk_config().await;
-    let other = aws_sdk_cloudformation::Client::new(&conf);
+    let other = aws_sdk_cloudformation::Client::new(&r.bed.sdk_config().await);
+    let conf = function_config(&r.bed).await;
     // Someone else (the events function, say) holds the StackSet when the Create arrives ...
     other
         .detect_stack_set_drift()
@@ -347,7 +348,7 @@ async fn a_failed_reinvocation_after_the_create_started_answers_the_live_id() {
     let f = r.bed.sample().await;
     r.bed.create_stack_set(STACK_SET, true).await;
     r.bed.configure(json!({"operation_seconds": 3.0})).await;
-    let conf = r.bed.sdk_config().await;
+    let conf = function_config(&r.bed).await;
     let h = handler_with(&conf, CfnStackSets::new(&conf), NoReinvoke);
     let p = props(&f.ou("Root/Prod"), "ALL", "");
     let s = h
@@ -466,7 +467,7 @@ async fn a_panic_after_the_create_started_answers_the_live_id() {
     let r = rig().await;
     let f = r.bed.sample().await;
     r.bed.create_stack_set(STACK_SET, true).await;
-    let conf = r.bed.sdk_config().await;
+    let conf = function_config(&r.bed).await;
     let h = handler_with(
         &conf,
         PanicsAfterStart(CfnStackSets::new(&conf)),
@@ -570,7 +571,7 @@ impl shared::ports::OrganizationsApi for PanickingOrg {
 async fn a_panic_before_any_change_is_answered_as_failed_with_the_touch_nothing_id() {
     let r = rig().await;
     r.bed.sample().await;
-    let conf = r.bed.sdk_config().await;
+    let conf = function_config(&r.bed).await;
     let h = custom_resource::handler::Handler {
         org: PanickingOrg,
         stacksets: shared::adapters::CfnStackSets::new(&conf),

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{fast_settings, live_id, props, request, Capture};
+use common::{fast_settings, function_config, live_id, props, request, Capture};
 use custom_resource::aws::HttpResponder;
 use custom_resource::handler::{Handler, Invocation, Summary};
 use e2e::lambda::ResponseSink;
@@ -23,7 +23,7 @@ type Fed<F> =
     Handler<SdkOrganizations, CfnStackSets, SdkIdentity, TokioClock, HttpResponder, Capture, F>;
 
 async fn handler<F: ChangeFeed>(bed: &TestBed, feed: F) -> Fed<F> {
-    let conf = bed.sdk_config().await;
+    let conf = function_config(bed).await;
     let mut responder = HttpResponder::new();
     responder.base_delay = Duration::from_millis(50);
     Handler {
@@ -90,7 +90,7 @@ async fn create_puts_one_event_enrolling_every_account_and_delete_one_withdrawin
     let f = bed.sample().await;
     bed.create_stack_set(STACK_SET, true).await;
     let sink = ResponseSink::start().await;
-    let h = handler(&bed, EventBridgeFeed::new(&bed.sdk_config().await)).await;
+    let h = handler(&bed, EventBridgeFeed::new(&function_config(&bed).await)).await;
     let p = props(&f.ou("Root/Prod"), "ALL", "");
     let mut prod: Vec<String> = PROD.iter().map(|n| f.account(n)).collect();
     prod.sort();

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{props, request, Capture};
+use common::{function_config, props, request, Capture};
 use custom_resource::aws::HttpResponder;
 use custom_resource::handler::{Handler, Invocation, Settings, Summary};
 use e2e::lambda::ResponseSink;
@@ -28,7 +28,7 @@ type Counting = Handler<
 
 /// The handler as main wires it: clients counted, the stack's identifier.
 async fn counting(bed: &TestBed) -> Counting {
-    let conf = bed.sdk_config().await;
+    let conf = function_config(bed).await;
     let calls = CallCounts::new();
     let mut settings = Settings::new(REGION);
     settings.engine = EngineConfig {

@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{event, mutating};
-use e2e::{Fixture, TestBed, REGION, STACK_SET};
+use common::{event, function_config, mutating};
+use e2e::{Deployment, Fixture, Function, TestBed, REGION, STACK_SET};
 use org_events::{Config, Handler, Invocation};
 use serde_json::json;
 use shared::adapters::{CfnStackSets, SdkOrganizations};
@@ -371,7 +371,10 @@ async fn start_binary(bed: &TestBed, env: &Env) -> (bool, String) {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         // Never reached on a config error; present so that a bug would show as a request.
         .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
-        .envs(bed.env())
+        .envs(
+            bed.function_env(Function::OrgEvents, &Deployment::management())
+                .await,
+        )
         .envs(env)
         .stdin(Stdio::null())
         .kill_on_drop(true);
@@ -466,6 +469,19 @@ fn invocation(n: usize) -> Invocation {
     }
 }
 
+/// What the template gives the function in a stack deployed with each of these
+/// `StackSetName`s (the rows below name several).
+async fn for_stack_sets(bed: &TestBed, names: &[&str]) -> aws_config::SdkConfig {
+    let each: Vec<Deployment> = names
+        .iter()
+        .map(|n| Deployment::management().for_stack_set(n))
+        .collect();
+    let p = bed
+        .function_principal_for_each(Function::OrgEvents, &each)
+        .await;
+    bed.config_as(&p).await
+}
+
 #[tokio::test]
 async fn values_only_aws_can_judge_fail_the_run_by_name_and_change_nothing() {
     let bed = TestBed::start().await;
@@ -473,7 +489,11 @@ async fn values_only_aws_can_judge_fail_the_run_by_name_and_change_nothing() {
     bed.configure(json!({"operation_seconds": 0.2})).await;
     bed.create_stack_set(STACK_SET, true).await;
     bed.create_stack_set("Self-Managed-StackSet", false).await;
-    let conf = bed.sdk_config().await;
+    let conf = for_stack_sets(
+        &bed,
+        &[STACK_SET, "Missing-StackSet", "Self-Managed-StackSet"],
+    )
+    .await;
     bed.control("requests/clear", json!({})).await;
     let rows = [
         row(
@@ -544,7 +564,7 @@ async fn a_listed_account_outside_the_organization_is_a_warning_and_the_rest_con
     let f = bed.sample().await;
     bed.configure(json!({"operation_seconds": 0.2})).await;
     bed.create_stack_set(STACK_SET, true).await;
-    let conf = bed.sdk_config().await;
+    let conf = function_config(&bed).await;
     let env = diff(&f, &format!("000000000042,{}", f.account("prod-web")));
     let s = handler(&conf, &env)
         .handle(&event("scheduled.json", &[]), &invocation(0))
@@ -574,7 +594,7 @@ async fn odd_but_valid_configuration_is_accepted_and_converges_exactly() {
     let f = bed.sample().await;
     bed.configure(json!({"operation_seconds": 0.2})).await;
     bed.create_stack_set(STACK_SET, true).await;
-    let conf = bed.sdk_config().await;
+    let conf = function_config(&bed).await;
     let (us, eu) = (f.ou("Root/Prod/US"), f.ou("Root/Prod/EU"));
     let a = |n: &str| f.account(n);
     let rows: Vec<(&str, Env, Vec<&str>)> = vec![
@@ -662,7 +682,7 @@ async fn a_missing_or_self_managed_stack_set_is_explained_before_any_change() {
     let bed = TestBed::start().await;
     let f = bed.sample().await;
     bed.create_stack_set("Self-Managed-StackSet", false).await;
-    let conf = bed.sdk_config().await;
+    let conf = for_stack_sets(&bed, &["Missing-StackSet", "Self-Managed-StackSet"]).await;
     bed.control("requests/clear", json!({})).await;
     for (name, want) in [
         ("Missing-StackSet", "does not exist in this region"),
@@ -690,7 +710,9 @@ async fn a_non_utf8_environment_value_fails_start_up() {
     let bed = TestBed::start().await;
     let f = bed.sample().await;
     let stub = e2e::lambda::LambdaStub::start(Duration::from_secs(30)).await;
-    let mut env: Vec<(&str, String)> = bed.env();
+    let mut env: Vec<(&str, String)> = bed
+        .function_env(Function::OrgEvents, &Deployment::management())
+        .await;
     env.push(("TARGET_OU_IDS", f.ou("Root/Prod")));
     env.push(("ACCOUNT_SCOPE", "ALL".into()));
     env.push(("STACK_SET_NAME", STACK_SET.into()));

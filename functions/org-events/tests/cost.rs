@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{event, move_event, strs, World};
+use common::{event, function_config, move_event, strs, World};
 use e2e::{Fixture, TestBed, REGION, STACK_SET};
 use org_events::handler::Disposition;
 use org_events::{Config, Handler, Invocation};
@@ -44,7 +44,7 @@ async fn handler(
     env: &BTreeMap<String, String>,
 ) -> Handler<SdkOrganizations, CfnStackSets, TokioClock> {
     let config = Config::from_env(|k| env.get(k).cloned(), REGION).expect("valid config");
-    let conf = bed.sdk_config().await;
+    let conf = function_config(bed).await;
     let mut h = Handler::new(
         SdkOrganizations::new(&conf),
         CfnStackSets::new(&conf),

@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{event, move_event};
-use e2e::{DeployAs, Fixture, TestBed, REGION, STACK_SET};
+use e2e::{DeployAs, Deployment, Fixture, Function, TestBed, REGION, STACK_SET};
 use org_events::{Config, Handler, Invocation, Summary};
 use serde_json::{json, Value};
 use shared::adapters::{CfnStackSets, CfnStacks, SdkOrganizations};
@@ -94,13 +94,16 @@ impl Deployed {
             REGION,
         )
         .expect("valid config");
+        // The function runs as the principal template.yaml makes it in this mode.
+        let deployment = Deployment::of(mode, &f).with_stack(&stack_id);
+        let fconf = bed.function_config(Function::OrgEvents, &deployment).await;
         let mut handler = Handler::new(
-            SdkOrganizations::new(&conf),
-            CfnStackSets::new(&conf),
+            SdkOrganizations::new(&fconf),
+            CfnStackSets::new(&fconf),
             TokioClock,
             config,
         )
-        .with_stack(CfnStacks::new(&conf));
+        .with_stack(CfnStacks::new(&fconf));
         handler.engine = EngineConfig {
             poll_initial: Duration::from_millis(100),
             poll_max: Duration::from_millis(500),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{env_for, event, mutating, strs, World};
 use e2e::lambda::LambdaStub;
 use e2e::proxy::TcpProxy;
-use e2e::{TestBed, REGION, STACK_SET};
+use e2e::{Deployment, Function, TestBed, REGION, STACK_SET};
 use org_events::handler::Disposition;
 use org_events::{Config, Handler, Invocation};
 use serde_json::{json, Value};
@@ -52,8 +52,10 @@ async fn throttling_through_the_real_binary_is_retried_visibly_and_converges_exa
     bed.configure(json!({"operation_seconds": 0.3})).await;
     bed.create_stack_set(STACK_SET, true).await;
     let stub = LambdaStub::start(Duration::from_secs(300)).await;
+    // The binary runs as the principal template.yaml makes the function.
     let mut env: Vec<(String, String)> = bed
-        .env()
+        .function_env(Function::OrgEvents, &Deployment::management())
+        .await
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use common::{event, World};
+use common::{event, function_config, World};
 use org_events::guard::NoStack;
 use org_events::handler::Disposition;
 use org_events::{Handler, Invocation, Summary};
@@ -26,7 +26,7 @@ type FeedHandler = Handler<SdkOrganizations, CfnStackSets, TokioClock, NoStack, 
 
 /// The world's handler as main wires it: the EventBridge adapter on the emulator.
 async fn with_feed(w: &World) -> FeedHandler {
-    let conf = w.bed.sdk_config().await;
+    let conf = function_config(&w.bed).await;
     let mut h = Handler::new(
         SdkOrganizations::new(&conf),
         CfnStackSets::new(&conf),

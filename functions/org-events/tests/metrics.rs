@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::World;
+use common::{function_config, World};
 use org_events::{Handler, Invocation, Summary};
 use serde_json::json;
 use shared::adapters::{CfnStackSets, SdkOrganizations};
@@ -19,7 +19,7 @@ type CountedHandler = Handler<Counted<SdkOrganizations>, Counted<CfnStackSets>, 
 
 /// The World's handler, as main wires it: clients counted, the stack's identifier.
 async fn counted(w: &World) -> CountedHandler {
-    let conf = w.bed.sdk_config().await;
+    let conf = function_config(&w.bed).await;
     let calls = CallCounts::new();
     let mut h = Handler::new(
         Counted::new(SdkOrganizations::new(&conf), calls.clone()),

@@ -10,8 +10,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{event, mutating, World};
-use e2e::{REGION, STACK_SET};
+use common::{event, function_config_as, mutating, World};
+use e2e::{Deployment, Function, REGION, STACK_SET};
 use org_events::handler::Disposition;
 use org_events::{Config, Handler, HandlerError, Invocation, Summary};
 use serde_json::{json, Value};
@@ -98,7 +98,9 @@ impl StackWorld {
             config.scope.targets.is_empty(),
             "no scope from the environment"
         );
-        let handler = stack_handler(&conf, config).await;
+        let fconf =
+            function_config_as(&w.bed, &Deployment::management().with_stack(&stack_id)).await;
+        let handler = stack_handler(&fconf, config).await;
         Self {
             w,
             cfn,
@@ -146,7 +148,7 @@ impl StackWorld {
             &RawList::Text(accounts.into()),
         )
         .unwrap();
-        let conf = self.w.bed.sdk_config().await;
+        let conf = custom_resource_config(&self.w.bed).await;
         let (org, ss) = (SdkOrganizations::new(&conf), CfnStackSets::new(&conf));
         let engine = Engine {
             org: &org,
@@ -182,7 +184,7 @@ impl StackWorld {
 
     /// What the custom resource does on Delete: remove every instance.
     async fn custom_resource_removes_all(&self) {
-        let conf = self.w.bed.sdk_config().await;
+        let conf = custom_resource_config(&self.w.bed).await;
         let (org, ss) = (SdkOrganizations::new(&conf), CfnStackSets::new(&conf));
         let engine = Engine {
             org: &org,
@@ -220,6 +222,12 @@ fn fast_engine() -> EngineConfig {
         poll_max: Duration::from_millis(500),
         ..EngineConfig::default()
     }
+}
+
+/// What the custom-resource function runs as (the same engine, its own principal).
+async fn custom_resource_config(bed: &e2e::TestBed) -> aws_config::SdkConfig {
+    bed.function_config(Function::CustomResource, &Deployment::management())
+        .await
 }
 
 async fn stack_handler(conf: &aws_config::SdkConfig, config: Config) -> StackHandler {
@@ -413,7 +421,7 @@ async fn a_stack_that_does_not_exist_changes_nothing() {
         REGION,
     )
     .unwrap();
-    let conf = sw.w.bed.sdk_config().await;
+    let conf = function_config_as(&sw.w.bed, &Deployment::management().with_stack(&bogus)).await;
     let h = stack_handler(&conf, config).await;
     sw.w.clear_requests().await;
     let s = invoke_on(&h, &sw.seq, &schedule()).await.unwrap();

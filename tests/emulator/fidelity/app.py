@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from . import orgs, query
+from . import authz, iam, orgs, query, template_iam
 from . import stacksets
 from .stacksets import Engine
 
@@ -73,6 +73,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # codes): https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsResultEntry.html
     # and https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevents.html
     "events_failed_entries": {"count": 0, "code": "InternalFailure"},
+    # Which account the stackset-target ARNs of a delegated administrator's
+    # Create/Update/DeleteStackInstances carry when IAM authorizes them: AWS documents that
+    # the StackSet's ARN carries the management account's ID, not which one the targets
+    # carry. "management" (the StackSet's owner) or "caller"; tests run both (authz.py).
+    "iam_target_account": "management",
 }
 
 SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
@@ -93,6 +98,8 @@ class FidelityApp:
         self.seq = 0
         self.engine = Engine(self.config)
         self.closure = orgs.ClosureClock()
+        # Principals whose requests are authorized against their policies (iam.py).
+        self.principals = iam.Principals()
 
     # ------------------------------------------------------------------ WSGI
 
@@ -101,7 +108,7 @@ class FidelityApp:
         if path.startswith("/_fidelity/") or path == "/_fidelity":
             return self._control(environ, start_response)
         body = _read_body(environ)
-        service, action, params, region, account = self._identify(environ, body)
+        service, action, params, region, account, principal = self._identify(environ, body)
         with self.lock:
             self.closure.tick()
             self.seq += 1
@@ -121,6 +128,11 @@ class FidelityApp:
                 # CallAs as the request sent it (None: left out, AWS's default SELF).
                 entry["call_as"] = params.get("CallAs")
             self.requests.append(entry)
+            refusal = self._authorize(principal, service, action, params, region, account) if principal else None
+            if refusal is not None:
+                entry["status"], body_out, ctype = authz.denied(service or "", refusal)
+                entry["denied"] = refusal
+                return _respond(start_response, entry["status"], body_out, ctype)
             rate = float((self.config.get("throttle") or {}).get(service or "", 0) or 0)
             throttled = rate > 0 and self.rng.random() < rate
         if throttled:
@@ -232,12 +244,55 @@ class FidelityApp:
             if service is None and scope_service:
                 service, action = scope_service, form.get("Action") or target or None
                 params = form
+                if target and not form:
+                    # Other JSON-protocol services (Service Quotas, CloudTrail): their body.
+                    try:
+                        params = json.loads(body or b"{}")
+                    except ValueError:
+                        params = {}
         if service is None and scope_service == "organizations":
             service = "organizations"
         region = scope_region or "us-east-1"
         if region in ("aws-global",):
             region = "us-east-1"
-        return service, action, params, region, _account(environ, access_key)
+        principal = self.principals.get(access_key)
+        account = principal.account if principal is not None else _account(environ, access_key)
+        return service, action, params, region, account, principal
+
+    # ------------------------------------------------------------------ IAM
+
+    def _authorize(self, principal: iam.Principal, service, action, params, region, account) -> str | None:
+        """AWS's AccessDenied message when the principal's policies refuse the request."""
+        if service == "events" and authz.action_name(action) == "PutEvents":
+            requests = authz.put_events_requests(params, region, account)
+        else:
+            one = authz.request_for(service or "", action, params, region, account, self.engine, self.config)
+            requests = [one] if one is not None else []
+        for req in requests:
+            allowed, resource, explicit = iam.decide(principal.policies, req)
+            if not allowed:
+                return iam.denial_message(principal.arn, req.action, resource or "*", explicit)
+        return None
+
+    def _add_principal(self, name: str, account: str, policies: list[dict[str, Any]]) -> dict[str, Any]:
+        """Credentials (moto's STS AssumeRole, so GetCallerIdentity answers the role) whose
+        requests are authorized against `policies` only."""
+        from moto.sts.models import sts_backends
+
+        role = re.sub(r"[^\w+=,.@-]", "-", name)[:64]
+        assumed = sts_backends[account]["aws"].assume_role(
+            region_name="us-east-1", role_session_name=role[:64],
+            role_arn=f"arn:aws:iam::{account}:role/{role}", policy="", duration=43200, external_id="",
+        )
+        self.principals.add(assumed.access_key_id, iam.Principal(name, account, assumed.arn, policies))
+        return {
+            "access_key_id": assumed.access_key_id,
+            "secret_access_key": assumed.secret_access_key,
+            "session_token": assumed.session_token,
+            "arn": assumed.arn,
+            "account_id": account,
+            "policies": policies,
+        }
 
     # ------------------------------------------------------------------ service quotas
 
@@ -302,6 +357,8 @@ class FidelityApp:
             status, result = 404 if "NotFound" in e.code else 400, {"error": e.message, "code": e.code}
         except orgs.OrgError as e:
             status, result = 400, {"error": e.message, "code": e.code}
+        except iam.PolicyError as e:
+            status, result = 400, {"error": f"policy not evaluated by the test bed: {e}"}
         except (ValueError, KeyError, TypeError) as e:
             status, result = 400, {"error": f"{type(e).__name__}: {e}"}
         except Exception as e:  # noqa: BLE001 - answer JSON, keep the trace in the log
@@ -372,6 +429,35 @@ class FidelityApp:
             return 200, {"stack_set_name": name, "instances": self.engine.dump_instances(name)}
         if path == "/stack-status" and method == "POST":
             return 200, _set_stack_status(str(body["stack_id"]), str(body["status"]))
+        if path == "/principal" and method == "POST":
+            # A principal holding exactly these identity-based policies.
+            return 200, self._add_principal(str(body["name"]), _acct(body["account_id"]), list(body["policies"]))
+        if path == "/principal/template" and method == "POST":
+            # The principal of a function of template.yaml: the policies its execution role
+            # gets once deployed with these parameters (template_iam.py). `remove_actions`
+            # takes actions out of every statement (to show that enforcement can fail).
+            account = _acct(body["account_id"])
+            found = template_iam.function_policies(
+                str(body["function"]), account=account, region=str(body.get("region") or "us-east-1"),
+                parameters={k: str(v) for k, v in (body.get("parameters") or {}).items()},
+                stack_name=str(body.get("stack_name") or "port-aws-integration"), stack_id=body.get("stack_id"),
+                function_names={str(body["function"]): str(body["function_name"])} if body.get("function_name") else None,
+            )
+            policies = _without_actions([p["document"] for p in found["policies"]], set(body.get("remove_actions") or []))
+            out = self._add_principal(found["role"], account, policies)
+            out["aws_managed"] = found["aws_managed"]
+            return 200, out
+        if path == "/authorize" and method == "POST":
+            # For the test bed's other stand-ins (the local Lambda Invoke API): would AWS allow
+            # this request of this access key? Unregistered keys are unrestricted.
+            principal = self.principals.get(body.get("access_key_id"))
+            if principal is None:
+                return 200, {"allowed": True, "message": None}
+            req = iam.Request(str(body["action"]), [str(r) for r in body.get("resources") or ["*"]],
+                              {k: [str(x) for x in iam.as_list(v)] for k, v in (body.get("context") or {}).items()})
+            allowed, resource, explicit = iam.decide(principal.policies, req)
+            message = None if allowed else iam.denial_message(principal.arn, req.action, resource or "*", explicit)
+            return 200, {"allowed": allowed, "message": message}
         if path == "/health":
             return 200, {"ok": True}
         raise ControlError(404, f"no control endpoint {method} /_fidelity{path}")
@@ -385,6 +471,7 @@ class FidelityApp:
             organizations_backends.master_accounts.clear()
             self.engine.reset()
             self.closure.clear()
+            self.principals.clear()
             self.requests.clear()
             self.seq = 0
             self.config.clear()
@@ -421,6 +508,10 @@ class FidelityApp:
             if "seed" in body:
                 self.config["seed"] = int(body["seed"])
                 self.rng = random.Random(self.config["seed"])
+            if "iam_target_account" in body:
+                if body["iam_target_account"] not in ("management", "caller"):
+                    raise ControlError(400, "iam_target_account must be \"management\" or \"caller\"")
+                self.config["iam_target_account"] = body["iam_target_account"]
             if "events_failed_entries" in body:
                 v = body["events_failed_entries"] or {}
                 count = int(v.get("count", 0))
@@ -466,6 +557,19 @@ def _acct(account_id: Any) -> str:
     if not re.fullmatch(r"\d{12}", a):
         raise ControlError(400, f"account_id must be a 12-digit string, got {account_id!r}")
     return a
+
+
+def _without_actions(policies: list[dict[str, Any]], remove: set[str]) -> list[dict[str, Any]]:
+    """The policies with `remove` taken out of every statement's Action list."""
+    if not remove:
+        return policies
+    out = json.loads(json.dumps(policies))
+    for doc in out:
+        for st in iam.as_list(doc.get("Statement")):
+            if "Action" in st:
+                st["Action"] = [a for a in iam.as_list(st["Action"]) if a not in remove]
+        doc["Statement"] = [st for st in iam.as_list(doc.get("Statement")) if st.get("Action", True) != []]
+    return out
 
 
 def _account(environ: dict[str, Any], access_key: str | None) -> str:

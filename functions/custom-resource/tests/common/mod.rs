@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use custom_resource::aws::HttpResponder;
 use custom_resource::handler::{Handler, Invocation, Reinvoker, Settings, Summary};
 use e2e::lambda::ResponseSink;
-use e2e::{repo_root, TestBed, REGION, STACK_SET};
+use e2e::{repo_root, Deployment, Function, TestBed, REGION, STACK_SET};
 use serde_json::{json, Value};
 use shared::adapters::{CfnStackSets, SdkIdentity, SdkOrganizations};
 use shared::core::AccountId;
@@ -50,11 +50,20 @@ pub struct Rig<I> {
     pub handler: Live<I>,
 }
 
+/// A fresh test bed and the handler deployed in the management account, running as the
+/// principal template.yaml makes the function (`e2e::iam`).
 pub async fn rig() -> Rig<SdkIdentity> {
     let bed = TestBed::start().await;
-    let conf = bed.sdk_config().await;
+    let conf = function_config(&bed).await;
     let identity = SdkIdentity::new(&conf);
     rig_with(bed, identity).await
+}
+
+/// The custom-resource function's SDK configuration, deployed in the management account:
+/// IAM allows it exactly what template.yaml gives its execution role.
+pub async fn function_config(bed: &TestBed) -> aws_config::SdkConfig {
+    bed.function_config(Function::CustomResource, &Deployment::management())
+        .await
 }
 
 /// Settings scaled down for tests: a 0.5 s margin, fast polls.
@@ -99,7 +108,39 @@ pub fn inv(left: Duration) -> Invocation {
 }
 
 pub async fn rig_with<I: IdentityApi>(bed: TestBed, identity: I) -> Rig<I> {
-    let conf = bed.sdk_config().await;
+    let conf = function_config(&bed).await;
+    rig_on(bed, identity, &conf).await
+}
+
+/// A fresh test bed and the handler running as the principal of `deployment` (say, with an
+/// action taken out of the template's policy).
+pub async fn rig_as(deployment: &Deployment) -> Rig<SdkIdentity> {
+    let bed = TestBed::start().await;
+    let conf = bed
+        .function_config(Function::CustomResource, deployment)
+        .await;
+    let identity = SdkIdentity::new(&conf);
+    rig_on(bed, identity, &conf).await
+}
+
+/// A fresh test bed and the handler running with what the template gives the function in a
+/// stack deployed with each of these `StackSetName`s (a corpus whose rows name several).
+pub async fn rig_for_stack_sets(names: &[&str]) -> Rig<SdkIdentity> {
+    let bed = TestBed::start().await;
+    let each: Vec<Deployment> = names
+        .iter()
+        .map(|n| Deployment::management().for_stack_set(n))
+        .collect();
+    let p = bed
+        .function_principal_for_each(Function::CustomResource, &each)
+        .await;
+    let conf = bed.config_as(&p).await;
+    let identity = SdkIdentity::new(&conf);
+    rig_on(bed, identity, &conf).await
+}
+
+async fn rig_on<I: IdentityApi>(bed: TestBed, identity: I, conf: &aws_config::SdkConfig) -> Rig<I> {
+    let conf = conf.clone();
     let sink = ResponseSink::start().await;
     let reinvoked = Capture::default();
     let mut responder = HttpResponder::new();

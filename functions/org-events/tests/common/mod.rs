@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::{Fixture, TestBed, REGION, STACK_SET};
+use e2e::{Deployment, Fixture, Function, TestBed, REGION, STACK_SET};
 use org_events::time::{format_rfc3339, now_epoch};
 use org_events::{Config, Handler, HandlerError, Invocation, Summary};
 use serde_json::{json, Value};
@@ -51,6 +51,16 @@ pub fn move_event(account: &str, from: &str, to: &str) -> Value {
             ("/detail/requestParameters/destinationParentId", json!(to)),
         ],
     )
+}
+
+/// The org-events function's SDK configuration, deployed in the management account: IAM
+/// allows it exactly what template.yaml gives its execution role (`e2e::iam`).
+pub async fn function_config(bed: &TestBed) -> aws_config::SdkConfig {
+    function_config_as(bed, &Deployment::management()).await
+}
+
+pub async fn function_config_as(bed: &TestBed, deployment: &Deployment) -> aws_config::SdkConfig {
+    bed.function_config(Function::OrgEvents, deployment).await
 }
 
 /// One test's world: emulator, sample organization, StackSet, handler.
@@ -103,7 +113,8 @@ impl World {
         bed.create_stack_set(STACK_SET, true).await;
         let env = env_for(&f, targets, mode, accounts, extra);
         let config = Config::from_env(|k| env.get(k).cloned(), REGION).expect("valid config");
-        let conf = bed.sdk_config().await;
+        let conf = function_config(&bed).await;
+        let admin = bed.sdk_config().await;
         let mut handler = Handler::new(
             SdkOrganizations::new(&conf),
             CfnStackSets::new(&conf),
@@ -113,7 +124,8 @@ impl World {
         handler.engine.poll_initial = Duration::from_millis(100);
         handler.engine.poll_max = Duration::from_millis(500);
         Self {
-            orgs: aws_sdk_organizations::Client::new(&conf),
+            // The test changes the organization as its administrators do.
+            orgs: aws_sdk_organizations::Client::new(&admin),
             bed,
             f,
             handler,
@@ -128,7 +140,7 @@ impl World {
 
     /// One invocation on a cold instance: a new handler that remembers nothing.
     pub async fn try_invoke_cold(&self, event: &Value) -> Result<Summary, HandlerError> {
-        let conf = self.bed.sdk_config().await;
+        let conf = function_config(&self.bed).await;
         let mut h = Handler::new(
             SdkOrganizations::new(&conf),
             CfnStackSets::new(&conf),
