@@ -48,8 +48,9 @@ MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 # In the management account the stack must live in us-east-1 (Organizations events reach
 # EventBridge only there; the template's Rules refuse any other region), and Lambda fetches
 # code only from a bucket in the function's own region: the release bucket is in us-east-1.
-# (From a delegated administrator the stack may run in any region; outside us-east-1 it is
-# built from source, see the README, "Deploy from a delegated administrator".)
+# (From a delegated administrator the stack may run in another region of the template's rule
+# DeployInADelegatedAdminRegion; outside us-east-1 it is built from source, see the README,
+# "Deploy from a delegated administrator".)
 REGION = "us-east-1"
 # 1980-01-01 00:00:00 is the earliest time a zip entry can hold: the same for every build.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)

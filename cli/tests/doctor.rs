@@ -738,3 +738,67 @@ async fn a_delegated_administrator_passes_the_mode_check_saying_why_and_what_the
         "{detail}"
     );
 }
+
+#[tokio::test]
+async fn a_delegated_administrator_passes_the_region_check_in_us_east_2_and_fails_it_in_eu_south_1()
+{
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    let da = f.account(e2e::DeployAs::DELEGATED_ADMIN_ACCOUNT);
+    bed.register_delegated_admin(&da).await;
+    let mut env = member_env(&bed, &da).await;
+    env.push(("AWS_REGION", "us-east-2".into()));
+    clear_log(&bed).await;
+    let run = |env: Vec<(&'static str, String)>| {
+        let bed = &bed;
+        let ous = f.ou("Root/Prod");
+        async move {
+            let out = orgscope(bed, &args(&ous, "ALL", "", &["--output", "json"]), &env).await;
+            (out.status.code(), json(&out))
+        }
+    };
+
+    // us-east-2: a region where AWS registers delegated administrators for StackSets.
+    let (_, v) = run(env.clone()).await;
+    assert_eq!(v["region"], "us-east-2");
+    assert_eq!(check(&v, "deployment-mode")["status"], "PASS", "{v}");
+    let c = check(&v, "region");
+    assert_eq!(c["status"], "PASS", "{c}");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(
+            "us-east-2: a delegated administrator for CloudFormation StackSets may run the stack \
+             here"
+        ),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("set its DelegatedAdminRegion to us-east-2"),
+        "{detail}"
+    );
+
+    // eu-south-1 (Milan): not one of them. FAIL, naming the regions it may use.
+    env.last_mut().unwrap().1 = "eu-south-1".into();
+    let (code, v) = run(env).await;
+    assert_eq!(code, Some(1));
+    let c = check(&v, "region");
+    assert_eq!(c["status"], "FAIL", "{c}");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&shared::core::DELEGATED_ADMIN_REGIONS.join(", ")),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("the template refuses eu-south-1"),
+        "{detail}"
+    );
+    assert!(c["fix"].as_str().unwrap().contains("DelegatedAdminRegion"));
+
+    // The management account in us-east-2: refused as before, us-east-1 only.
+    let (code, v) = run(vec![("AWS_REGION", "us-east-2".into())]).await;
+    assert_eq!(code, Some(1));
+    let c = check(&v, "region");
+    assert_eq!(c["status"], "FAIL", "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("AWS_REGION=us-east-1"));
+    assert_eq!(mutating_calls(&bed).await, Vec::<String>::new());
+}

@@ -45,9 +45,9 @@ def plain(value: Any) -> Any:
 
 class Evaluator:
     """Evaluates Ref, Fn::Sub, Fn::Select, Fn::Split, Fn::If, Fn::GetAtt, Fn::Equals, Fn::Not,
-    Fn::Or, Fn::And and Condition against parameter values. Resource Refs give the value
-    AWS gives for the types these templates use (the ARN of an OIDC provider, the name of a
-    role, the URL of a queue)."""
+    Fn::Or, Fn::And, Fn::Contains and Condition against parameter values. Resource Refs give
+    the value AWS gives for the types these templates use (the ARN of an OIDC provider, the
+    name of a role, the URL of a queue)."""
 
     def __init__(self, template: dict, params: dict[str, str] | None = None):
         self.template = template
@@ -139,6 +139,11 @@ class Evaluator:
                 return any(self.eval(a) for a in arg)
             if fn == "Fn::And":
                 return all(self.eval(a) for a in arg)
+            if fn == "Fn::Contains":
+                # Rules only: true when the string is one of the list's (AWS CloudFormation
+                # User Guide, "Rule functions").
+                items, value = arg
+                return str(self.eval(value)) in [str(v) for v in self.eval(items)]
             if fn == "Condition":
                 return self.condition(arg)
         if isinstance(node, dict):

@@ -204,9 +204,14 @@ def rules(template, mode, region="us-east-1", account=cfn.ACCOUNT, **params):
     return ev.rules_failing()
 
 
-@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "ap-southeast-2"])
-def test_from_a_delegated_administrator_any_region_is_accepted(template, region):
+@pytest.mark.parametrize("region", ["us-east-1", "us-east-2", "eu-west-1", "ap-southeast-2"])
+def test_from_a_delegated_administrator_another_region_is_accepted(template, region):
     assert rules(template, "delegated-admin", region) == []
+
+
+def test_from_a_delegated_administrator_a_region_aws_does_not_list_is_refused(template):
+    # The list and its sources: test_regions.py.
+    assert rules(template, "delegated-admin", "eu-south-1") == ["DeployInADelegatedAdminRegion"]
 
 
 def test_in_the_management_account_only_us_east_1(template):

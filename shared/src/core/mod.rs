@@ -8,6 +8,7 @@ pub mod ids;
 pub mod mode;
 pub mod org;
 pub mod plan;
+pub mod regions;
 pub mod schedule;
 pub mod scope;
 
@@ -30,6 +31,9 @@ pub use plan::{
     fit_ous, oidc_reuse, plan, plan_reaching, Batch, Desired, DetailedStatus, DriftStatus, Held,
     InstanceStatus, PlanPolicy, ReconcilePlan, StackInstance, MAX_OUS_PER_OPERATION,
     REUSE_OIDC_OVERRIDE,
+};
+pub use regions::{
+    allowed_regions, region_allowed, DELEGATED_ADMIN_REGIONS, EVENTS_REGION, OPT_IN_REGIONS,
 };
 pub use schedule::{alarm_window, schedule_interval, AlarmWindow, ScheduleError};
 pub use scope::{
