@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod lambda;
+pub mod lambda_logs;
 pub mod proxy;
 pub mod queue;
 
