@@ -104,9 +104,11 @@ impl LoggingConfig {
         let format = match text("LogFormat")?.as_deref() {
             None | Some("Text") => LogFormat::Text,
             Some("JSON") => LogFormat::Json,
-            Some(other) => return Err(format!(
+            Some(other) => {
+                return Err(format!(
                 "LoggingConfig.LogFormat: `{other}` is not a log format; Lambda takes JSON or Text"
-            )),
+            ))
+            }
         };
         let level = |key: &str, allowed: &[Level]| -> Result<Option<Level>, String> {
             let Some(value) = text(key)? else {
