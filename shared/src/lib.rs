@@ -7,6 +7,7 @@ pub mod counted;
 pub mod doctor;
 pub mod engine;
 pub mod feed;
+pub mod logging;
 pub mod metrics;
 pub mod ou_parents;
 pub mod ports;

@@ -22,6 +22,23 @@ pub const DEFAULT_INTEGRATION_IDENTIFIER: &str = "aws-v3-multi";
 /// Environment variable both functions read the identifier from.
 pub const INTEGRATION_ENV: &str = "INTEGRATION_IDENTIFIER";
 
+/// The level Lambda's log-level filter reads a metrics line at. The line has no `level` field,
+/// and Lambda gives such a line INFO (AWS Lambda developer guide, "Log-level filtering": "If
+/// the "level" value field is invalid or missing, Lambda will assign the log output the level
+/// INFO"). So the metrics reach CloudWatch only while the function's
+/// `LoggingConfig.ApplicationLogLevel` is this level or a more detailed one (DEBUG, TRACE):
+/// template.yaml keeps it there whatever `LogLevel` is, and the functions apply `LogLevel`
+/// to their own lines (`crate::logging`). `tests/template/test_alarms.py` checks the template
+/// against this constant; the test bed's Lambda runner applies the filter end to end.
+pub const LAMBDA_LEVEL: &str = "INFO";
+
+/// Prints one metrics line (from [`render`]) to standard output, where Lambda sends it to
+/// CloudWatch Logs. Not through `tracing`: the function's own level (`LOG_LEVEL`) never drops
+/// it. Lambda's filter reads it at [`LAMBDA_LEVEL`].
+pub fn print(line: &str) {
+    println!("{line}");
+}
+
 /// Metric names (the README lists them; the template's alarms use them).
 pub mod names {
     pub const ACCOUNTS_IN_SCOPE: &str = "AccountsInScope";

@@ -15,6 +15,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
 use crate::http::{serve, HttpRequest, HttpResponse};
+use crate::lambda_logs::{RunningFunction, TemplateFunction};
 
 /// What CloudFormation would receive at the ResponseURL.
 #[derive(Clone, Default)]
@@ -221,21 +222,48 @@ impl LambdaStub {
         }
     }
 
-    /// Spawns a function binary against this stub (and `env`, e.g. the emulator's).
-    pub fn spawn(&self, binary: &Path, env: &[(&str, String)]) -> Child {
-        Command::new(binary)
-            .env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
+    /// The variables Lambda gives every function, aimed at this stub.
+    fn command(&self, binary: &Path) -> Command {
+        let mut cmd = Command::new(binary);
+        cmd.env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "orgscope-test")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/orgscope-test")
             .env("AWS_ENDPOINT_URL_LAMBDA", format!("http://{}", self.addr))
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Spawns a function binary against this stub (and `env`, e.g. the emulator's).
+    pub fn spawn(&self, binary: &Path, env: &[(&str, String)]) -> Child {
+        self.command(binary)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .spawn()
             .expect("spawn function binary")
+    }
+
+    /// Spawns a function binary as template.yaml configures `function`: its environment
+    /// variables and the ones Lambda sets from its `LoggingConfig`, then `env` (the
+    /// emulator's endpoint, a test's own settings) on top. What it prints is collected and
+    /// goes through Lambda's log-level filter (`RunningFunction::stop`).
+    pub fn spawn_from_template(
+        &self,
+        binary: &Path,
+        function: &TemplateFunction,
+        env: &[(&str, String)],
+    ) -> RunningFunction {
+        let child = self
+            .command(binary)
+            .envs(function.env())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", binary.display()));
+        RunningFunction::new(child, function.logging.clone())
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod iam;
 pub mod lambda;
+pub mod lambda_logs;
 pub mod proxy;
 pub mod queue;
 

@@ -54,6 +54,36 @@ def test_both_functions_get_the_integration_identifier_for_the_dimension(templat
         assert env[env_name] == {"Ref": "IntegrationIdentifier"}, fn
 
 
+# Lambda's application log levels, most detail first (Lambda API reference, LoggingConfig:
+# "TRACE is the highest level and FATAL is the lowest").
+LAMBDA_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+
+
+@pytest.mark.parametrize("function", ["CustomResourceFunction", "OrgEventsFunction"])
+def test_the_metrics_lines_pass_lambdas_log_level_filter_at_every_log_level(template, function):
+    """The alarms read metrics the functions print as log lines, and Lambda's log-level filter
+    (ApplicationLogLevel) applies to those lines: it reads a line without a `level` field, such
+    as the EMF line, at shared::metrics::LAMBDA_LEVEL (INFO). So for every LogLevel the
+    template allows, Lambda's filter must pass that level (else ScheduledReconcileAlarm stays
+    in ALARM and AccountsFailedAlarm sees nothing) and the level the function writes at (else
+    LogLevel DEBUG would show nothing more); the function applies LogLevel itself (LOG_LEVEL).
+    The functions' tests run the real binaries under this filter at every LogLevel."""
+    metrics_level = rust_const(metrics_source(), "LAMBDA_LEVEL")
+    assert metrics_level == "INFO"
+    allowed = template["Parameters"]["LogLevel"]["AllowedValues"]
+    assert allowed == ["ERROR", "WARN", "INFO", "DEBUG"]
+    for log_level in allowed:
+        ev = evaluator(template, LogLevel=log_level)
+        p = props(template, function)
+        lc = ev.eval(p["LoggingConfig"])
+        assert lc["LogFormat"] == "JSON"
+        app = lc["ApplicationLogLevel"]
+        rank = LAMBDA_LEVELS.index
+        assert rank(app) <= rank(metrics_level), (log_level, app)
+        assert rank(app) <= rank(log_level), (log_level, app)
+        assert ev.eval(p["Environment"]["Variables"])["LOG_LEVEL"] == log_level
+
+
 def test_a_message_in_the_dead_letter_queue_raises_the_alarm(template):
     p = cfn.plain(props(template, "FailedInvocationsAlarm"))
     assert (p["Namespace"], p["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")

@@ -120,15 +120,18 @@ def test_logs(template, ev, function, suffix):
     p = template["Resources"][function]["Properties"]
     lc = p["LoggingConfig"]
     assert lc["LogFormat"] == "JSON"
-    assert cfn.plain(lc["ApplicationLogLevel"]) == {"Ref": "LogLevel"}
+    # Lambda's filter stays at INFO (DEBUG at DEBUG); LogLevel reaches the function as
+    # LOG_LEVEL (test_alarms.py: the metrics pass at every LogLevel).
+    assert cfn.plain(lc["ApplicationLogLevel"]) == {"Fn::If": ["LambdaLogsAtDebug", "DEBUG", "INFO"]}
     group = template["Resources"][lc["LogGroup"]["Ref"]]
     assert group["Type"] == "AWS::Logs::LogGroup"
     # The function's name is generated; its logs go to this group, named after the stack.
     assert ev.eval(group["Properties"]["LogGroupName"]) == f"/aws/lambda/{cfn.STACK}-{suffix}"
     assert group["Properties"]["RetentionInDays"] in (90, 180, 365, 400, 545, 731)
     env = p["Environment"]["Variables"]
-    assert cfn.plain(env["RUST_LOG"]) == {"Ref": "LogLevel"}
     assert cfn.plain(env["LOG_LEVEL"]) == {"Ref": "LogLevel"}
+    # One variable decides the function's level (shared/src/logging.rs).
+    assert "RUST_LOG" not in env
 
 
 def test_every_log_group_has_retention(template):
@@ -147,7 +150,6 @@ def test_org_events_environment_holds_no_scope(template):
         "STACK_SET_REGIONS": {"Ref": "AWS::Region"},
         "MAX_RETRY_ATTEMPTS": "3",
         "LOG_LEVEL": {"Ref": "LogLevel"},
-        "RUST_LOG": {"Ref": "LogLevel"},
         "INTEGRATION_IDENTIFIER": {"Ref": "IntegrationIdentifier"},
     }
     refs = json.dumps(env)

@@ -307,7 +307,7 @@ where
             change_event: summary.change_event,
         };
         summary.metrics_line = metrics::render(&self.settings.integration_id, now_ms(), &record);
-        println!("{}", summary.metrics_line);
+        metrics::print(&summary.metrics_line);
         summary
     }
 

@@ -15,7 +15,9 @@ use shared::ports::TokioClock;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    // LOG_LEVEL filters the function's own lines; Lambda's filter stays at INFO or DEBUG so
+    // that the metrics line always passes (shared::logging).
+    shared::logging::init();
     let conf = load_config().await;
     let region = conf
         .region()

@@ -1,20 +1,24 @@
 //! The custom resource's metrics line (CloudWatch Embedded Metric Format), and
-//! `Custom::PortAlarmWindow`, which gives the template's alarms their window.
+//! `Custom::PortAlarmWindow`, which gives the template's alarms their window. The metrics are
+//! read as CloudWatch receives them: through Lambda's log-level filter as template.yaml
+//! configures `CustomResourceFunction` (`e2e::lambda_logs`).
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{function_config, props, request, Capture};
 use custom_resource::aws::HttpResponder;
 use custom_resource::handler::{Handler, Invocation, Settings, Summary};
-use e2e::lambda::ResponseSink;
-use e2e::{TestBed, REGION, STACK_SET};
+use e2e::lambda::{LambdaStub, ResponseSink};
+use e2e::lambda_logs::{metric_lines, received_metrics, Level, LoggingConfig, TemplateFunction};
+use e2e::{Deployment, Function, TestBed, REGION, STACK_SET};
 use serde_json::{json, Value};
 use shared::adapters::{CfnStackSets, SdkIdentity, SdkOrganizations};
 use shared::counted::{CallCounts, Counted};
 use shared::engine::EngineConfig;
-use shared::metrics::{check_emf, names, Emitted, INTEGRATION_DIMENSION};
+use shared::metrics::{names, Emitted, INTEGRATION_DIMENSION};
 use shared::ports::TokioClock;
 
 type Counting = Handler<
@@ -89,7 +93,9 @@ async fn create_prints_valid_emf_with_the_scope_figures_and_the_calls_aws_saw() 
     );
     let s = invoke(&h, req).await;
     assert_eq!(s.answered.as_deref(), Some("SUCCESS"), "{s:?}");
-    let ms = check_emf(&s.metrics_line).unwrap_or_else(|e| panic!("{e}: {}", s.metrics_line));
+    // What CloudWatch receives at the template's default LogLevel.
+    let ms = received_metrics("CustomResourceFunction", "INFO", &s.metrics_line)
+        .unwrap_or_else(|| panic!("Lambda dropped the metrics line: {}", s.metrics_line));
     assert!(ms
         .iter()
         .all(|m| m.dimensions == [(INTEGRATION_DIMENSION.to_owned(), "team-b".to_owned())]));
@@ -109,6 +115,86 @@ async fn create_prints_valid_emf_with_the_scope_figures_and_the_calls_aws_saw() 
         value(&ms, names::CLOUDFORMATION_CALLS),
         Some(calls_seen(&bed, "cloudformation").await)
     );
+}
+
+/// The real binary, run as template.yaml configures `CustomResourceFunction` for each
+/// `LogLevel` it allows: the metrics line reaches CloudWatch through Lambda's log-level filter
+/// at every level, while `LOG_LEVEL` still decides which of the function's own lines are
+/// written. Under the template's old filter (`ApplicationLogLevel` = `LogLevel`) the same
+/// output would have lost the metrics at WARN and ERROR: the runner catches that.
+#[tokio::test]
+async fn the_metrics_reach_cloudwatch_at_every_log_level_and_log_level_filters_the_rest() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    let sink = ResponseSink::start().await;
+    let binary = Path::new(env!("CARGO_BIN_EXE_custom-resource"));
+    let env = bed
+        .function_env(Function::CustomResource, &Deployment::management())
+        .await;
+    for (i, log_level) in ["ERROR", "WARN", "INFO", "DEBUG"].into_iter().enumerate() {
+        let function = TemplateFunction::load("CustomResourceFunction", &[("LogLevel", log_level)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stub = LambdaStub::start(Duration::from_secs(60)).await;
+        let running = stub.spawn_from_template(binary, &function, &env);
+        let req = request(
+            &sink,
+            "create",
+            &format!("req-level-{i}"),
+            props(&f.ou("Root/Prod/EU"), "ALL", ""),
+        );
+        let id = stub.invoke(req);
+        let result = stub.result(&id, Duration::from_secs(60)).await;
+        let logs = running.stop().await;
+        assert!(matches!(result, Some(Ok(_))), "{log_level}: {result:?}");
+
+        let ms = logs.metrics();
+        assert_eq!(ms.len(), 1, "{log_level}: {:#?}", logs.printed);
+        assert_eq!(
+            value(&ms[0], names::ACCOUNTS_IN_SCOPE),
+            Some(3.0),
+            "{log_level}"
+        );
+        assert_eq!(
+            value(&ms[0], names::ACCOUNTS_FAILED),
+            Some(0.0),
+            "{log_level}"
+        );
+        assert_eq!(
+            value(&ms[0], names::RECONCILE_SUCCEEDED),
+            Some(1.0),
+            "{log_level}"
+        );
+
+        // LOG_LEVEL filters the function's own lines: none below it is written, and at INFO
+        // and DEBUG lines of that level are written and reach CloudWatch.
+        let min = Level::parse(log_level).unwrap();
+        let written = logs.levels_printed();
+        assert!(
+            written.iter().all(|l| *l >= min),
+            "{log_level}: {written:?}"
+        );
+        if min <= Level::Info {
+            assert!(
+                logs.cloudwatch()
+                    .iter()
+                    .any(|l| LoggingConfig::level_of(l) == min),
+                "{log_level}: {:#?}",
+                logs.printed
+            );
+        }
+        // The old template: Lambda's filter at LogLevel drops the metrics line at WARN and
+        // ERROR, keeps it at INFO and DEBUG.
+        let old = LoggingConfig {
+            application: Some(min),
+            ..logs.logging.clone()
+        };
+        assert_eq!(
+            metric_lines(&logs.received_under(&old)).is_empty(),
+            min > Level::Info,
+            "{log_level}"
+        );
+    }
 }
 
 fn window_request(sink: &ResponseSink, id: &str, schedule: &str) -> Value {

@@ -429,14 +429,15 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
                 summary.metrics_line =
                     metrics::render(&self.integration_id, epoch_ms(), &record(Some(&summary)));
                 log_summary(&summary);
-                println!("{}", summary.metrics_line);
+                metrics::print(&summary.metrics_line);
                 Ok(summary)
             }
             Err(e) => {
-                println!(
-                    "{}",
-                    metrics::render(&self.integration_id, epoch_ms(), &record(None))
-                );
+                metrics::print(&metrics::render(
+                    &self.integration_id,
+                    epoch_ms(),
+                    &record(None),
+                ));
                 tracing::error!(
                     trigger = classified.trigger.kind(),
                     event_id = classified.event_id.as_deref().unwrap_or(""),

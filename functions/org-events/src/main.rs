@@ -11,7 +11,9 @@ use shared::ports::TokioClock;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    // LOG_LEVEL filters the function's own lines; Lambda's filter stays at INFO or DEBUG so
+    // that the metrics line always passes (shared::logging).
+    shared::logging::init();
     let conf = load_config().await;
     let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
     // Invalid configuration fails the start-up (an init error), with the scope engine's words.
