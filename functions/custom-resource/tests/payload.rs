@@ -145,6 +145,12 @@ impl StackSetApi for Held {
     }
 }
 
+/// The `n`-th account's ID: spread over 12 digits, as real IDs are.
+fn account_id(n: usize) -> AccountId {
+    let n = 200_000_000_000u64 + n as u64 * 7_919;
+    AccountId::parse(&format!("{n:012}")).unwrap()
+}
+
 /// An organization of `ous` OUs under the root, `per_ou` accounts each (12-digit IDs), and the
 /// management account in the root. Returns it and the OU IDs.
 fn organization(ous: usize, per_ou: usize) -> (Tree, Vec<String>) {
@@ -177,15 +183,11 @@ fn organization(ous: usize, per_ou: usize) -> (Tree, Vec<String>) {
         t.children.entry(ROOT.into()).or_default().push(ou.clone());
         t.children.insert(ou.clone(), vec![]);
         let accounts = (0..per_ou)
-            .map(|i| {
-                // Spread over 12 digits, as real IDs are: every one has 12 digits.
-                let n = 200_000_000_000u64 + ((o * per_ou + i) as u64) * 7_919;
-                Account {
-                    id: AccountId::parse(&format!("{n:012}")).unwrap(),
-                    name: format!("acct-{o}-{i}"),
-                    state: AccountState::Active,
-                    parent: ou.clone(),
-                }
+            .map(|i| Account {
+                id: account_id(o * per_ou + i),
+                name: format!("acct-{o}-{i}"),
+                state: AccountState::Active,
+                parent: ou.clone(),
             })
             .collect();
         t.accounts.insert(ou.clone(), accounts);
@@ -228,6 +230,7 @@ struct Run {
 
 struct Bed {
     ous: Vec<String>,
+    per_ou: usize,
     sink: ResponseSink,
     stub: LambdaStub,
     feed: Arc<MemoryFeed>,
@@ -272,11 +275,24 @@ impl Bed {
         };
         Self {
             ous,
+            per_ou,
             sink,
             stub,
             feed,
             function,
         }
+    }
+
+    /// The accounts of these OUs (by index).
+    fn accounts(&self, ous: std::ops::Range<usize>) -> BTreeSet<AccountId> {
+        (ous.start * self.per_ou..ous.end * self.per_ou)
+            .map(account_id)
+            .collect()
+    }
+
+    /// The accounts with a stack instance now.
+    fn enrolled(&self) -> BTreeSet<AccountId> {
+        self.function.stacksets.inner.enrolled()
     }
 
     /// The scope of these OUs (by index), every account in them.
@@ -420,6 +436,7 @@ async fn ten_thousand_accounts_travel_in_continuations_under_lambdas_limit_with_
     } = bed.run(create.clone()).await;
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     assert_eq!(answer["Data"]["AccountCount"], "10000");
+    assert_eq!(bed.enrolled(), bed.accounts(0..100));
     let (last, ops) = carried(&sent.last().unwrap().1);
     assert_eq!(last, kinds(&[("create", 10_000)]));
     assert_eq!((sent.len(), ops), (2, 2));
@@ -441,6 +458,7 @@ async fn ten_thousand_accounts_travel_in_continuations_under_lambdas_limit_with_
     } = bed.run(update).await;
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     assert_eq!(answer["Data"]["AccountCount"], "10000");
+    assert_eq!(bed.enrolled(), bed.accounts(50..150));
     let (last, ops) = carried(&sent.last().unwrap().1);
     assert_eq!(last, kinds(&[("create", 5_000), ("delete", 5_000)]));
     assert_eq!((sent.len(), ops), (3, 3));
@@ -473,7 +491,7 @@ async fn ten_thousand_accounts_travel_in_continuations_under_lambdas_limit_with_
         last_pages, 0,
         "every account travelled: nothing was read back"
     );
-    assert_eq!(bed.function.stacksets.inner.instance_count(), 0);
+    assert!(bed.enrolled().is_empty());
 
     println!("budget {BUDGET} bytes: Lambda's {ASYNC_PAYLOAD_LIMIT} less a 16 KiB margin");
     for (what, (bytes, n)) in &figures {
@@ -576,6 +594,7 @@ async fn a_hundred_thousand_accounts_do_not_fit_so_they_are_read_back_and_every_
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     assert_eq!(answer["Data"]["AccountCount"], "100000");
     assert_eq!(answer["Data"]["AccountIdsTruncated"], "true");
+    assert_eq!(bed.enrolled(), bed.accounts(0..100));
     figures.insert("Create of 100,000", degraded(&bed, &sent).await);
     pages.insert("Create of 100,000", last_pages);
     assert_eq!(
@@ -597,6 +616,7 @@ async fn a_hundred_thousand_accounts_do_not_fit_so_they_are_read_back_and_every_
     } = bed.run(update).await;
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     assert_eq!(answer["Data"]["AccountCount"], "100000");
+    assert_eq!(bed.enrolled(), bed.accounts(50..150));
     figures.insert("Update +50,000 -50,000", degraded(&bed, &sent).await);
     pages.insert("Update +50,000 -50,000", last_pages);
     assert_eq!(
@@ -625,7 +645,7 @@ async fn a_hundred_thousand_accounts_do_not_fit_so_they_are_read_back_and_every_
         "read back after CloudFormation's answer"
     );
     assert_eq!(bed.last_change().counts.withdrawn, 100_000);
-    assert_eq!(bed.function.stacksets.inner.instance_count(), 0);
+    assert!(bed.enrolled().is_empty());
 
     for (what, d) in &figures {
         println!(
