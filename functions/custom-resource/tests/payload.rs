@@ -70,6 +70,8 @@ struct Held {
     held: Mutex<BTreeSet<String>>,
     /// `ListStackSetOperationResults` pages read (100 results a page).
     result_pages: Arc<AtomicU32>,
+    /// `ListStackSetOperationResults` answers a throttling error.
+    results_fail: AtomicBool,
 }
 
 impl Held {
@@ -138,6 +140,9 @@ impl StackSetApi for Held {
             .collect())
     }
     async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
+        if self.results_fail.load(Ordering::SeqCst) {
+            return Err(AwsError::Throttled("Rate exceeded".into()));
+        }
         let results = self.inner.operation_results(name, id).await?;
         let pages = results.len().div_ceil(100).max(1) as u32;
         self.result_pages.fetch_add(pages, Ordering::SeqCst);
@@ -246,6 +251,7 @@ impl Bed {
             hold: AtomicBool::new(false),
             held: Mutex::default(),
             result_pages: Arc::default(),
+            results_fail: AtomicBool::new(false),
         };
         let sink = ResponseSink::start().await;
         let stub = LambdaStub::start(Duration::from_secs(900)).await;
@@ -740,4 +746,45 @@ async fn a_request_too_large_to_carry_over_is_not_sent_and_answered_failed() {
         assert!(reason.contains(says), "{says:?} not in {reason}");
     }
     println!("CloudFormation read: {reason}");
+}
+
+#[tokio::test]
+async fn accounts_that_cannot_be_read_back_are_left_out_of_the_change_event_not_the_answer() {
+    // 20,000 accounts in one operation (2 OUs): too many to travel, so they are read back; the
+    // results cannot be read when the request is answered.
+    let bed = Bed::start(2, 10_000).await;
+    bed.function.stacksets.holding(true);
+    let first = bed
+        .invoke(request(
+            &bed.sink,
+            "create",
+            "req-no-read-back",
+            bed.scope(0..2),
+        ))
+        .await;
+    assert!(first.reinvoked, "{first:?}");
+    let history = bed.stub.history();
+    let next = &history.last().unwrap().payload;
+    assert_eq!(carried_unlisted(next), 1, "{}", cont(next)["Unlisted"]);
+    bed.function.stacksets.release();
+    bed.function.stacksets.holding(false);
+    bed.function
+        .stacksets
+        .results_fail
+        .store(true, Ordering::SeqCst);
+
+    let last = bed.invoke(next.clone()).await;
+
+    assert_eq!(last.answered.as_deref(), Some("SUCCESS"), "{last:?}");
+    assert_eq!(bed.sink.bodies().len(), 1, "exactly one answer");
+    assert_eq!(bed.sink.bodies()[0]["Data"]["AccountCount"], "20000");
+    assert_eq!(bed.enrolled(), bed.accounts(0..2));
+    // The operation's accounts are unknown to the invocation that answered, and nothing else
+    // changed in it: no change event.
+    assert_eq!(last.change_event, None, "{last:?}");
+    assert!(bed.feed.events().is_empty());
+}
+
+fn carried_unlisted(payload: &Value) -> usize {
+    cont(payload)["Unlisted"].as_array().map_or(0, Vec::len)
 }
