@@ -405,16 +405,30 @@ impl OrganizationsApi for MemOrg {
 
     async fn list_all_accounts_page(&self, token: Option<String>) -> AwsResult<Page<Account>> {
         self.call(&self.calls.list_all_accounts).await;
-        let all: Vec<Account> = self
-            .read()
-            .account_at
-            .values()
-            .map(|a| Account {
+        // The token is the last account of the previous page: one page's accounts are found
+        // and copied, not the organization's (100,000 accounts are 5,000 pages).
+        use std::ops::Bound::{Excluded, Unbounded};
+        let s = self.read();
+        let after = match token {
+            Some(t) => {
+                Excluded(AccountId::parse(&t).map_err(|e| AwsError::Validation(e.to_string()))?)
+            }
+            None => Unbounded,
+        };
+        let mut rest = s.account_at.range((after, Unbounded));
+        let items: Vec<Account> = rest
+            .by_ref()
+            .take(PAGE)
+            .map(|(_, a)| Account {
                 parent: String::new(),
                 ..a.clone()
             })
             .collect();
-        Ok(Self::page(&all, token))
+        let next = match (items.last(), rest.next()) {
+            (Some(last), Some(_)) => Some(last.id.as_str().to_owned()),
+            _ => None,
+        };
+        Ok(Page { items, next })
     }
 
     async fn parent_of(&self, child: &str) -> AwsResult<ParentRef> {

@@ -105,11 +105,23 @@ impl ResponseSink {
     }
 }
 
+/// Lambda's limit on an asynchronous invocation's payload (`Invoke` with `InvocationType`
+/// `Event`), in bytes, as this stub enforces it: 256 KB. Over it, Lambda answers HTTP 413
+/// `RequestEntityTooLargeException`, "N byte payload is too large for the Event invocation type
+/// (limit 262144 bytes)" (Lambda's error, as its users quote it, e.g. aws/aws-pdk#771; the
+/// Lambda API reference, Invoke, lists the 413 as `RequestTooLargeException`). AWS raised the
+/// limit to 1 MB in 2025 (Lambda API reference, Invoke: "For asynchronous invocations, the
+/// maximum payload size is 1 MB"); the stub keeps the older, smaller one, so that what it
+/// accepts AWS accepts under either.
+pub const ASYNC_PAYLOAD_LIMIT: usize = 262_144;
+
 /// One queued invocation.
 #[derive(Debug, Clone)]
 pub struct Invocation {
     pub request_id: String,
     pub payload: Value,
+    /// The payload's size in bytes, as it was sent (a self-invocation's request body).
+    pub bytes: usize,
     pub timeout: Duration,
     /// Queued by the function itself through the Invoke API.
     pub self_invoked: bool,
@@ -120,6 +132,8 @@ struct RuntimeState {
     queue: VecDeque<Invocation>,
     results: HashMap<String, Result<Value, Value>>,
     history: Vec<Invocation>,
+    /// Sizes of the asynchronous payloads refused as too large, in order.
+    refused: Vec<usize>,
     first_next: Option<Instant>,
     init_error: Option<Value>,
     seq: u64,
@@ -158,13 +172,20 @@ impl LambdaStub {
 
     /// Queues an invocation; returns its request ID.
     pub fn invoke(&self, payload: Value) -> String {
+        let bytes = payload.to_string().len();
         enqueue(
             &self.state,
             &self.notify,
             payload,
+            bytes,
             self.default_timeout,
             false,
         )
+    }
+
+    /// The sizes, in bytes, of the self-invocations refused as over [`ASYNC_PAYLOAD_LIMIT`].
+    pub fn refused(&self) -> Vec<usize> {
+        self.state.lock().unwrap().refused.clone()
     }
 
     /// Waits for an invocation's result: `Ok(response)` or `Err(error body)`.
@@ -271,6 +292,7 @@ fn enqueue(
     state: &Mutex<RuntimeState>,
     notify: &Notify,
     payload: Value,
+    bytes: usize,
     timeout: Duration,
     self_invoked: bool,
 ) -> String {
@@ -279,6 +301,7 @@ fn enqueue(
     let inv = Invocation {
         request_id: format!("00000000-0000-4000-8000-{:012}", st.seq),
         payload,
+        bytes,
         timeout,
         self_invoked,
     };
@@ -364,14 +387,33 @@ async fn handle(
         && path.starts_with("/2015-03-31/functions/")
         && path.ends_with("/invocations")
     {
-        let payload: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         if req.header("x-amz-invocation-type") != Some("Event") {
             return HttpResponse::json(
                 400,
                 &serde_json::json!({"message": "stub supports InvocationType=Event only"}),
             );
         }
-        enqueue(&state, &notify, payload, timeout, true);
+        let bytes = req.body.len();
+        if bytes > ASYNC_PAYLOAD_LIMIT {
+            state.lock().unwrap().refused.push(bytes);
+            let mut r = HttpResponse::json(
+                413,
+                &serde_json::json!({
+                    "Type": "User",
+                    "message": format!(
+                        "{bytes} byte payload is too large for the Event invocation type \
+                         (limit {ASYNC_PAYLOAD_LIMIT} bytes)"
+                    ),
+                }),
+            );
+            r.headers.push((
+                "x-amzn-ErrorType".into(),
+                "RequestEntityTooLargeException".into(),
+            ));
+            return r;
+        }
+        let payload: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        enqueue(&state, &notify, payload, bytes, timeout, true);
         return HttpResponse {
             status: 202,
             headers: vec![("x-amzn-RequestId".into(), "stub".into())],

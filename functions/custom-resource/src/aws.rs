@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use serde_json::Value;
@@ -65,7 +68,9 @@ impl Responder for HttpResponder {
     }
 }
 
-/// `lambda:InvokeFunction` with InvocationType Event, on this very function.
+/// `lambda:InvokeFunction` with InvocationType Event, on this very function. Errors are retried
+/// (four attempts) except a payload Lambda refuses as too large (HTTP 413): the same payload
+/// would be refused again.
 pub struct LambdaReinvoker {
     pub client: aws_sdk_lambda::Client,
     pub function_arn: String,
@@ -86,12 +91,30 @@ impl Reinvoker for LambdaReinvoker {
             {
                 Ok(_) => return Ok(()),
                 Err(e) => {
-                    last = format!("{}", aws_sdk_lambda::error::DisplayErrorContext(&e));
+                    last = describe(&e);
+                    if e.raw_response().map(|r| r.status().as_u16()) == Some(413) {
+                        tracing::error!(attempt, error = %last, "Lambda refused the re-invocation's payload as too large; not retrying");
+                        break;
+                    }
                     tracing::warn!(attempt, error = %last, "re-invocation failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
                 }
             }
         }
         Err(last)
+    }
+}
+
+/// An `Invoke` error as CloudFormation's reason can carry it: Lambda's answer (HTTP status,
+/// error code, message) when there is one, else the SDK's whole account of what failed.
+fn describe(e: &SdkError<InvokeError, HttpResponse>) -> String {
+    match e {
+        SdkError::ServiceError(se) => format!(
+            "Lambda's Invoke answered HTTP {} {}: {}",
+            se.raw().status().as_u16(),
+            se.err().code().unwrap_or("(no error code)"),
+            se.err().message().unwrap_or("(no message)")
+        ),
+        _ => format!("{}", aws_sdk_lambda::error::DisplayErrorContext(e)),
     }
 }

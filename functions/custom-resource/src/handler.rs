@@ -2,7 +2,7 @@
 //! removes them all. Every path ends in exactly one answer to CloudFormation, or in a
 //! re-invocation that carries the wait over (and answers later).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -11,9 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as CfnRequest;
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use shared::core::mode::MANAGEMENT_ACCOUNT_ID;
-use shared::core::{ChangeContext, Declared, Expansion, PlanPolicy, ScopeChange};
+use shared::core::{AccountId, ChangeContext, Declared, Expansion, PlanPolicy, ScopeChange};
 use shared::counted::CallCounts;
 use shared::engine::{Engine, EngineConfig, EngineError, OpRecord, Outcome, Report, Request};
 use shared::feed::{self, NoFeed};
@@ -24,6 +24,7 @@ use shared::ports::{
 use shared::preflight::preflight;
 
 use crate::alarm_window;
+use crate::payload;
 use crate::preflight_only;
 use crate::props::Props;
 use crate::recording::{Mutations, Recording};
@@ -74,14 +75,31 @@ pub struct Settings {
     figures: Arc<Mutex<Option<ReconcileFigures>>>,
     /// The change the request made, to put on the feed once CloudFormation has its answer.
     change: Arc<Mutex<Option<Changed>>>,
+    /// The largest continuation payload sent, in bytes (`payload::BUDGET`: under Lambda's
+    /// asynchronous payload limit, with a margin).
+    pub continuation_budget: usize,
 }
 
 /// What a finished request changed, and where.
 #[derive(Debug, Clone)]
 struct Changed {
-    change: ScopeChange,
+    /// The request's report, with every operation it started, in any invocation.
+    report: Report,
+    /// A Delete's: every account leaves.
+    removal: bool,
     stack_set: String,
-    operation_ids: Vec<String>,
+    /// Operations whose accounts did not travel in the continuation (`Continuation::unlisted`).
+    unlisted: Vec<String>,
+}
+
+impl Changed {
+    fn change(&self) -> ScopeChange {
+        if self.removal {
+            self.report.removal_change()
+        } else {
+            self.report.scope_change()
+        }
+    }
 }
 
 impl Settings {
@@ -95,6 +113,7 @@ impl Settings {
             calls: None,
             figures: Arc::default(),
             change: Arc::default(),
+            continuation_budget: payload::BUDGET,
         }
     }
 }
@@ -117,6 +136,11 @@ pub struct Continuation {
     /// other than `operation`: the invocation that finishes reports their change too.
     #[serde(default)]
     pub started: Vec<OpRecord>,
+    /// Operations (in `started` or `operation`) that travel without their accounts, to keep
+    /// the payload under Lambda's limit (`payload::fit`): the invocation that answers reads
+    /// their accounts back from the operation's results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlisted: Vec<String>,
 }
 
 pub const CONTINUATION_KEY: &str = "OrgscopeContinuation";
@@ -275,21 +299,35 @@ where
         let mut summary = self.handle_request(payload, inv).await;
         // CloudFormation has its answer: the change event cannot delay or change it.
         let changed = self.settings.change.lock().ok().and_then(|mut c| c.take());
-        if let Some(changed) = changed {
+        if let Some(mut changed) = changed {
+            let within = || {
+                deadline
+                    .saturating_duration_since(self.clock.now())
+                    .saturating_sub(Duration::from_secs(2))
+                    .max(Duration::from_secs(1))
+            };
+            if !changed.unlisted.is_empty() {
+                let read = self.read_back(&mut changed);
+                if tokio::time::timeout(within(), read).await.is_err() {
+                    tracing::error!(operations = ?changed.unlisted, "the change event leaves out the accounts of operations whose results could not be read back before the deadline");
+                }
+            }
             let ctx = ChangeContext {
                 integration_identifier: self.settings.integration_id.clone(),
                 function: "custom-resource".into(),
                 trigger: summary.request_type.clone(),
                 event_id: None,
                 stack_id,
-                stack_set_name: changed.stack_set,
-                operation_ids: changed.operation_ids,
+                stack_set_name: changed.stack_set.clone(),
+                operation_ids: changed
+                    .report
+                    .operations
+                    .iter()
+                    .map(|o| o.id.clone())
+                    .collect(),
             };
-            let within = deadline
-                .saturating_duration_since(self.clock.now())
-                .saturating_sub(Duration::from_secs(2))
-                .max(Duration::from_secs(1));
-            summary.change_event = feed::publish(&self.feed, &changed.change, &ctx, within).await;
+            summary.change_event =
+                feed::publish(&self.feed, &changed.change(), &ctx, within()).await;
         }
         let record = metrics::Record {
             function: "custom-resource",
@@ -328,18 +366,61 @@ where
         ops.retain(|o| !report.operations.iter().any(|r| r.id == o.id));
         ops.extend(report.operations.iter().cloned());
         whole.operations = ops;
-        let change = if removal {
-            whole.removal_change()
-        } else {
-            whole.scope_change()
-        };
+        let unlisted: Vec<String> = carried
+            .map(|c| c.unlisted.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| {
+                whole
+                    .operations
+                    .iter()
+                    .any(|o| &o.id == id && o.accounts.is_empty())
+            })
+            .collect();
         if let Ok(mut c) = self.settings.change.lock() {
             *c = Some(Changed {
-                change,
+                report: whole,
+                removal,
                 stack_set: stack_set.to_owned(),
-                operation_ids: whole.operations.iter().map(|o| o.id.clone()).collect(),
+                unlisted,
             });
         }
+    }
+
+    /// Reads back the accounts of the operations whose accounts did not travel in the
+    /// continuation (`ListStackSetOperationResults`: one result per account and region), after
+    /// CloudFormation has its answer. An operation whose results cannot be read is left out of
+    /// the change event, and logged.
+    async fn read_back(&self, changed: &mut Changed) {
+        let mut calls = 0usize;
+        let wanted = changed.unlisted.clone();
+        for op in changed
+            .report
+            .operations
+            .iter_mut()
+            .filter(|o| o.accounts.is_empty() && wanted.contains(&o.id))
+        {
+            calls += 1;
+            match self
+                .stacksets
+                .operation_results(&changed.stack_set, &op.id)
+                .await
+            {
+                Ok(results) => {
+                    let accounts: BTreeSet<AccountId> =
+                        results.into_iter().map(|r| r.account).collect();
+                    op.accounts = accounts.into_iter().collect();
+                    changed.unlisted.retain(|id| id != &op.id);
+                }
+                Err(e) => {
+                    tracing::error!(operation_id = %op.id, error = %e, "could not read back the operation's accounts; the change event leaves them out");
+                }
+            }
+        }
+        tracing::info!(
+            operations = calls,
+            "read back the accounts of operations that did not travel in the continuation"
+        );
     }
 
     async fn handle_request(&self, payload: Value, inv: Invocation) -> Summary {
@@ -430,6 +511,7 @@ where
                     hop: carried.as_ref().map(|x| x.hop + 1).unwrap_or(1),
                     mutated: false,
                     started: vec![],
+                    unlisted: vec![],
                 })
             }
             Ok(Ok(s)) => s,
@@ -474,6 +556,11 @@ where
                     }
                 }
                 cont.started = started;
+                for id in carried.iter().flat_map(|c| &c.unlisted) {
+                    if !cont.unlisted.contains(id) {
+                        cont.unlisted.push(id.clone());
+                    }
+                }
                 let spent = Duration::from_millis(now_ms().saturating_sub(first_seen));
                 if self.settings.budget.saturating_sub(spent) <= self.settings.margin {
                     let resp = self.failed(
@@ -496,17 +583,24 @@ where
                         .as_ref()
                         .map(|o| o.id.clone())
                         .unwrap_or_default();
-                    tracing::info!(operation_id = %waiting_on, hop = cont.hop, "deadline near: carrying the wait over to a new invocation");
                     summary.operations = cont.operation.iter().map(|o| o.id.clone()).collect();
-                    match self
-                        .reinvoker
-                        .reinvoke(&json!({ CONTINUATION_KEY: cont }))
-                        .await
-                    {
-                        Ok(()) => summary.reinvoked = true,
-                        Err(e) => {
-                            tracing::error!(error = %e, "re-invocation failed; answering now");
-                            let resp = self.failed(&c, format!("Could not continue waiting for the StackSet ({e}); any running operation continues in AWS (CloudFormation > StackSets > Operations). Once it has finished, {}.", self.next_step(&c)));
+                    match payload::fit(&mut cont, self.settings.continuation_budget) {
+                        Ok(fitted) => {
+                            tracing::info!(operation_id = %waiting_on, hop = cont.hop, payload_bytes = fitted.bytes, unlisted = ?fitted.unlisted, "deadline near: carrying the wait over to a new invocation");
+                            match self.reinvoker.reinvoke(&fitted.payload).await {
+                                Ok(()) => summary.reinvoked = true,
+                                Err(e) => {
+                                    tracing::error!(error = %e, payload_bytes = fitted.bytes, "re-invocation failed; answering now");
+                                    let resp = self.failed(&c, format!("Could not continue waiting for the StackSet ({e}); any running operation continues in AWS (CloudFormation > StackSets > Operations). Once it has finished, {}.", self.next_step(&c)));
+                                    summary.answered =
+                                        Some(self.answer(&c.response_url, resp).await);
+                                }
+                            }
+                        }
+                        Err(bytes) => {
+                            let request_bytes = cont.request.to_string().len();
+                            tracing::error!(payload_bytes = bytes, request_bytes, budget = self.settings.continuation_budget, "the continuation does not fit Lambda's asynchronous payload limit; answering now");
+                            let resp = self.failed(&c, format!("Could not continue waiting for the StackSet: the wait would be carried over in a {bytes}-byte asynchronous invocation, over the {} bytes this function sends (Lambda refuses more than {} bytes), because the CloudFormation request itself is {request_bytes} bytes. Nothing was sent. Any running operation continues in AWS (CloudFormation > StackSets > Operations). Shorten the custom resource's properties; once the operation has finished, {}.", self.settings.continuation_budget, payload::ASYNC_PAYLOAD_LIMIT, self.next_step(&c)));
                             summary.answered = Some(self.answer(&c.response_url, resp).await);
                         }
                     }
@@ -637,6 +731,7 @@ where
                 hop: carried.map(|x| x.hop + 1).unwrap_or(1),
                 mutated: false,
                 started: vec![],
+                unlisted: vec![],
             }),
             Err(e) => Step::Answer(self.failed(c, error_reason(&e)), vec![], 0),
         }
@@ -849,17 +944,22 @@ where
                 hop: carried.map(|x| x.hop + 1).unwrap_or(1),
                 mutated: false,
                 started: vec![],
+                unlisted: vec![],
             }),
             Err(e) => Step::Answer(self.failed(c, error_reason(&e)), vec![], 0),
         }
     }
 }
 
-/// The operations earlier invocations of a request started, with their accounts: those it
-/// carried over, and the one it was waiting on.
+/// The operations earlier invocations of a request started, with their accounts (or listed in
+/// `unlisted`): those it carried over, and the one it was waiting on.
 fn started_ops(c: &Continuation) -> Vec<OpRecord> {
     let mut v = c.started.clone();
-    if let Some(op) = c.operation.as_ref().filter(|o| !o.accounts.is_empty()) {
+    if let Some(op) = c
+        .operation
+        .as_ref()
+        .filter(|o| !o.accounts.is_empty() || c.unlisted.contains(&o.id))
+    {
         if !v.iter().any(|s| s.id == op.id) {
             v.push(op.clone());
         }

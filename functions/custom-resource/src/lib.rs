@@ -6,6 +6,7 @@
 pub mod alarm_window;
 pub mod aws;
 pub mod handler;
+pub mod payload;
 pub mod preflight_only;
 pub mod props;
 pub mod recording;
