@@ -148,6 +148,10 @@ impl TestBed {
         if let Some(id) = &deployment.stack_id {
             body["stack_id"] = json!(id);
         }
+        if function == Function::CustomResource {
+            // The name the test bed's Lambda gives the function (its self-invocation's target).
+            body["function_name"] = json!(crate::lambda::FUNCTION_NAME);
+        }
         Principal::from_answer(self.control("principal/template", body).await)
     }
 

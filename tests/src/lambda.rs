@@ -137,6 +137,11 @@ struct RuntimeState {
     first_next: Option<Instant>,
     init_error: Option<Value>,
     seq: u64,
+    /// The emulator that authorizes Invoke requests (`authorize_with`): IAM as Lambda applies
+    /// it, against the caller's policies (`lambda:InvokeFunction` on the function's ARN).
+    authorizer: Option<String>,
+    /// Invoke requests refused by IAM: AWS's AccessDenied message.
+    denied: Vec<String>,
 }
 
 /// The Lambda runtime API plus the Lambda Invoke API, in one local server.
@@ -149,6 +154,8 @@ pub struct LambdaStub {
     pub default_timeout: Duration,
 }
 
+/// The function's name, as `AWS_LAMBDA_FUNCTION_NAME` gives it to the binaries.
+pub const FUNCTION_NAME: &str = "orgscope-test";
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:orgscope-test";
 
 impl LambdaStub {
@@ -181,6 +188,18 @@ impl LambdaStub {
             self.default_timeout,
             false,
         )
+    }
+
+    /// Authorizes every Invoke request through the emulator at `endpoint` (its IAM), as
+    /// Lambda does: a caller whose policies do not allow `lambda:InvokeFunction` on this
+    /// function gets HTTP 403 `AccessDeniedException`.
+    pub fn authorize_with(&self, endpoint: &str) {
+        self.state.lock().unwrap().authorizer = Some(endpoint.to_owned());
+    }
+
+    /// AWS's message for each Invoke request IAM refused.
+    pub fn denied(&self) -> Vec<String> {
+        self.state.lock().unwrap().denied.clone()
     }
 
     /// The sizes, in bytes, of the self-invocations refused as over [`ASYNC_PAYLOAD_LIMIT`].
@@ -393,6 +412,16 @@ async fn handle(
                 &serde_json::json!({"message": "stub supports InvocationType=Event only"}),
             );
         }
+        let authorizer = state.lock().unwrap().authorizer.clone();
+        if let Some(endpoint) = authorizer {
+            if let Some(message) = refusal(&endpoint, &req).await {
+                state.lock().unwrap().denied.push(message.clone());
+                let mut r = HttpResponse::json(403, &serde_json::json!({ "Message": message }));
+                r.headers
+                    .push(("x-amzn-ErrorType".into(), "AccessDeniedException".into()));
+                return r;
+            }
+        }
         let bytes = req.body.len();
         if bytes > ASYNC_PAYLOAD_LIMIT {
             state.lock().unwrap().refused.push(bytes);
@@ -421,4 +450,38 @@ async fn handle(
         };
     }
     HttpResponse::status(404)
+}
+
+/// IAM's answer to an Invoke request, from the emulator that holds the caller's policies:
+/// `None` when allowed. The access key is the SigV4 credential's.
+async fn refusal(endpoint: &str, req: &HttpRequest) -> Option<String> {
+    let auth = req.header("authorization").unwrap_or_default();
+    let key = auth
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default();
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{endpoint}/_fidelity/authorize"))
+        .json(&serde_json::json!({
+            "access_key_id": key,
+            "action": "lambda:InvokeFunction",
+            "resources": [FUNCTION_ARN],
+        }))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    if answer["allowed"] == true {
+        None
+    } else {
+        Some(
+            answer["message"]
+                .as_str()
+                .unwrap_or("access denied")
+                .to_owned(),
+        )
+    }
 }

@@ -69,8 +69,7 @@ impl Responder for HttpResponder {
 }
 
 /// `lambda:InvokeFunction` with InvocationType Event, on this very function. Errors are retried
-/// (four attempts) except a payload Lambda refuses as too large (HTTP 413): the same payload
-/// would be refused again.
+/// (four attempts) except those Lambda gives for the request itself (`refused_for_good`).
 pub struct LambdaReinvoker {
     pub client: aws_sdk_lambda::Client,
     pub function_arn: String,
@@ -92,8 +91,8 @@ impl Reinvoker for LambdaReinvoker {
                 Ok(_) => return Ok(()),
                 Err(e) => {
                     last = describe(&e);
-                    if e.raw_response().map(|r| r.status().as_u16()) == Some(413) {
-                        tracing::error!(attempt, error = %last, "Lambda refused the re-invocation's payload as too large; not retrying");
+                    if refused_for_good(e.raw_response().map(|r| r.status().as_u16())) {
+                        tracing::error!(attempt, error = %last, "Lambda refused the re-invocation; the same request would be refused again, not retrying");
                         break;
                     }
                     tracing::warn!(attempt, error = %last, "re-invocation failed; retrying");
@@ -103,6 +102,13 @@ impl Reinvoker for LambdaReinvoker {
         }
         Err(last)
     }
+}
+
+/// A 4xx answer but 429 refuses the request itself (413 payload too large, 403 access denied,
+/// 400 invalid, 404 no such function): sent again, it would be refused again. 429 (throttled),
+/// 5xx and transport errors are worth another attempt.
+fn refused_for_good(status: Option<u16>) -> bool {
+    matches!(status, Some(s) if (400..500).contains(&s) && s != 429)
 }
 
 /// An `Invoke` error as CloudFormation's reason can carry it: Lambda's answer (HTTP status,

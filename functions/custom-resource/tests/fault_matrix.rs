@@ -60,9 +60,19 @@ fn drain(r: impl tokio::io::AsyncRead + Unpin + Send + 'static, log: Arc<Mutex<S
 impl Running {
     /// The binary, running as the principal template.yaml makes the function.
     async fn start(stub: &LambdaStub, bed: &TestBed, extra: &[(&'static str, &str)]) -> Self {
-        let mut env = bed
-            .function_env(Function::CustomResource, &Deployment::management())
-            .await;
+        Self::start_as(stub, bed, &Deployment::management(), extra).await
+    }
+
+    /// The binary as `deployment`'s principal; the test bed's Lambda authorizes its Invoke
+    /// requests against that principal's policies, as Lambda does.
+    async fn start_as(
+        stub: &LambdaStub,
+        bed: &TestBed,
+        deployment: &Deployment,
+        extra: &[(&'static str, &str)],
+    ) -> Self {
+        stub.authorize_with(&bed.endpoint);
+        let mut env = bed.function_env(Function::CustomResource, deployment).await;
         env.push(("AWS_LAMBDA_LOG_FORMAT", "JSON".into()));
         for (k, v) in extra {
             env.push((k, (*v).to_owned()));
@@ -246,6 +256,45 @@ async fn the_deadline_during_a_running_operation_is_carried_over_by_the_real_bin
         "answered after {:.1} s, {} invocation(s), {hops} self-invocation(s)",
         took.as_secs_f64(),
         history.len()
+    );
+}
+
+/// Lambda authorizes the self-invocation like any call: without `lambda:InvokeFunction` on
+/// its own ARN (the template's `CustomResourceSelfInvokePolicy`), the continuation is refused
+/// with AccessDenied and CloudFormation hears it, naming the action, instead of waiting an hour.
+#[tokio::test]
+async fn a_self_invocation_iam_refuses_is_answered_failed_naming_the_action() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    bed.configure(json!({"operation_seconds": 8.0})).await;
+    let sink = ResponseSink::start().await;
+    let stub = LambdaStub::start(Duration::from_secs(35)).await;
+    let _func = Running::start_as(
+        &stub,
+        &bed,
+        &Deployment::management().without("lambda:InvokeFunction"),
+        &[("AWS_LAMBDA_LOG_LEVEL", "INFO")],
+    )
+    .await;
+    stub.invoke(request(
+        &sink,
+        "create",
+        "no-self-invoke",
+        props(&f.ou("Root/Prod"), "ALL", ""),
+    ));
+    let answer = sink
+        .wait_for(1, Duration::from_secs(60))
+        .await
+        .expect("answered");
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("lambda:InvokeFunction"), "{reason}");
+    let denied = stub.denied();
+    assert_eq!(denied.len(), 1, "refused once, not retried: {denied:?}");
+    assert!(
+        stub.history().iter().all(|i| !i.self_invoked),
+        "nothing was queued"
     );
 }
 
