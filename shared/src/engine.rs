@@ -13,10 +13,9 @@ use thiserror::Error;
 
 use crate::core::{
     advise, expand, fit_ous, is_execution_role_denied, oidc_reuse, plan_reaching, reuse_oidc_note,
-    AccountId, AccountScope,
-    AccountState, Acted, Batch, Desired, ExpandError, Expansion, InstanceStatus, LeavePolicy,
-    OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange, StackInstance, TargetId,
-    MAX_OUS_PER_OPERATION, REUSE_OIDC_OVERRIDE,
+    AccountId, AccountScope, AccountState, Acted, Batch, Desired, ExpandError, Expansion,
+    InstanceStatus, LeavePolicy, OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange,
+    StackInstance, TargetId, MAX_OUS_PER_OPERATION, REUSE_OIDC_OVERRIDE,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo, Targets};
 use crate::read::{read_accounts, read_scope, ReadError, ReadStats, DEFAULT_CONCURRENCY};

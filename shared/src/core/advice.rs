@@ -300,7 +300,10 @@ mod tests {
             "",
         ] {
             assert!(!is_execution_role_denied(reason), "{reason}");
-            assert!(!advise("1", reason).contains("service control policy"), "{reason}");
+            assert!(
+                !advise("1", reason).contains("service control policy"),
+                "{reason}"
+            );
         }
     }
 

@@ -86,8 +86,9 @@ impl StackInstance {
     /// Its last operation failed because the StackSets execution role is denied in the
     /// account ([`is_execution_role_denied`]: a service control policy, or the account's setup
     /// not finished): the account is not ready yet, and such a failure ends by itself when the
-    /// deny lifts. The planner retries it whatever the earlier attempts (it is never given
-    /// up, unless retries are off), and the engine does not count it as an attempt.
+    /// deny lifts. It is no failure to give up on: every plan that sees it retries it,
+    /// whatever the earlier attempts and `max_retry_attempts` (an event's run too, whose bound
+    /// is 0), and the engine does not count it as an attempt.
     pub fn awaits_account(&self) -> bool {
         (self.needs_retry() || self.is_inoperable())
             && self
@@ -152,8 +153,9 @@ pub struct Desired {
 pub struct PlanPolicy {
     pub on_leave: LeavePolicy,
     /// Retry instances whose last operation failed, at most this many attempts per account
-    /// (counted by the caller from earlier operations), except those that await their account
-    /// ([`StackInstance::awaits_account`]), retried until it is ready. 0 disables retries.
+    /// (counted by the caller from earlier operations). 0 disables retries. Instances that
+    /// await their account ([`StackInstance::awaits_account`]) are not bounded by it: they are
+    /// retried until the account is ready.
     pub max_retry_attempts: u32,
     /// Re-apply the template to drifted instances.
     pub repair_drift: bool,
@@ -389,7 +391,7 @@ pub fn plan_reaching(
                 }
                 if i.needs_retry() {
                     let n = attempts.get(a).copied().unwrap_or(0);
-                    let waits = i.awaits_account() && policy.max_retry_attempts > 0;
+                    let waits = i.awaits_account();
                     if n >= policy.max_retry_attempts && !waits {
                         out.given_up.push(Held {
                             account: a.clone(),
@@ -483,7 +485,7 @@ pub fn plan_reaching(
         }
         if let Some(i) = last_failed {
             let n = attempts.get(account).copied().unwrap_or(0);
-            let waits = i.awaits_account() && policy.max_retry_attempts > 0;
+            let waits = i.awaits_account();
             if n >= policy.max_retry_attempts && !waits {
                 out.given_up.push(Held {
                     account: account.clone(),

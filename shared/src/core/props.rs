@@ -254,13 +254,15 @@ fn an_account_whose_execution_role_is_denied_is_retried_past_the_bound_and_never
         &PlanPolicy::default(),
     );
     assert_eq!(p.delete.len(), 1, "{p:?}");
-    // Retries turned off (MAX_RETRY_ATTEMPTS=0) stay off.
-    let off = PlanPolicy {
+    // A bound of 0 (an event's run: retries are the schedule's) still enrolls it: waiting for
+    // the account is no retry of a failure.
+    let events = PlanPolicy {
         max_retry_attempts: 0,
         ..Default::default()
     };
-    let p = plan(&d, &[denied], &BTreeMap::new(), &off);
-    assert!(p.update.is_empty() && p.given_up.len() == 1, "{p:?}");
+    let p = plan(&d, &[denied], &BTreeMap::new(), &events);
+    assert_eq!(p.retry, vec![acct(2)], "{p:?}");
+    assert!(p.given_up.is_empty(), "{p:?}");
 }
 
 /// AWS's StatusReason for a member stack whose `AWS::IAM::OIDCProvider` already exists.
@@ -629,11 +631,9 @@ fn model(
 ) -> Expected {
     let mut e = Expected::default();
     let tries = |a: &AccountId| attempts.get(a).copied().unwrap_or(0);
-    // Not ready yet (an SCP denies the execution role): retried whatever the attempts, unless
-    // retries are off.
-    let awaits = |i: &StackInstance| {
-        policy.max_retry_attempts > 0 && i.status_reason.as_deref() == Some(SCP_DENIED)
-    };
+    // Not ready yet (an SCP denies the execution role): retried whatever the attempts and
+    // the bound.
+    let awaits = |i: &StackInstance| i.status_reason.as_deref() == Some(SCP_DENIED);
     let at: BTreeMap<Pair, &StackInstance> = instances
         .iter()
         .map(|i| ((i.account.clone(), i.region.clone()), i))
