@@ -120,11 +120,10 @@ fn execution_role_denied_advice(account: &str, reason: &str) -> String {
     format!(
         "account {account}: a service control policy or the account's setup denies the \
          StackSets execution role; it will be retried at the next scheduled run, without \
-         counting toward giving up, and gets Port's role once the deny lifts. Landing zones \
-         often quarantine a new account this way until its setup finishes; if it lasts after \
-         that, exempt the execution role (stacksets-exec-* for a service-managed StackSet) \
-         from the policy. AWS said: {}",
-        truncate(reason, 300)
+         counting toward giving up, and gets Port's role once the deny lifts (landing zones \
+         quarantine new accounts this way until their setup finishes; if it lasts longer, \
+         exempt the execution role, stacksets-exec-*, from the policy). AWS said: {}",
+        truncate(reason, 400)
     )
 }
 
@@ -282,6 +281,8 @@ mod tests {
             );
             assert!(a.starts_with("account 111111111111: "), "{a}");
         }
+        // AWS's words are quoted whole, up to the SCP that denied.
+        assert!(advise("1", SCP_DENIED).ends_with(&format!("AWS said: {SCP_DENIED}")));
     }
 
     #[test]
