@@ -165,4 +165,5 @@ async fn a_real_failure_beside_a_quarantined_account_still_fails_the_create_nami
         .await;
     assert_eq!(r.last_answer()["Status"], "SUCCESS");
     assert!(r.bed.instances(STACK_SET).await.is_empty());
+    assert_eq!(r.sink.bodies().len(), 3, "one answer per request");
 }

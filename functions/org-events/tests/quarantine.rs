@@ -99,6 +99,9 @@ async fn a_quarantined_new_account_is_retried_without_giving_up_and_enrolled_onc
         );
         let f = account_failure(&s, &new).expect("still failing");
         assert!(f.advice.contains(WAITS), "run {run}: {f:?}");
+        // AccountsFailed counts it while it waits (and prod-web): AccountsFailedAlarm fires
+        // when a quarantine outlasts two schedule intervals.
+        assert_eq!(s.figures.as_ref().map(|x| x.failed), Some(2), "run {run}");
         // prod-web failed once at the first run; runs 1 and 2 are its 2nd and 3rd attempts;
         // from run 3 on it is given up, with the same runs.
         if run <= 2 {
@@ -139,6 +142,7 @@ async fn a_quarantined_new_account_is_retried_without_giving_up_and_enrolled_onc
     assert_eq!(strs(&s.accounts_retried), vec![new.clone()], "{s:?}");
     assert!(account_failure(&s, &new).is_none(), "{s:?}");
     assert_eq!(given_up(&s), vec![stuck.clone()], "{s:?}");
+    assert_eq!(s.figures.as_ref().map(|x| x.failed), Some(1));
     let inst = w.instance(&new).await.unwrap();
     assert_eq!(inst["status"], "CURRENT", "{inst}");
     assert_eq!(
