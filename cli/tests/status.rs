@@ -521,4 +521,55 @@ async fn status_under_a_policy_without_list_stack_instances_fails_naming_the_act
         !denied.is_empty() && denied.iter().all(|(a, _)| a == "ListStackInstances"),
         "{denied:?}"
     );
+
+/// An account under a quarantine SCP (the test bed's `quarantine`: the StackSets execution
+/// role denied in AWS's words) is shown failed with AWS's reason and what happens next: it is
+/// retried at the next scheduled run, without counting toward giving up.
+#[tokio::test]
+async fn status_shows_a_quarantined_account_with_the_reason_and_what_will_happen() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    let waiting = f.account("prod-eu-1");
+    bed.control("quarantine", json!({"account_id": waiting}))
+        .await;
+    deploy(&bed, &f, "op-create-quarantine").await;
+    clear_log(&bed).await;
+    let eu = f.ou("Root/Prod/EU");
+    let args = ["status", "--target-ou-ids", &eu, "--account-scope", "ALL"];
+    let v = json(&orgscope(&bed, &[&args[..], &["--output", "json"]].concat(), &[]).await);
+    assert_eq!(rows(&v, "failed"), vec![waiting.as_str()]);
+    let row = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account"] == waiting.as_str())
+        .unwrap();
+    let detail = row["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("assumed-role/stacksets-exec-")
+            && detail.ends_with("with an explicit deny in a service control policy"),
+        "{row}"
+    );
+    let advice = row["advice"].as_str().unwrap();
+    assert!(
+        advice.starts_with(&format!(
+            "account {waiting}: a service control policy or the account's setup denies the \
+             StackSets execution role; it will be retried at the next scheduled run, without \
+             counting toward giving up"
+        )),
+        "{row}"
+    );
+    let out = orgscope(&bed, &args, &[]).await;
+    let text = stdout(&out);
+    assert_fits(&text);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!(
+            "fix: account {waiting}: a service control policy or the account's setup denies the \
+             StackSets execution role; it will be retried at the next scheduled run"
+        )),
+        "{text}"
+    );
+    assert_eq!(mutating_calls(&bed).await, Vec::<String>::new());
 }

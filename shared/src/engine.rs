@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::core::{
-    advise, expand, fit_ous, oidc_reuse, plan_reaching, reuse_oidc_note, AccountId, AccountScope,
-    AccountState, Acted, Batch, Desired, ExpandError, Expansion, InstanceStatus, LeavePolicy,
-    OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange, StackInstance, TargetId,
-    MAX_OUS_PER_OPERATION, REUSE_OIDC_OVERRIDE,
+    advise, expand, fit_ous, is_execution_role_denied, oidc_reuse, plan_reaching, reuse_oidc_note,
+    AccountId, AccountScope, AccountState, Acted, Batch, Desired, ExpandError, Expansion,
+    InstanceStatus, LeavePolicy, OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange,
+    StackInstance, TargetId, MAX_OUS_PER_OPERATION, REUSE_OIDC_OVERRIDE,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo, Targets};
 use crate::read::{read_accounts, read_scope, ReadError, ReadStats, DEFAULT_CONCURRENCY};
@@ -136,6 +136,20 @@ pub struct AccountFailure {
     pub region: String,
     pub reason: String,
     pub advice: String,
+}
+
+/// How the reason of an account that should have lost the role begins.
+const LOST_ROLE: &str = "should have lost Port's role";
+
+impl AccountFailure {
+    /// An account the scope wants that lacks Port's role only because its StackSets execution
+    /// role is denied there (a service control policy, or its setup not finished:
+    /// [`is_execution_role_denied`]): it is not ready yet, the scheduled run retries it without
+    /// counting an attempt, and it gets the role once the deny lifts. Never an account that
+    /// should have lost the role: a role left where the scope excludes it is no wait.
+    pub fn awaits_account(&self) -> bool {
+        !self.reason.starts_with(LOST_ROLE) && is_execution_role_denied(&self.reason)
+    }
 }
 
 /// The outcome of one reconcile pass.
@@ -885,7 +899,10 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
     }
 
     /// Failed attempts per account since the last change the user made: this project's
-    /// operations, newest first, back to and including the newest custom-resource run's.
+    /// operations, newest first, back to and including the newest custom-resource run's. A
+    /// failure because the account's execution role is denied (a service control policy, or
+    /// its setup not finished: [`is_execution_role_denied`]) is no attempt: the account was
+    /// not ready, so waiting for it never spends the bound that gives an account up.
     async fn failed_attempts(&self, name: &str) -> Result<BTreeMap<AccountId, u32>, EngineError> {
         let mut out: BTreeMap<AccountId, u32> = BTreeMap::new();
         let ops = self.stacksets.recent_operations(name, 20).await?;
@@ -899,7 +916,11 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         {
             let mut per_op: BTreeSet<AccountId> = BTreeSet::new();
             for r in self.stacksets.operation_results(name, &op.id).await? {
-                if r.status == "FAILED" {
+                let not_ready = r
+                    .status_reason
+                    .as_deref()
+                    .is_some_and(is_execution_role_denied);
+                if r.status == "FAILED" && !not_ready {
                     per_op.insert(r.account);
                 }
             }
@@ -990,7 +1011,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                 .or_else(|| i.status_reason.clone())
                 .unwrap_or_else(|| format!("stack instance is {:?}/{:?}", i.status, i.detailed));
             let reason = format!(
-                "should have lost Port's role, but its stack instance remains ({:?}): {why}",
+                "{LOST_ROLE}, but its stack instance remains ({:?}): {why}",
                 i.status
             );
             out.push(AccountFailure {

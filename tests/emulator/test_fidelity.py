@@ -17,6 +17,7 @@ Each test's docstring states the AWS rule it checks. The sample organization (RE
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 
@@ -447,6 +448,102 @@ def test_injected_failure_shows_in_operation_results_with_its_reason(emu, sample
     op2 = cfn.update_stack_instances(StackSetName=name, DeploymentTargets={"OrganizationalUnitIds": [ou(sample, "Root/Prod/EU")]}, Regions=REGIONS)["OperationId"]
     assert wait_op(cfn, name, op2)["Status"] == "SUCCEEDED"
     assert instances(cfn, name)[bad]["Status"] == "CURRENT"
+
+
+SCP_DENY = re.compile(
+    r"^User: arn:aws:sts::(\d{12}):assumed-role/(stacksets-exec-[0-9a-f]{32}|[\w+=,.@-]+)/\w+ is not "
+    r"authorized to perform: cloudformation:(CreateStack|UpdateStack|DeleteStack) on resource: "
+    r"arn:aws:cloudformation:([a-z0-9-]+):(\d{12}):stack/StackSet-[\w-]+/\* with an explicit deny "
+    r"in a service control policy$"
+)
+
+
+def test_a_quarantined_account_fails_in_aws_words_until_its_operations_run_out(emu, sample, cfn):
+    """A landing zone's quarantine SCP (landing-zone-accelerator-on-aws #850) denies the StackSets
+    execution role in a new account. StackSets act there as stacksets-exec-* (CloudFormation
+    User Guide, custom execution role: "creates an execution role named stacksets-exec-* in each
+    target account"); its call is refused in IAM's words for an SCP ("... with an explicit deny in
+    a service control policy", IAM User Guide, access denied messages). Only that account fails,
+    through fail-account's rule: result FAILED, instance OUTDATED / FAILED with the same reason,
+    for exactly the next N operations that touch it; then it succeeds."""
+    name = make_stack_set(cfn)
+    eu = ou(sample, "Root/Prod/EU")
+    new = acct(sample, "prod-eu-1")
+    answer = emu.post("/quarantine", {"account_id": new, "until_operations": 2})
+    assert answer["failures"][new]["scp"] is True and answer["failures"][new]["times"] == 2
+    op = deploy(cfn, name, [eu], prefs={"FailureTolerancePercentage": 100})
+    wait_op(cfn, name, op)
+    res = results(cfn, name, op)
+    m = SCP_DENY.match(res[new]["StatusReason"])
+    assert res[new]["Status"] == "FAILED" and m, res[new]
+    assert (m.group(1), m.group(3), m.group(4), m.group(5)) == (new, "CreateStack", REGIONS[0], new)
+    assert m.group(2).startswith("stacksets-exec-"), "service-managed: the stacksets-exec role"
+    assert res[acct(sample, "prod-eu-pci")]["Status"] == "SUCCEEDED"
+    inst = instances(cfn, name)[new]
+    assert (inst["Status"], inst["StackInstanceStatus"]["DetailedStatus"]) == ("OUTDATED", "FAILED")
+    assert SCP_DENY.match(inst["StatusReason"]).group(3) == "CreateStack"
+    # The second operation touching the account is denied too (an update: UpdateStack)...
+    op = update_one(cfn, name, sample, new)
+    wait_op(cfn, name, op)
+    assert SCP_DENY.match(results(cfn, name, op)[new]["StatusReason"]).group(3) == "UpdateStack"
+    # ...and the third gets through: the quarantine ended with its operations.
+    op = update_one(cfn, name, sample, new)
+    assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
+    assert instances(cfn, name)[new]["Status"] == "CURRENT"
+
+
+def test_a_quarantine_lasts_until_lifted_or_for_its_seconds(emu, sample, cfn):
+    """Without an end, the deny holds for every operation until lift-quarantine; with seconds,
+    until that time has passed (an operation started after it succeeds). A self-managed
+    StackSet's execution role is the StackSet's ExecutionRoleName. A DELETE with RetainStacks
+    never touches the account, so it is not denied."""
+    name = make_stack_set(cfn)
+    staging = ou(sample, "Root/Staging")
+    a = acct(sample, "staging-1")
+    emu.post("/quarantine", {"account_id": a})
+    for _ in range(3):
+        op = deploy(cfn, name, [staging]) if _ == 0 else update_one(cfn, name, sample, a)
+        wait_op(cfn, name, op)
+        assert results(cfn, name, op)[a]["Status"] == "FAILED"
+    # lift-quarantine ends a quarantine only, never a fail-account failure.
+    emu.post("/fail-account", {"account_id": acct(sample, "staging-2"), "reason": ROLE_REASON})
+    assert emu.post("/lift-quarantine", {"account_id": acct(sample, "staging-2")})["lifted"] is False
+    assert emu.post("/lift-quarantine", {"account_id": a})["lifted"] is True
+    op = update_one(cfn, name, sample, a)
+    wait_op(cfn, name, op)
+    assert results(cfn, name, op)[a]["Status"] == "SUCCEEDED"
+    # seconds: denied now, not after they passed.
+    emu.post("/quarantine", {"account_id": a, "seconds": 1.5})
+    op = update_one(cfn, name, sample, a)
+    wait_op(cfn, name, op)
+    assert results(cfn, name, op)[a]["Status"] == "FAILED"
+    time.sleep(1.6)
+    op = update_one(cfn, name, sample, a)
+    wait_op(cfn, name, op)
+    assert results(cfn, name, op)[a]["Status"] == "SUCCEEDED"
+    # Self-managed: the StackSet's own execution role; RetainStacks is never denied.
+    emu.post("/quarantine", {"account_id": a})
+    cfn.create_stack_set(StackSetName="self", TemplateBody=TEMPLATE, PermissionModel="SELF_MANAGED")
+    op = cfn.create_stack_instances(StackSetName="self", Accounts=[a], Regions=REGIONS)["OperationId"]
+    wait_op(cfn, "self", op)
+    m = SCP_DENY.match(results(cfn, "self", op)[a]["StatusReason"])
+    assert m and m.group(2) == "AWSCloudFormationStackSetExecutionRole", m
+    op = cfn.delete_stack_instances(StackSetName="self", Accounts=[a], Regions=REGIONS, RetainStacks=True)["OperationId"]
+    wait_op(cfn, "self", op)
+    assert results(cfn, "self", op)[a]["Status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("body, says", [
+    ({"account_id": "12345", "seconds": 5}, "account_id must be a 12-digit string, got '12345'"),
+    ({"account_id": "111111111111", "until_operations": 0}, "until_operations must be a whole number >= 1, got 0"),
+    ({"account_id": "111111111111", "until_operations": "2"}, "until_operations must be a whole number >= 1, got '2'"),
+    ({"account_id": "111111111111", "seconds": -1}, "seconds must be a number > 0, got -1"),
+    ({"account_id": "111111111111", "seconds": 5, "until_operations": 2}, "give until_operations or seconds, not both"),
+])
+def test_a_bad_quarantine_request_is_refused_naming_the_value(emu, body, says):
+    with pytest.raises(AssertionError) as e:
+        emu.post("/quarantine", body)
+    assert "-> 400" in str(e.value) and says in str(e.value), e.value
 
 
 def test_failure_tolerance_decides_the_operation_status(emu, sample, cfn):

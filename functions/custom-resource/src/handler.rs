@@ -818,31 +818,58 @@ where
         self.record(report, &props.stack_set, carried, false);
         let ops: Vec<String> = report.operations.iter().map(|o| o.id.clone()).collect();
         let n = report.expansion.included.len();
-        if !report.succeeded() {
-            let total = report.failures.len();
-            let shown: Vec<String> = report
-                .failures
+        for f in &report.failures {
+            tracing::warn!(account = %f.account, region = %f.region, reason = %f.reason, advice = %f.advice, awaits_account = f.awaits_account(), "account not CURRENT");
+        }
+        // Accounts whose StackSets execution role is denied (an SCP quarantine, or setup not
+        // finished) are not ready yet: they alone do not fail the request. Failing it would
+        // roll the stack back for an account that gets the role by itself at a later scheduled
+        // run, and an Update's rollback would fail on the same account (UPDATE_ROLLBACK_FAILED,
+        // which only a person can continue).
+        let (waiting, failed): (Vec<_>, Vec<_>) =
+            report.failures.iter().partition(|f| f.awaits_account());
+        let listed = |fs: &[&shared::engine::AccountFailure]| {
+            let shown: Vec<String> = fs
                 .iter()
                 .take(10)
                 .map(|f| format!("{} ({})", f.advice, f.region))
                 .collect();
-            let more = if total > shown.len() {
+            let more = if fs.len() > shown.len() {
                 format!(
                     "; and {} more (see the function's log)",
-                    total - shown.len()
+                    fs.len() - shown.len()
                 )
             } else {
                 String::new()
             };
-            for f in &report.failures {
-                tracing::warn!(account = %f.account, region = %f.region, reason = %f.reason, advice = %f.advice, "account not CURRENT");
-            }
+            format!("{}{more}", shown.join("; "))
+        };
+        if !failed.is_empty() {
+            let besides =
+                if waiting.is_empty() {
+                    String::new()
+                } else {
+                    let ids: Vec<&str> = waiting
+                        .iter()
+                        .take(10)
+                        .map(|f| f.account.as_str())
+                        .collect();
+                    format!(
+                    ". Besides, {} account(s) wait for their StackSets execution role, which a \
+                     service control policy or the account's setup denies ({}{}); these alone \
+                     would not fail the stack",
+                    waiting.len(),
+                    ids.join(", "),
+                    if waiting.len() > ids.len() { ", …" } else { "" }
+                )
+                };
             // A failed Update keeps the old PhysicalResourceId: CloudFormation rolls back to it.
             let resp = self.failed(
                 c,
                 format!(
-                    "{total} of {n} in-scope account(s) did not get Port's role: {}{more}",
-                    shown.join("; ")
+                    "{} of {n} in-scope account(s) did not get Port's role: {}{besides}",
+                    failed.len(),
+                    listed(&failed)
                 ),
             );
             return Step::Answer(resp, ops, n);
@@ -855,6 +882,25 @@ where
             c.logical_resource_id.clone(),
         );
         resp.data = data(&report.expansion);
+        if !waiting.is_empty() {
+            // EnrolledAccountIds: the accounts that have Port's role now.
+            let later: BTreeSet<&str> = waiting.iter().map(|f| f.account.as_str()).collect();
+            let ids: Vec<&str> = report
+                .expansion
+                .included
+                .iter()
+                .map(|e| e.id.as_str())
+                .filter(|a| !later.contains(a))
+                .collect();
+            resp.data.insert("AccountIds".into(), ids.join(","));
+            resp.data
+                .insert("AccountCount".into(), ids.len().to_string());
+            resp.reason = Some(format!(
+                "{} of {n} in-scope account(s) are not ready for Port's role yet: {}",
+                later.len(),
+                listed(&waiting)
+            ));
+        }
         Step::Answer(resp, ops, n)
     }
 

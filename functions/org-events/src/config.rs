@@ -263,7 +263,9 @@ impl Config {
     }
 
     /// An event-triggered run enrolls and withdraws only: retries and drift repairs are the
-    /// schedule's, so that a burst of events cannot spend the retry budget.
+    /// schedule's, so that a burst of events cannot spend the retry budget. An account that
+    /// awaits its execution role (`StackInstance::awaits_account`) spends none: the event's
+    /// run enrolls it too.
     pub fn event_policy(&self) -> PlanPolicy {
         PlanPolicy {
             on_leave: self.on_leave,

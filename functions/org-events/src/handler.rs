@@ -1107,11 +1107,21 @@ fn first_few(reasons: &[String]) -> String {
 }
 
 /// The accounts a run's operations named.
+/// The accounts `s`'s operations acted on, but those left waiting for their execution role
+/// (`AccountFailure::awaits_account`): reading them again in the same run cannot find the deny
+/// lifted, and would only retry them once more.
 fn operated(s: &Summary) -> Vec<AccountId> {
+    let waiting: BTreeSet<&AccountId> = s
+        .failures
+        .iter()
+        .filter(|f| f.awaits_account())
+        .map(|f| &f.account)
+        .collect();
     let set: BTreeSet<AccountId> = s
         .operations
         .iter()
         .flat_map(|o| o.accounts.iter().cloned())
+        .filter(|a| !waiting.contains(a))
         .collect();
     set.into_iter().collect()
 }

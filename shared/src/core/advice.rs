@@ -15,6 +15,9 @@ pub fn advise(account: &str, status_reason: &str) -> String {
             truncate(r, 300)
         );
     }
+    if is_execution_role_denied(r) {
+        return execution_role_denied_advice(account, r);
+    }
     if is_existing_oidc_provider(r) {
         return format!(
             "account {account}: an OIDC provider for Port's URL already exists there (an \
@@ -78,6 +81,50 @@ pub fn is_existing_oidc_provider(status_reason: &str) -> bool {
     exists
         && !role
         && (lower.contains("aws::iam::oidcprovider") || lower.contains("provider with url"))
+}
+
+/// The "not ready yet" class of failure: StackSets could not act in the account because its
+/// execution role is denied there, by a service control policy or because the account's setup
+/// has not finished. Landing zones put a new account under a quarantine SCP until their own
+/// setup is done (landing-zone-accelerator-on-aws #850: the quarantine SCP denies every action
+/// to roles not named like `aws*` or the accelerator's own, so the StackSets execution role
+/// `stacksets-exec-*` fails in the new account; aws-secure-environment-accelerator #1186 quotes
+/// "User: arn:aws:sts::…:assumed-role/stacksets-exec-…/… is not authorized to perform:
+/// iam:GetRole on resource: … with an explicit deny in a service control policy"). Such a
+/// failure ends by itself when the deny lifts, so the engine keeps retrying it at the schedule
+/// without counting it toward giving up.
+///
+/// Matched, case-insensitively, on: IAM's words for a denial by an SCP ("service control
+/// policy" with "not authorized to perform", IAM User Guide, "Troubleshoot access denied error
+/// messages": "… with an explicit deny in a service control policy" / "… because no service
+/// control policy allows …"); an access denial naming the execution role (`stacksets-exec-`
+/// for service-managed StackSets, `…StackSetExecutionRole` for self-managed ones); StackSets'
+/// own sentence for an execution role it cannot assume, "Account <id> should have '<execution
+/// role>' role with trust relationship to Role '<administration role>'." (as
+/// aws-control-tower-customizations #109 quotes it). Not matched: the administration role's
+/// own "... role with trust relationship to CloudFormation service." (the administrator
+/// account's setup, which does not end by itself).
+pub fn is_execution_role_denied(status_reason: &str) -> bool {
+    let l = status_reason.to_ascii_lowercase();
+    let denied = l.contains("not authorized to perform")
+        || l.contains("accessdenied")
+        || l.contains("access denied");
+    let by_scp = l.contains("service control policy") && denied;
+    let exec_role = l.contains("stacksets-exec-") || l.contains("stacksetexecutionrole");
+    let not_assumable =
+        l.contains("should have '") && l.contains("role with trust relationship to role '");
+    by_scp || (exec_role && denied) || not_assumable
+}
+
+fn execution_role_denied_advice(account: &str, reason: &str) -> String {
+    format!(
+        "account {account}: a service control policy or the account's setup denies the \
+         StackSets execution role; it will be retried at the next scheduled run, without \
+         counting toward giving up, and gets Port's role once the deny lifts (landing zones \
+         quarantine new accounts this way until their setup finishes; if it lasts longer, \
+         exempt the execution role, stacksets-exec-*, from the policy). AWS said: {}",
+        truncate(reason, 400)
+    )
 }
 
 /// The line logged when the engine acts on [`is_existing_oidc_provider`]: what it did and why.
@@ -194,6 +241,70 @@ mod tests {
             assert!(a.contains(STACK_INSTANCE_QUOTA_CODE), "{a}");
             assert!(a.contains("Service Quotas"), "{a}");
             assert!(a.contains("444444444444"), "{a}");
+        }
+    }
+
+    /// The test bed's words for a quarantined account (tests/emulator, `quarantine`).
+    const SCP_DENIED: &str = "User: arn:aws:sts::111111111111:assumed-role/\
+        stacksets-exec-0c9f6d0c5c2a4b7e8f1a2b3c4d5e6f70/8d3e1f0a2b4c6d8e is not authorized to \
+        perform: cloudformation:CreateStack on resource: arn:aws:cloudformation:us-east-1:\
+        111111111111:stack/StackSet-Port-Integration-v3-5f0c2d8e-1b3a-4c5d-9e7f-0a1b2c3d4e5f/* \
+        with an explicit deny in a service control policy";
+
+    #[test]
+    fn a_denied_execution_role_is_the_not_ready_yet_class_in_each_of_aws_forms() {
+        for reason in [
+            SCP_DENIED,
+            // aws-secure-environment-accelerator #1186: inside the member stack.
+            "ResourceLogicalId:PortIntegrationRole, ResourceType:AWS::IAM::Role, \
+             ResourceStatusReason:User: arn:aws:sts::111111111111:assumed-role/stacksets-exec-ab/x \
+             is not authorized to perform: iam:GetRole on resource: role PortIntegrationRole-aws \
+             with an explicit deny in a service control policy (Service: Iam, Status Code: 403)",
+            // An SCP written as an allow list (IAM's implicit-deny form).
+            "User: arn:aws:sts::111111111111:assumed-role/stacksets-exec-ab/x is not authorized \
+             to perform: cloudformation:CreateStack because no service control policy allows the \
+             cloudformation:CreateStack action",
+            // StackSets cannot assume the execution role (aws-control-tower-customizations #109).
+            "Account 111111111111 should have 'AWSControlTowerExecution' role with trust \
+             relationship to Role 'service-role/AWSControlTowerStackSetRole'.",
+            "Account 111111111111 should have 'AWSCloudFormationStackSetExecutionRole' role with \
+             trust relationship to Role 'AWSCloudFormationStackSetAdministrationRole'.",
+        ] {
+            assert!(is_execution_role_denied(reason), "{reason}");
+            let a = advise("111111111111", reason);
+            assert!(
+                a.contains(
+                    "a service control policy or the account's setup denies the StackSets \
+                     execution role; it will be retried at the next scheduled run"
+                ),
+                "{a}"
+            );
+            assert!(a.starts_with("account 111111111111: "), "{a}");
+        }
+        // AWS's words are quoted whole, up to the SCP that denied.
+        assert!(advise("1", SCP_DENIED).ends_with(&format!("AWS said: {SCP_DENIED}")));
+    }
+
+    #[test]
+    fn other_failures_are_not_taken_for_a_denied_execution_role() {
+        for reason in [
+            "ResourceLogicalId:PortIntegrationRole, ResourceType:AWS::IAM::Role, \
+             ResourceStatusReason:PortIntegrationRole-aws-v3-multi already exists.",
+            AWS_OIDC_EXISTS,
+            "ResourceLogicalId:PortOIDCProvider, ResourceType:AWS::IAM::OIDCProvider, \
+             ResourceStatusReason:Access denied (Service: Iam, Status Code: 403)",
+            // The administration role (the administrator account's own setup).
+            "Account 111111111111 should have 'AWSCloudFormationStackSetAdministrationRole' role \
+             with trust relationship to CloudFormation service.",
+            "LimitExceededException: The quota for the resource has already been reached.",
+            "Account is suspended; skipped",
+            "",
+        ] {
+            assert!(!is_execution_role_denied(reason), "{reason}");
+            assert!(
+                !advise("1", reason).contains("service control policy"),
+                "{reason}"
+            );
         }
     }
 

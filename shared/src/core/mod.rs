@@ -13,8 +13,8 @@ pub mod schedule;
 pub mod scope;
 
 pub use advice::{
-    advise, is_existing_oidc_provider, reuse_oidc_note, STACK_INSTANCE_QUOTA,
-    STACK_INSTANCE_QUOTA_CODE, STACK_INSTANCE_QUOTA_SERVICE,
+    advise, is_execution_role_denied, is_existing_oidc_provider, reuse_oidc_note,
+    STACK_INSTANCE_QUOTA, STACK_INSTANCE_QUOTA_CODE, STACK_INSTANCE_QUOTA_SERVICE,
 };
 pub use change::{
     change_event, AccountChange, Acted, ChangeContext, ChangeCounts, ChangeDetail, ChangeEvent,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::advice::is_existing_oidc_provider;
+use super::advice::{is_execution_role_denied, is_existing_oidc_provider};
 use super::ids::AccountId;
 use super::scope::LeavePolicy;
 
@@ -83,6 +83,20 @@ impl StackInstance {
         self.status != InstanceStatus::Current || self.detailed == DetailedStatus::Failed
     }
 
+    /// Its last operation failed because the StackSets execution role is denied in the
+    /// account ([`is_execution_role_denied`]: a service control policy, or the account's setup
+    /// not finished): the account is not ready yet, and such a failure ends by itself when the
+    /// deny lifts. It is no failure to give up on: every plan that sees it retries it,
+    /// whatever the earlier attempts and `max_retry_attempts` (an event's run too, whose bound
+    /// is 0), and the engine does not count it as an attempt.
+    pub fn awaits_account(&self) -> bool {
+        (self.needs_retry() || self.is_inoperable())
+            && self
+                .status_reason
+                .as_deref()
+                .is_some_and(is_execution_role_denied)
+    }
+
     /// Needs another attempt, and failed because Port's OIDC provider already exists in the
     /// account ([`is_existing_oidc_provider`]): the attempt must reuse it (per-instance
     /// override `CreateOIDCProvider=false`), not try to create it again.
@@ -139,7 +153,9 @@ pub struct Desired {
 pub struct PlanPolicy {
     pub on_leave: LeavePolicy,
     /// Retry instances whose last operation failed, at most this many attempts per account
-    /// (counted by the caller from earlier operations). 0 disables retries.
+    /// (counted by the caller from earlier operations). 0 disables retries. Instances that
+    /// await their account ([`StackInstance::awaits_account`]) are not bounded by it: they are
+    /// retried until the account is ready.
     pub max_retry_attempts: u32,
     /// Re-apply the template to drifted instances.
     pub repair_drift: bool,
@@ -375,7 +391,8 @@ pub fn plan_reaching(
                 }
                 if i.needs_retry() {
                     let n = attempts.get(a).copied().unwrap_or(0);
-                    if n >= policy.max_retry_attempts {
+                    let waits = i.awaits_account();
+                    if n >= policy.max_retry_attempts && !waits {
                         out.given_up.push(Held {
                             account: a.clone(),
                             why: format!(
@@ -468,7 +485,8 @@ pub fn plan_reaching(
         }
         if let Some(i) = last_failed {
             let n = attempts.get(account).copied().unwrap_or(0);
-            if n >= policy.max_retry_attempts {
+            let waits = i.awaits_account();
+            if n >= policy.max_retry_attempts && !waits {
                 out.given_up.push(Held {
                     account: account.clone(),
                     why: format!(

@@ -211,6 +211,60 @@ fn failed_instances_are_retried_until_the_attempt_bound_then_given_up() {
     assert!(p.given_up[0].why.contains("Role already exists"));
 }
 
+/// A stack instance whose account's service control policy denies the StackSets execution
+/// role (a landing zone's quarantine of a new account), in IAM's words.
+const SCP_DENIED: &str = "User: arn:aws:sts::000000000002:assumed-role/stacksets-exec-0a1b/s is \
+    not authorized to perform: cloudformation:CreateStack on resource: arn:aws:cloudformation:\
+    us-east-1:000000000002:stack/StackSet-Port-Integration-v3-1/* with an explicit deny in a \
+    service control policy";
+
+#[test]
+fn an_account_whose_execution_role_is_denied_is_retried_past_the_bound_and_never_given_up() {
+    let mut denied = inst(2, InstanceStatus::Outdated, DetailedStatus::Failed);
+    denied.status_reason = Some(SCP_DENIED.into());
+    let d = desired(&[2]);
+    for n in [0, 3, 50] {
+        let attempts = BTreeMap::from([(acct(2), n)]);
+        let p = plan(
+            &d,
+            std::slice::from_ref(&denied),
+            &attempts,
+            &PlanPolicy::default(),
+        );
+        assert_eq!(p.retry, vec![acct(2)], "after {n} attempts: {p:?}");
+        assert!(p.given_up.is_empty(), "after {n} attempts: {p:?}");
+    }
+    // Once the deny lifted and a real failure took its place, the bound applies again.
+    let mut role = denied.clone();
+    role.status_reason = Some("Role already exists".into());
+    let p = plan(
+        &d,
+        &[role],
+        &BTreeMap::from([(acct(2), 3)]),
+        &PlanPolicy::default(),
+    );
+    assert!(p.update.is_empty() && p.given_up.len() == 1, "{p:?}");
+    // A delete the SCP refused (INOPERABLE) is retried past the bound too.
+    let mut gone = inst(9, InstanceStatus::Inoperable, DetailedStatus::Inoperable);
+    gone.status_reason = Some(SCP_DENIED.into());
+    let p = plan(
+        &desired(&[]),
+        &[gone],
+        &BTreeMap::from([(acct(9), 7)]),
+        &PlanPolicy::default(),
+    );
+    assert_eq!(p.delete.len(), 1, "{p:?}");
+    // A bound of 0 (an event's run: retries are the schedule's) still enrolls it: waiting for
+    // the account is no retry of a failure.
+    let events = PlanPolicy {
+        max_retry_attempts: 0,
+        ..Default::default()
+    };
+    let p = plan(&d, &[denied], &BTreeMap::new(), &events);
+    assert_eq!(p.retry, vec![acct(2)], "{p:?}");
+    assert!(p.given_up.is_empty(), "{p:?}");
+}
+
 /// AWS's StatusReason for a member stack whose `AWS::IAM::OIDCProvider` already exists.
 const OIDC_EXISTS: &str =
     "ResourceLogicalId:PortOIDCProvider, ResourceType:AWS::IAM::OIDCProvider, \
@@ -577,6 +631,9 @@ fn model(
 ) -> Expected {
     let mut e = Expected::default();
     let tries = |a: &AccountId| attempts.get(a).copied().unwrap_or(0);
+    // Not ready yet (an SCP denies the execution role): retried whatever the attempts and
+    // the bound.
+    let awaits = |i: &StackInstance| i.status_reason.as_deref() == Some(SCP_DENIED);
     let at: BTreeMap<Pair, &StackInstance> = instances
         .iter()
         .map(|i| ((i.account.clone(), i.region.clone()), i))
@@ -601,7 +658,7 @@ fn model(
                     .status_reason
                     .as_deref()
                     .is_some_and(|r| r.contains("ResourceType:AWS::IAM::OIDCProvider"));
-                if tries(a) >= policy.max_retry_attempts {
+                if tries(a) >= policy.max_retry_attempts && !awaits(i) {
                     e.given_up.insert(a.clone());
                 } else if oidc {
                     e.reuse_oidc.insert((a.clone(), r.clone()));
@@ -637,6 +694,7 @@ fn model(
             .iter()
             .any(|i| i.status == InstanceStatus::Inoperable || i.detailed == DetailedStatus::Failed)
             && tries(&a) >= policy.max_retry_attempts
+            && !is.iter().any(|i| awaits(i))
         {
             e.given_up.insert(a);
         } else {
@@ -685,8 +743,15 @@ prop_compose! {
                     region: REGIONS[r].to_owned(),
                     status,
                     detailed,
-                    // Every third account's failures are Port's OIDC provider existing.
-                    status_reason: Some(if a % 3 == 0 { OIDC_EXISTS.to_owned() } else { format!("state {s}") }),
+                    // Every third account's failures are Port's OIDC provider existing; of the
+                    // others, every fifth's a service control policy denying the execution role.
+                    status_reason: Some(if a % 3 == 0 {
+                        OIDC_EXISTS.to_owned()
+                    } else if a % 5 == 1 {
+                        SCP_DENIED.to_owned()
+                    } else {
+                        format!("state {s}")
+                    }),
                     drift: if drifted { DriftStatus::Drifted } else { DriftStatus::InSync },
                     ou: Some(format!("ou-abcd-{:08}", a % 7)),
                 }

@@ -384,7 +384,18 @@ class FidelityApp:
                     _acct(body["account_id"]), body.get("reason") or "Injected failure",
                     None if times is None else int(times),
                 )
-            return 200, {"failures": self.engine.failures.by_account}
+            return 200, {"failures": self.engine.failures.dump()}
+        if path == "/quarantine" and method == "POST":
+            # A service control policy that denies the account's StackSets execution role
+            # (stacksets.scp_denied_reason): the same per-account failure rule as fail-account.
+            with self.engine.lock:
+                times, until = _quarantine_end(body)
+                self.engine.failures.set(_acct(body["account_id"]), None, times, until, scp=True)
+                return 200, {"failures": self.engine.failures.dump()}
+        if path == "/lift-quarantine" and method == "POST":
+            with self.engine.lock:
+                lifted = self.engine.failures.lift(_acct(body["account_id"]))
+                return 200, {"lifted": lifted, "failures": self.engine.failures.dump()}
         if path == "/oidc-provider" and method == "POST":
             # The account already holds an IAM OIDC provider for the URL (from an earlier
             # install): no stack of any StackSet created it.
@@ -550,6 +561,23 @@ class ControlError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def _quarantine_end(body: dict[str, Any]) -> tuple[int | None, float | None]:
+    """`until_operations` (the next N operations touching the account) or `seconds` (from
+    now), at most one; neither: until `lift-quarantine`."""
+    ops, secs = body.get("until_operations"), body.get("seconds")
+    if ops is not None and secs is not None:
+        raise ControlError(400, "give until_operations or seconds, not both (neither: until lift-quarantine)")
+    if ops is not None:
+        if isinstance(ops, bool) or not isinstance(ops, int) or ops < 1:
+            raise ControlError(400, f"until_operations must be a whole number >= 1, got {ops!r}")
+        return ops, None
+    if secs is not None:
+        if isinstance(secs, bool) or not isinstance(secs, (int, float)) or secs <= 0:
+            raise ControlError(400, f"seconds must be a number > 0, got {secs!r}")
+        return None, stacksets.now() + float(secs)
+    return None, None
 
 
 def _acct(account_id: Any) -> str:

@@ -8,6 +8,7 @@ operations finish lazily (``tick()``) once ``operation_seconds`` have passed.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
@@ -227,20 +228,37 @@ class StackSet:
 
 
 class Failures:
-    """Injected per-account failures: reason, remaining operation count (None = forever)."""
+    """Per-account failures of StackSet operations (CREATE/UPDATE/DELETE; a DELETE with
+    RetainStacks never touches the account): the one rule behind both `fail-account` (a given
+    StatusReason) and `quarantine` (AWS's words for a service control policy that denies the
+    StackSets execution role, see `scp_denied_reason`). An entry lasts for its next `times`
+    operations that touch the account (None = any number), until the epoch time `until`
+    (None = no end), or until it is cleared or lifted, whichever comes first."""
 
     def __init__(self) -> None:
         self.by_account: dict[str, dict[str, Any]] = {}
 
-    def set(self, account: str, reason: str, times: int | None) -> None:
-        self.by_account[account] = {"reason": reason, "times": times}
+    def set(self, account: str, reason: str | None, times: int | None,
+            until: float | None = None, scp: bool = False) -> None:
+        self.by_account[account] = {"reason": reason, "times": times, "until": until, "scp": scp}
 
     def clear(self) -> None:
         self.by_account.clear()
 
-    def peek(self, account: str) -> str | None:
+    def lift(self, account: str) -> bool:
+        """Ends the account's quarantine (not a `fail-account` failure); True if there was one."""
         f = self.by_account.get(account)
-        return f["reason"] if f else None
+        if f is None or not f["scp"]:
+            return False
+        del self.by_account[account]
+        return True
+
+    def peek(self, account: str) -> dict[str, Any] | None:
+        f = self.by_account.get(account)
+        if f is not None and f["until"] is not None and now() >= f["until"]:
+            del self.by_account[account]
+            return None
+        return f
 
     def consume(self, accounts: set[str]) -> None:
         for a in accounts:
@@ -249,6 +267,38 @@ class Failures:
                 f["times"] -= 1
                 if f["times"] <= 0:
                     self.by_account.pop(a, None)
+
+    def dump(self) -> dict[str, dict[str, Any]]:
+        for a in list(self.by_account):
+            self.peek(a)
+        return {a: dict(f) for a, f in self.by_account.items()}
+
+
+def scp_denied_reason(ss: "StackSet", account: str, region: str, action: str) -> str:
+    """The StatusReason of a stack instance whose account is under a service control policy
+    that denies the StackSets execution role (a landing zone's quarantine of a new account:
+    landing-zone-accelerator-on-aws #850, whose quarantine SCP denies every action to roles
+    not named like `aws*` or the accelerator's own; aws-secure-environment-accelerator #1186).
+    StackSets act in a member account through its execution role: `stacksets-exec-<id>` for a
+    service-managed StackSet (CloudFormation User Guide, "Configure a custom execution role
+    template for StackSets": "StackSets with service-managed permissions creates an execution
+    role named stacksets-exec-* in each target account"), the StackSet's ExecutionRoleName
+    (default AWSCloudFormationStackSetExecutionRole) for a self-managed one (User Guide, "Grant
+    self-managed permissions"). SCPs never apply to the management account, so the role is
+    assumed; its first call in the account, the member stack's own, is refused in IAM's words
+    for an explicit deny in an SCP (IAM User Guide, "Troubleshoot access denied error
+    messages": "User: <principal> is not authorized to perform: <action> on resource:
+    <resource> with an explicit deny in a service control policy"), as #1186 quotes it for a
+    stacksets-exec role."""
+    role = ss.exec_role or "stacksets-exec-" + hashlib.md5(ss.account.encode()).hexdigest()
+    verb = {"CREATE": "CreateStack", "UPDATE": "UpdateStack", "DELETE": "DeleteStack"}[action]
+    return (
+        f"User: arn:aws:sts::{account}:assumed-role/{role}/{uuid.uuid4().hex[:16]} is not "
+        f"authorized to perform: cloudformation:{verb} on resource: "
+        f"arn:aws:cloudformation:{region}:{account}:stack/StackSet-{ss.name}-{uuid.uuid4()}/* "
+        "with an "
+        "explicit deny in a service control policy"
+    )
 
 
 def _page(items: list, params: dict[str, Any], key: str, default_size: int) -> tuple[list, str | None]:
@@ -513,7 +563,7 @@ class Engine:
 
     def _outcome(self, tree: orgs.Tree | None, account: str, action: str,
                  retain: bool = False, ss: StackSet | None = None,
-                 oidc: tuple[str, bool] | None = None) -> tuple[str, str | None]:
+                 oidc: tuple[str, bool] | None = None, region: str = "") -> tuple[str, str | None]:
         if action == "DELETE" and retain:
             # RetainStacks: the instance leaves the StackSet; the account is not touched
             # (Knowledge Center "cloudformation-removal-stacksets").
@@ -532,9 +582,11 @@ class Engine:
                     "stack. Delete the stack instance with RetainStacks set to true."
                 )
             return "SKIPPED", None
-        reason = self.failures.peek(account)
-        if reason is not None:
-            return "FAILED", reason
+        failure = self.failures.peek(account)
+        if failure is not None and failure["scp"] and ss is not None:
+            return "FAILED", scp_denied_reason(ss, account, region, action)
+        if failure is not None:
+            return "FAILED", failure["reason"] or "Injected failure"
         if ss is not None and action in ("CREATE", "UPDATE"):
             reason = self._oidc_failure(ss, account, oidc)
             if reason is not None:
@@ -820,7 +872,7 @@ class Engine:
                 existing = ss.instances.get((acct, r))
                 own = overrides or (existing.parameter_overrides if existing else [])
                 oidc = _oidc_params(ss, own)
-                outcome, reason = self._outcome(tree, acct, "CREATE", ss=ss, oidc=oidc)
+                outcome, reason = self._outcome(tree, acct, "CREATE", ss=ss, oidc=oidc, region=r)
                 targets.append(Target(acct, r, ou, outcome, reason, oidc=oidc))
         op = self._start(ss, "CREATE", params, targets, op_id, dt)
         for tg in targets:
@@ -908,7 +960,9 @@ class Engine:
                 own = inst.parameter_overrides if given is None else _merge_overrides(inst.parameter_overrides, given)
                 new_overrides[(inst.account, inst.region)] = own
                 oidc = _oidc_params(ss, own)
-            outcome, reason = self._outcome(tree, inst.account, action, bool(retain), ss=ss, oidc=oidc)
+            outcome, reason = self._outcome(
+                tree, inst.account, action, bool(retain), ss=ss, oidc=oidc, region=inst.region
+            )
             targets.append(Target(inst.account, inst.region, inst.ou_id, outcome, reason, oidc=oidc))
         op = self._start(ss, action, params, targets, op_id, dt, retain)
         for inst in chosen:
