@@ -521,6 +521,7 @@ async fn status_under_a_policy_without_list_stack_instances_fails_naming_the_act
         !denied.is_empty() && denied.iter().all(|(a, _)| a == "ListStackInstances"),
         "{denied:?}"
     );
+}
 
 /// An account under a quarantine SCP (the test bed's `quarantine`: the StackSets execution
 /// role denied in AWS's words) is shown failed with AWS's reason and what happens next: it is
