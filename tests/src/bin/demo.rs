@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::types::{AutoDeployment, Capability, Parameter, PermissionModels};
 use e2e::lambda::{LambdaStub, ResponseSink};
-use e2e::{repo_root, TestBed, STACK_SET};
+use e2e::{repo_root, Deployment, Function, TestBed, STACK_SET};
 use serde_json::{json, Value};
 
 fn target_dir() -> PathBuf {
@@ -174,8 +174,13 @@ async fn main() {
     let sink = ResponseSink::start().await;
     let stub = LambdaStub::start(Duration::from_secs(120)).await;
     let quiet = [("AWS_LAMBDA_LOG_LEVEL", "WARN".to_string())];
-    let mut env = bed.env();
+    // Each function runs as the principal template.yaml makes it: the emulator refuses any
+    // call its policies do not allow, as IAM would.
+    let mut env = bed
+        .function_env(Function::CustomResource, &Deployment::management())
+        .await;
     env.extend(quiet.iter().cloned());
+    println!("(running as the custom-resource function's role, with exactly the permissions template.yaml gives it)");
     let mut cr = stub.spawn(&bin("custom-resource"), &env);
     let mut create = event("cfn-create.json");
     create["ResponseURL"] = json!(sink.url("demo-create"));
@@ -203,7 +208,10 @@ async fn main() {
         .await;
     println!("MoveAccount: sandbox-orphan ({mover}) from Root to Root/Prod/EU");
     let stub2 = LambdaStub::start(Duration::from_secs(120)).await;
-    let mut env2 = env.clone();
+    let mut env2 = bed
+        .function_env(Function::OrgEvents, &Deployment::management())
+        .await;
+    env2.extend(quiet.iter().cloned());
     env2.extend([
         ("TARGET_OU_IDS", targets.clone()),
         ("ACCOUNT_SCOPE", "DIFFERENCE".into()),
@@ -239,8 +247,16 @@ async fn main() {
         "\nsandbox-orphan enrolled: {}",
         if enrolled { "yes" } else { "NO" }
     );
+    let refused = bed.denied().await;
+    println!(
+        "calls IAM refused under template.yaml's policies: {}",
+        refused.len()
+    );
+    for (action, message) in &refused {
+        println!("  {action}: {message}");
+    }
     section("Done: nothing left running");
-    if !enrolled || answer["Status"] != "SUCCESS" {
+    if !enrolled || answer["Status"] != "SUCCESS" || !refused.is_empty() {
         std::process::exit(1);
     }
 }
