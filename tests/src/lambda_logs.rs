@@ -385,6 +385,37 @@ impl FunctionLogs {
         metric_lines(&self.cloudwatch())
     }
 
+    /// What a run at `LOG_LEVEL` = `log_level` must show: the function wrote none of its own
+    /// lines below that level; at INFO and DEBUG, lines of that level reach CloudWatch; and
+    /// under the template's old filter (`ApplicationLogLevel` = `LogLevel`) the metrics line
+    /// would be lost exactly at WARN and ERROR (the runner can tell).
+    pub fn assert_filtered_at(&self, log_level: &str) {
+        let min = Level::parse(log_level).unwrap_or_else(|| panic!("no level {log_level}"));
+        let written = self.levels_printed();
+        assert!(
+            written.iter().all(|l| *l >= min),
+            "{log_level}: {written:?}"
+        );
+        if min <= Level::Info {
+            assert!(
+                self.cloudwatch()
+                    .iter()
+                    .any(|l| LoggingConfig::level_of(l) == min),
+                "{log_level}: {:#?}",
+                self.printed
+            );
+        }
+        let old = LoggingConfig {
+            application: Some(min),
+            ..self.logging.clone()
+        };
+        assert_eq!(
+            metric_lines(&self.received_under(&old)).is_empty(),
+            min > Level::Info,
+            "{log_level}"
+        );
+    }
+
     /// The `level` each of the function's own JSON lines was written at, as it printed them
     /// (before Lambda's filter).
     pub fn levels_printed(&self) -> Vec<Level> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{function_config, World};
 use e2e::lambda::LambdaStub;
-use e2e::lambda_logs::{metric_lines, received_metrics, Level, LoggingConfig, TemplateFunction};
+use e2e::lambda_logs::{received_metrics, TemplateFunction};
 use e2e::{Deployment, Function, REGION, STACK_SET};
 use org_events::{Handler, Invocation, Summary};
 use serde_json::json;
@@ -276,30 +276,7 @@ async fn scheduled_runs_reach_the_alarms_at_every_log_level_and_log_level_filter
             "{log_level}"
         );
 
-        let min = Level::parse(log_level).unwrap();
-        let written = logs.levels_printed();
-        assert!(
-            written.iter().all(|l| *l >= min),
-            "{log_level}: {written:?}"
-        );
-        if min <= Level::Info {
-            assert!(
-                logs.cloudwatch()
-                    .iter()
-                    .any(|l| LoggingConfig::level_of(l) == min),
-                "{log_level}: {:#?}",
-                logs.printed
-            );
-        }
-        let old = LoggingConfig {
-            application: Some(min),
-            ..logs.logging.clone()
-        };
-        assert_eq!(
-            metric_lines(&logs.received_under(&old)).is_empty(),
-            min > Level::Info,
-            "{log_level}"
-        );
+        logs.assert_filtered_at(log_level);
     }
     assert_eq!(w.enrolled().await.len(), 6);
 }
