@@ -179,6 +179,17 @@ pub fn operations_listing(text: &str) -> Result<Value, String> {
     Ok(json!({ "order": order, "lag_seconds": lag }))
 }
 
+/// How far behind `E2E_OPERATIONS_LISTING` makes the operations lists (zero when unset): a
+/// test that reads them from another process waits this long after starting an operation.
+pub fn operations_listing_lag() -> Duration {
+    std::env::var(OPERATIONS_LISTING_VAR)
+        .ok()
+        .and_then(|t| operations_listing(&t).ok())
+        .and_then(|v| v["lag_seconds"].as_f64())
+        .map(Duration::from_secs_f64)
+        .unwrap_or_default()
+}
+
 impl TestBed {
     /// Starts an emulator on a free port. Needs `tests/emulator/setup` to have run.
     pub async fn start() -> Self {
