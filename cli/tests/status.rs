@@ -40,6 +40,8 @@ async fn deploy(bed: &TestBed, f: &Fixture, op: &str) {
 }
 
 async fn wait_idle(bed: &TestBed) {
+    // The list is eventually consistent: the operations just started show only after its lag.
+    tokio::time::sleep(e2e::operations_listing_lag()).await;
     for _ in 0..100 {
         let ops = cfn(bed)
             .await
@@ -243,7 +245,10 @@ async fn watch_refreshes_until_the_running_operation_ends() {
     let bed = TestBed::start().await;
     let f = bed.sample().await;
     bed.create_stack_set(STACK_SET, true).await;
-    bed.configure(json!({"operation_seconds": 2.0})).await;
+    // The operation runs on past the lists' lag, so that the watch sees it running.
+    let lag = e2e::operations_listing_lag();
+    bed.configure(json!({"operation_seconds": 2.0 + lag.as_secs_f64()}))
+        .await;
     cfn(&bed)
         .await
         .create_stack_instances()
@@ -258,6 +263,7 @@ async fn watch_refreshes_until_the_running_operation_ends() {
         .send()
         .await
         .expect("CreateStackInstances");
+    tokio::time::sleep(lag).await;
     clear_log(&bed).await;
     let args = status_args(&f, &["--watch", "--interval", "0.3", "--output", "json"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

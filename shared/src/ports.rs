@@ -223,7 +223,10 @@ pub trait StackSetApi: Send + Sync {
         operation_id: &str,
     ) -> impl Future<Output = AwsResult<String>> + Send;
     fn operation(&self, name: &str, id: &str) -> impl Future<Output = AwsResult<Operation>> + Send;
-    /// The most recent operations, newest first.
+    /// The `max` most recent operations, newest first by `CreationTimestamp`
+    /// (`core::operations::newest_first`): every page of `ListStackSetOperations` is read, since
+    /// AWS documents no order for it, and an operation this process started that the
+    /// eventually consistent list does not show yet is described by its ID and included.
     fn recent_operations(
         &self,
         name: &str,

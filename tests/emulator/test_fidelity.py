@@ -577,6 +577,71 @@ def test_list_stack_set_operations_is_newest_first(emu, sample, cfn):
     assert [o["Action"] for o in ops] == ["DETECT_DRIFT", "CREATE"]
 
 
+def list_all_operations(cfn, name, page_size):
+    ids, token = [], None
+    while True:
+        kw = {"NextToken": token} if token else {}
+        out = cfn.list_stack_set_operations(StackSetName=name, MaxResults=page_size, **kw)
+        ids += [o["OperationId"] for o in out["Summaries"]]
+        token = out.get("NextToken")
+        if not token:
+            return ids
+
+
+def test_shuffled_operations_listing_has_no_order_but_lists_each_operation_once(emu, sample, cfn):
+    """ListStackSetOperations documents no order (CloudFormation API Reference,
+    ListStackSetOperations): with operations_listing.order "shuffled" each listing comes in
+    its own order, its pages (NextToken) continue that order, and every operation is listed
+    exactly once; the CreationTimestamp orders them."""
+    emu.post("/config", {"operations_listing": {"order": "shuffled"}})
+    name = make_stack_set(cfn)
+    started = [deploy(cfn, name, [ou(sample, "Root/Prod/US")])]
+    wait_op(cfn, name, started[0])
+    for _ in range(4):
+        started.append(cfn.detect_stack_set_drift(StackSetName=name)["OperationId"])
+        wait_op(cfn, name, started[-1])
+    listings = [list_all_operations(cfn, name, 2) for _ in range(6)]
+    for ids in listings:
+        assert sorted(ids) == sorted(started)
+    assert len({tuple(ids) for ids in listings}) > 1, listings
+    ops = cfn.list_stack_set_operations(StackSetName=name)["Summaries"]
+    by_time = sorted(ops, key=lambda o: o["CreationTimestamp"], reverse=True)
+    assert [o["OperationId"] for o in by_time] == list(reversed(started))
+
+
+def test_lagging_operations_listing_shows_an_operation_only_after_the_lag(emu, sample, cfn):
+    """ListStackSetOperations and ListStackSetOperationResults are eventually consistent
+    (API Reference: "This API provides eventually consistent reads"), DescribeStackSetOperation
+    strongly consistent ("This API provides strongly consistent reads"): with
+    operations_listing.lag_seconds a new operation is described at once, but neither it nor
+    its results are listed until the lag has passed."""
+    emu.post("/config", {"operations_listing": {"lag_seconds": 1.5}})
+    name = make_stack_set(cfn)
+    op = deploy(cfn, name, [ou(sample, "Root/Prod/US")])
+    assert wait_op(cfn, name, op)["Status"] == "SUCCEEDED"
+    assert cfn.list_stack_set_operations(StackSetName=name)["Summaries"] == []
+    assert cfn.list_stack_set_operation_results(StackSetName=name, OperationId=op)["Summaries"] == []
+    time.sleep(1.6)
+    assert [o["OperationId"] for o in cfn.list_stack_set_operations(StackSetName=name)["Summaries"]] == [op]
+    rows = cfn.list_stack_set_operation_results(StackSetName=name, OperationId=op)["Summaries"]
+    assert [(r["Account"], r["Status"]) for r in rows] == [(acct(sample, "prod-us-1"), "SUCCEEDED")]
+
+
+@pytest.mark.parametrize(
+    "bad, says",
+    [
+        ({"order": "oldest_first"}, "operations_listing.order 'oldest_first'"),
+        ({"lag_seconds": -1}, "operations_listing.lag_seconds -1.0"),
+        ({"lag": 2}, "unknown operations_listing keys ['lag']"),
+    ],
+)
+def test_a_bad_operations_listing_config_is_refused_naming_the_value(emu, bad, says):
+    """The control endpoint refuses an operations_listing it cannot play, naming the value."""
+    with pytest.raises(AssertionError) as e:
+        emu.post("/config", {"operations_listing": bad})
+    assert "-> 400" in str(e.value) and says in str(e.value), e.value
+
+
 def test_stop_stack_set_operation_cancels_a_running_operation(emu, sample, cfn):
     """StopStackSetOperation stops a running operation (STOPPED); stopping a finished one answers
     InvalidOperationException."""

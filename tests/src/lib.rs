@@ -151,6 +151,45 @@ impl Fixture {
     }
 }
 
+/// Set (e.g. `shuffled,lag=2`), every test bed lists StackSet operations as AWS may: in no
+/// order and/or behind by `lag` seconds (the emulator's `operations_listing`; AWS: "This API
+/// provides eventually consistent reads", CloudFormation API Reference,
+/// ListStackSetOperations and ListStackSetOperationResults, and no order documented).
+/// scripts/test runs the suites that read operations a second time under it.
+pub const OPERATIONS_LISTING_VAR: &str = "E2E_OPERATIONS_LISTING";
+
+/// Parses `E2E_OPERATIONS_LISTING`: comma-separated `shuffled` | `newest_first` | `lag=<seconds>`.
+pub fn operations_listing(text: &str) -> Result<Value, String> {
+    let mut order = "newest_first";
+    let mut lag = 0.0_f64;
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part {
+            "shuffled" | "newest_first" => order = part,
+            _ => match part.strip_prefix("lag=").map(str::parse::<f64>) {
+                Some(Ok(s)) if s >= 0.0 => lag = s,
+                _ => {
+                    return Err(format!(
+                        "{OPERATIONS_LISTING_VAR}: {part:?} is not understood: use \
+                         shuffled, newest_first and/or lag=<seconds>, e.g. shuffled,lag=2"
+                    ))
+                }
+            },
+        }
+    }
+    Ok(json!({ "order": order, "lag_seconds": lag }))
+}
+
+/// How far behind `E2E_OPERATIONS_LISTING` makes the operations lists (zero when unset): a
+/// test that reads them from another process waits this long after starting an operation.
+pub fn operations_listing_lag() -> Duration {
+    std::env::var(OPERATIONS_LISTING_VAR)
+        .ok()
+        .and_then(|t| operations_listing(&t).ok())
+        .and_then(|v| v["lag_seconds"].as_f64())
+        .map(Duration::from_secs_f64)
+        .unwrap_or_default()
+}
+
 impl TestBed {
     /// Starts an emulator on a free port. Needs `tests/emulator/setup` to have run.
     pub async fn start() -> Self {
@@ -182,11 +221,17 @@ impl TestBed {
             .to_owned();
         // Keep draining stdout so the pipe never fills.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self {
+        let bed = Self {
             child,
             endpoint,
             http: reqwest::Client::new(),
+        };
+        if let Ok(text) = std::env::var(OPERATIONS_LISTING_VAR) {
+            let listing = operations_listing(&text).unwrap_or_else(|e| panic!("{e}"));
+            bed.configure(json!({ "operations_listing": listing }))
+                .await;
         }
+        bed
     }
 
     /// POST a control call; panics on failure (a broken test bed is a broken test).
@@ -609,5 +654,33 @@ impl TestBed {
     /// Stops the emulator now (as a crash would).
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operations_listing_variable_sets_order_and_lag() {
+        assert_eq!(
+            operations_listing("shuffled,lag=2").unwrap(),
+            json!({"order": "shuffled", "lag_seconds": 2.0})
+        );
+        assert_eq!(
+            operations_listing("lag=0.5").unwrap(),
+            json!({"order": "newest_first", "lag_seconds": 0.5})
+        );
+    }
+
+    #[test]
+    fn a_bad_operations_listing_variable_names_the_bad_part_and_the_fix() {
+        let e = operations_listing("shuffled,lag=-1").unwrap_err();
+        assert!(
+            e.contains("\"lag=-1\"") && e.contains("lag=<seconds>"),
+            "{e}"
+        );
+        let e = operations_listing("random").unwrap_err();
+        assert!(e.contains("\"random\"") && e.contains("shuffled"), "{e}");
     }
 }

@@ -5,9 +5,12 @@ use aws_sdk_cloudformation::types::{
     RegionConcurrencyType, StackInstanceSummary, StackSetOperationPreferences,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use aws_smithy_types::DateTime;
 
+use crate::core::operations::newest_first;
 use crate::core::{AccountId, DetailedStatus, DriftStatus, InstanceStatus, StackInstance};
 use crate::ports::{
     AwsError, AwsResult, OpKind, Operation, OperationResult, StackSetApi, StackSetInfo, Targets,
@@ -19,7 +22,30 @@ pub struct CfnStackSets {
     client: aws_sdk_cloudformation::Client,
     /// `true`: every call sends `CallAs: DELEGATED_ADMIN`; else `SELF`.
     delegated: AtomicBool,
+    /// The operations this process started (or found it had started: an ID that already
+    /// exists) that the eventually consistent lists have not shown yet. `ListStackSetOperations`
+    /// and `ListStackSetOperationResults` "provide eventually consistent reads", and
+    /// `DescribeStackSetOperation` "strongly consistent reads" (CloudFormation API Reference):
+    /// an operation of ours the list lags behind is described by its ID instead, so that no
+    /// reader concludes "idle" or "no failures" from a list that has not caught up with it.
+    own: Mutex<Vec<Own>>,
 }
+
+/// One operation of ours, not yet seen in the lists.
+#[derive(Debug, Clone)]
+struct Own {
+    stack_set: String,
+    id: String,
+    /// Not yet seen in `ListStackSetOperations`.
+    unlisted: bool,
+    /// Its targets name accounts, so it has result rows; none seen yet.
+    awaits_results: bool,
+}
+
+/// How long `operation_results` waits, at most, for the results of an operation of ours
+/// that ended to be listed: the lists' lag is undocumented; past this the (empty) list is
+/// taken as it is.
+const RESULTS_LAG_BOUND: Duration = Duration::from_secs(30);
 
 impl CfnStackSets {
     /// Calls as `SELF` until `set_call_as`.
@@ -27,6 +53,7 @@ impl CfnStackSets {
         Self {
             client: aws_sdk_cloudformation::Client::new(conf),
             delegated: AtomicBool::new(false),
+            own: Mutex::new(Vec::new()),
         }
     }
 
@@ -35,6 +62,103 @@ impl CfnStackSets {
         let s = Self::new(conf);
         s.set_call_as(call_as);
         s
+    }
+
+    /// Remembers an operation this process started (see `own`).
+    fn remember(&self, name: &str, id: &str, kind: OpKind, targets: &Targets) {
+        let mut own = self.own.lock().expect("own operations");
+        if own.iter().any(|o| o.stack_set == name && o.id == id) {
+            return;
+        }
+        own.push(Own {
+            stack_set: name.to_owned(),
+            id: id.to_owned(),
+            unlisted: true,
+            awaits_results: kind != OpKind::DetectDrift
+                && !targets.accounts.is_empty()
+                && targets.filter != "DIFFERENCE",
+        });
+    }
+
+    fn forget(&self, name: &str, id: &str) {
+        let mut own = self.own.lock().expect("own operations");
+        own.retain(|o| !(o.stack_set == name && o.id == id));
+    }
+
+    /// Every page of `ListStackSetOperations`, in the order AWS gave (none documented).
+    async fn list_operations(&self, name: &str) -> AwsResult<Vec<Operation>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_stack_set_operations()
+                .stack_set_name(name)
+                .call_as(self.call_as())
+                .set_next_token(token.clone())
+                .max_results(100)
+                .send()
+                .await
+                .map_err(|e| classify("cloudformation", "ListStackSetOperations", e))?;
+            out.extend(page.summaries().iter().map(|o| {
+                Operation {
+                    id: o.operation_id().unwrap_or_default().to_owned(),
+                    action: o
+                        .action()
+                        .map(|a| a.as_str().to_owned())
+                        .unwrap_or_default(),
+                    status: o
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    status_reason: o.status_reason().map(str::to_owned),
+                    started: ts(o.creation_timestamp()),
+                    ended: ts(o.end_timestamp()),
+                    duration_secs: secs(o.creation_timestamp(), o.end_timestamp()),
+                }
+            }));
+            match page.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Every page of `ListStackSetOperationResults`.
+    async fn list_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_stack_set_operation_results()
+                .stack_set_name(name)
+                .operation_id(id)
+                .call_as(self.call_as())
+                .set_next_token(token.clone())
+                .max_results(100)
+                .send()
+                .await
+                .map_err(|e| classify("cloudformation", "ListStackSetOperationResults", e))?;
+            for r in page.summaries() {
+                let Ok(account) = AccountId::parse(r.account().unwrap_or_default()) else {
+                    continue;
+                };
+                out.push(OperationResult {
+                    account,
+                    region: r.region().unwrap_or_default().to_owned(),
+                    status: r
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    status_reason: r.status_reason().map(str::to_owned),
+                });
+            }
+            match page.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// The SDK's `CallAs` for the port's mode: the one value every operation below sends.
@@ -255,7 +379,7 @@ impl StackSetApi for CfnStackSets {
         let c = &self.client;
         let dt = deployment_targets(targets);
         let regions = regions.to_vec();
-        let id = match kind {
+        let started: AwsResult<Option<String>> = match kind {
             OpKind::Create => c
                 .create_stack_instances()
                 .stack_set_name(name)
@@ -267,7 +391,7 @@ impl StackSetApi for CfnStackSets {
                 .send()
                 .await
                 .map(|o| o.operation_id().map(str::to_owned))
-                .map_err(|e| classify("cloudformation", "CreateStackInstances", e))?,
+                .map_err(|e| classify("cloudformation", "CreateStackInstances", e)),
             OpKind::Update => c
                 .update_stack_instances()
                 .stack_set_name(name)
@@ -280,7 +404,7 @@ impl StackSetApi for CfnStackSets {
                 .send()
                 .await
                 .map(|o| o.operation_id().map(str::to_owned))
-                .map_err(|e| classify("cloudformation", "UpdateStackInstances", e))?,
+                .map_err(|e| classify("cloudformation", "UpdateStackInstances", e)),
             OpKind::Delete => c
                 .delete_stack_instances()
                 .stack_set_name(name)
@@ -293,7 +417,7 @@ impl StackSetApi for CfnStackSets {
                 .send()
                 .await
                 .map(|o| o.operation_id().map(str::to_owned))
-                .map_err(|e| classify("cloudformation", "DeleteStackInstances", e))?,
+                .map_err(|e| classify("cloudformation", "DeleteStackInstances", e)),
             OpKind::DetectDrift => c
                 .detect_stack_set_drift()
                 .stack_set_name(name)
@@ -303,9 +427,19 @@ impl StackSetApi for CfnStackSets {
                 .send()
                 .await
                 .map(|o| o.operation_id().map(str::to_owned))
-                .map_err(|e| classify("cloudformation", "DetectStackSetDrift", e))?,
+                .map_err(|e| classify("cloudformation", "DetectStackSetDrift", e)),
         };
-        Ok(id.unwrap_or_else(|| operation_id.to_owned()))
+        let id = match started {
+            Ok(id) => id.unwrap_or_else(|| operation_id.to_owned()),
+            // This process's own: an earlier delivery of the same request started it.
+            Err(AwsError::OperationIdExists) => {
+                self.remember(name, operation_id, kind, targets);
+                return Err(AwsError::OperationIdExists);
+            }
+            Err(e) => return Err(e),
+        };
+        self.remember(name, &id, kind, targets);
+        Ok(id)
     }
 
     async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
@@ -341,71 +475,58 @@ impl StackSetApi for CfnStackSets {
     }
 
     async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
-        let out = self
-            .client
-            .list_stack_set_operations()
-            .stack_set_name(name)
-            .call_as(self.call_as())
-            .max_results(max)
-            .send()
-            .await
-            .map_err(|e| classify("cloudformation", "ListStackSetOperations", e))?;
-        Ok(out
-            .summaries()
-            .iter()
-            .map(|o| Operation {
-                id: o.operation_id().unwrap_or_default().to_owned(),
-                action: o
-                    .action()
-                    .map(|a| a.as_str().to_owned())
-                    .unwrap_or_default(),
-                status: o
-                    .status()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-                status_reason: o.status_reason().map(str::to_owned),
-                started: ts(o.creation_timestamp()),
-                ended: ts(o.end_timestamp()),
-                duration_secs: secs(o.creation_timestamp(), o.end_timestamp()),
-            })
-            .collect())
+        // Every page: AWS documents no order, so the newest may be on any page.
+        let mut ops = self.list_operations(name).await?;
+        let unlisted: Vec<String> = {
+            let mut own = self.own.lock().expect("own operations");
+            for o in own.iter_mut().filter(|o| o.stack_set == name && o.unlisted) {
+                o.unlisted = !ops.iter().any(|l| l.id == o.id);
+            }
+            own.retain(|o| o.unlisted || o.awaits_results);
+            own.iter()
+                .filter(|o| o.stack_set == name && o.unlisted)
+                .map(|o| o.id.clone())
+                .collect()
+        };
+        for id in unlisted {
+            tracing::debug!(operation_id = %id, "own operation not listed yet; describing it");
+            match self.operation(name, &id).await {
+                Ok(op) => ops.push(op),
+                Err(AwsError::NotFound { .. }) => self.forget(name, &id),
+                Err(e) => return Err(e),
+            }
+        }
+        newest_first(&mut ops, |o| o.started.as_deref(), |o| o.id.as_str());
+        ops.truncate(usize::try_from(max).unwrap_or(0));
+        Ok(ops)
     }
 
     async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_stack_set_operation_results()
-                .stack_set_name(name)
-                .operation_id(id)
-                .call_as(self.call_as())
-                .set_next_token(token.clone())
-                .max_results(100)
-                .send()
-                .await
-                .map_err(|e| classify("cloudformation", "ListStackSetOperationResults", e))?;
-            for r in page.summaries() {
-                let Ok(account) = AccountId::parse(r.account().unwrap_or_default()) else {
-                    continue;
-                };
-                out.push(OperationResult {
-                    account,
-                    region: r.region().unwrap_or_default().to_owned(),
-                    status: r
-                        .status()
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
-                    status_reason: r.status_reason().map(str::to_owned),
-                });
+        let mut rows = self.list_results(name, id).await?;
+        let awaited = {
+            let own = self.own.lock().expect("own operations");
+            own.iter()
+                .any(|o| o.stack_set == name && o.id == id && o.awaits_results)
+        };
+        if awaited {
+            // An operation of ours that targets accounts has a row per target from its start:
+            // none listed means the list lags behind it. Wait for the rows, within a bound.
+            let mut delay = Duration::from_millis(250);
+            let mut waited = Duration::ZERO;
+            while rows.is_empty() && waited < RESULTS_LAG_BOUND {
+                tracing::debug!(operation_id = %id, "own operation's results not listed yet; waiting");
+                tokio::time::sleep(delay).await;
+                waited += delay;
+                delay = (delay * 2).min(Duration::from_secs(5));
+                rows = self.list_results(name, id).await?;
             }
-            match page.next_token() {
-                Some(t) => token = Some(t.to_owned()),
-                None => break,
+            let mut own = self.own.lock().expect("own operations");
+            for o in own.iter_mut().filter(|o| o.stack_set == name && o.id == id) {
+                o.awaits_results = false;
             }
+            own.retain(|o| o.unlisted || o.awaits_results);
         }
-        Ok(out)
+        Ok(rows)
     }
 }
 

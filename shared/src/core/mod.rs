@@ -6,6 +6,7 @@ pub mod error;
 pub mod expand;
 pub mod ids;
 pub mod mode;
+pub mod operations;
 pub mod org;
 pub mod plan;
 pub mod regions;

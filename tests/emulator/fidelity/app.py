@@ -78,6 +78,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # the StackSet's ARN carries the management account's ID, not which one the targets
     # carry. "management" (the StackSet's owner) or "caller"; tests run both (authz.py).
     "iam_target_account": "management",
+    # ListStackSetOperations and ListStackSetOperationResults: "This API provides eventually
+    # consistent reads" (CloudFormation API Reference, both pages), and ListStackSetOperations
+    # documents no order. "order": "newest_first" (what AWS is seen to answer) or "shuffled"
+    # (a seeded random order per listing); "lag_seconds": an operation is listed, and its
+    # results are, only this long after it started. DescribeStackSetOperation ("strongly
+    # consistent reads", API Reference) is never lagged.
+    "operations_listing": {"order": "newest_first", "lag_seconds": 0},
 }
 
 SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
@@ -516,6 +523,18 @@ class FidelityApp:
                 if q != "denied" and not (isinstance(q, int) and q >= 0):
                     raise ControlError(400, "stack_instance_quota must be a count >= 0 or \"denied\"")
                 self.config["stack_instance_quota"] = q
+            if "operations_listing" in body:
+                listing = dict(body["operations_listing"] or {})
+                unknown = set(listing) - {"order", "lag_seconds"}
+                if unknown:
+                    raise ControlError(400, f"unknown operations_listing keys {sorted(unknown)}: use order, lag_seconds")
+                order = listing.get("order", self.config["operations_listing"]["order"])
+                if order not in ("newest_first", "shuffled"):
+                    raise ControlError(400, f"operations_listing.order {order!r}: use \"newest_first\" or \"shuffled\"")
+                lag = float(listing.get("lag_seconds", self.config["operations_listing"]["lag_seconds"]))
+                if lag < 0:
+                    raise ControlError(400, f"operations_listing.lag_seconds {lag}: must be >= 0")
+                self.config["operations_listing"] = {"order": order, "lag_seconds": lag}
             if "seed" in body:
                 self.config["seed"] = int(body["seed"])
                 self.rng = random.Random(self.config["seed"])

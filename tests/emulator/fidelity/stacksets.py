@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import math
+import random
 import re
 import threading
 import time
@@ -334,6 +335,8 @@ class Engine:
         self.oidc: dict[str, dict[str, str | None]] = {}
         # The account the current call acts on (`_acting`), while `handle` runs.
         self._owner: str | None = None
+        # ListStackSetOperations listings answered in "shuffled" order (seeds each one's order).
+        self.listings = 0
 
     def reset(self) -> None:
         with self.lock:
@@ -342,6 +345,7 @@ class Engine:
             self.operation_ids.clear()
             self.failures.clear()
             self.oidc.clear()
+            self.listings = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1042,16 +1046,47 @@ class Engine:
         ss = self._get(region, params.get("StackSetName", ""))
         return {"StackSetOperation": self._op(ss, params.get("OperationId")).describe()}
 
+    def _listing(self) -> tuple[str, float]:
+        """Config `operations_listing`: ("newest_first" | "shuffled", lag in seconds)."""
+        conf = self.config.get("operations_listing") or {}
+        return conf.get("order", "newest_first"), float(conf.get("lag_seconds", 0))
+
+    def _listed(self, op: Operation) -> bool:
+        """Whether the eventually consistent lists (ListStackSetOperations,
+        ListStackSetOperationResults) show `op` yet: only `lag_seconds` after it started.
+        The API reference of both says "This API provides eventually consistent reads";
+        DescribeStackSetOperation's says "strongly consistent reads" and is never lagged."""
+        return now() >= op.created + self._listing()[1]
+
     def op_ListStackSetOperations(self, params, account, region):
         ss = self._get(region, params.get("StackSetName", ""))
-        items = sorted(ss.operations, key=lambda o: o.created, reverse=True)
-        page, nxt = _page(items, params, f"ListStackSetOperations/{ss.stack_set_id}", 100)
+        order, _ = self._listing()
+        items = sorted((o for o in ss.operations if self._listed(o)), key=lambda o: o.created, reverse=True)
+        key = f"ListStackSetOperations/{ss.stack_set_id}"
+        if order == "shuffled":
+            # AWS documents no order for this list (API reference, ListStackSetOperations):
+            # each listing gets its own seeded order; its NextToken carries the listing's
+            # number so that the later pages continue the same order.
+            tok = params.get("NextToken")
+            if tok:
+                try:
+                    listing = int(json.loads(base64.urlsafe_b64decode(tok.encode()))["k"].rsplit("/", 1)[1])
+                except Exception:
+                    raise err("ValidationError", "Invalid NextToken")
+            else:
+                self.listings += 1
+                listing = self.listings
+            items.sort(key=lambda o: o.operation_id)
+            random.Random(f"{self.config.get('seed', 0)}/{listing}").shuffle(items)
+            key = f"{key}/{listing}"
+        page, nxt = _page(items, params, key, 100)
         return {"Summaries": [o.summary() for o in page], "NextToken": nxt}
 
     def op_ListStackSetOperationResults(self, params, account, region):
         ss = self._get(region, params.get("StackSetName", ""))
         op = self._op(ss, params.get("OperationId"))
-        items = list(op.targets)
+        # Eventually consistent too (see _listed): nothing while the lag lasts.
+        items = list(op.targets) if self._listed(op) else []
         for f in params.get("Filters") or []:
             if f.get("Name") == "OPERATION_RESULT_STATUS":
                 items = [t for t in items if t.result_status == f.get("Values")]
