@@ -362,6 +362,9 @@ async fn an_endpoint_outage_mid_reconcile_is_ridden_out_or_converged_by_the_next
     assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
     assert_eq!(bed.instance_accounts(STACK_SET).await, ids(PROD));
     let resets = proxy.reset_count();
+    // The outage hit the run: it tried to connect while the endpoint was down.
+    let refused = proxy.refused();
+    assert!(refused > 0, "no connection was refused during the first outage");
 
     // 2. sandbox-orphan moves in; the next run's CreateStackInstances is followed by an
     //    outage that lasts until Lambda stops the invocation (simulated: dropped 3 s later).
@@ -387,6 +390,10 @@ async fn an_endpoint_outage_mid_reconcile_is_ridden_out_or_converged_by_the_next
         killed.is_none(),
         "the run was stopped mid-outage: {killed:?}"
     );
+    assert!(
+        proxy.refused() > refused,
+        "no connection was refused during the second outage"
+    );
     // 3. The endpoint comes back; the next scheduled run converges, and starts no second
     //    create: the first one's instance is there (or its operation is waited out).
     proxy.resume().await;
@@ -410,8 +417,10 @@ async fn an_endpoint_outage_mid_reconcile_is_ridden_out_or_converged_by_the_next
         .count();
     assert_eq!(creates, 1, "no account was enrolled twice");
     println!(
-        "connections accepted {}, reset {} (first outage {resets})",
+        "connections accepted {}, reset {} (first outage {resets}), refused while down {} \
+         (first outage {refused})",
         proxy.accepted(),
-        proxy.reset_count()
+        proxy.reset_count(),
+        proxy.refused()
     );
 }
