@@ -29,9 +29,7 @@ pub fn run(data: &[u8]) {
         json!({"source": "aws.organizations", "detail-type": "AWS API Call via CloudTrail",
                "time": as_str.clone().unwrap_or_default(), "detail": detail})
     };
-    let svc = |source: &str, detail: Value| {
-        json!({"source": source, "detail-type": "AWS Service Event via CloudTrail", "detail": detail})
-    };
+    let svc = |source: &str, detail: Value| json!({"source": source, "detail-type": "AWS Service Event via CloudTrail", "detail": detail});
     for name in [
         "MoveAccount",
         "AcceptHandshake",
@@ -43,7 +41,9 @@ pub fn run(data: &[u8]) {
         "AccountJoinedOrganization",
         "AccountDepartedOrganization",
     ] {
-        check(&api(json!({"eventName": name, "requestParameters": v.clone()})));
+        check(&api(
+            json!({"eventName": name, "requestParameters": v.clone()}),
+        ));
         check(&api(json!({"eventName": name, "eventTime": v.clone(),
             "requestParameters": {"accountId": v.clone(), "sourceParentId": "r-abcd",
                                   "destinationParentId": v.clone()},
@@ -53,26 +53,44 @@ pub fn run(data: &[u8]) {
             "responseElements": {"handshake": {"action": "INVITE", "parties": v.clone(),
                                                "resources": [v.clone()]}}})));
     }
-    check(&svc("aws.organizations", json!({"eventName": "CreateAccountResult",
-        "serviceEventDetails": v.clone()})));
+    check(&svc(
+        "aws.organizations",
+        json!({"eventName": "CreateAccountResult",
+        "serviceEventDetails": v.clone()}),
+    ));
     for name in ["AccountJoinedOrganization", "AccountDepartedOrganization"] {
-        check(&svc("aws.organizations", json!({"eventName": name, "serviceEventDetails": v.clone(),
-            "additionalEventData": {"account": v.clone()}, "resources": v.clone()})));
-        check(&svc("aws.organizations", json!({"eventName": name,
-            "resources": [{"ARN": v.clone(), "type": "AWS::Organizations::Account"}]})));
+        check(&svc(
+            "aws.organizations",
+            json!({"eventName": name, "serviceEventDetails": v.clone(),
+            "additionalEventData": {"account": v.clone()}, "resources": v.clone()}),
+        ));
+        check(&svc(
+            "aws.organizations",
+            json!({"eventName": name,
+            "resources": [{"ARN": v.clone(), "type": "AWS::Organizations::Account"}]}),
+        ));
         let mut e = svc("aws.organizations", json!({"eventName": name}));
         e["resources"] = json!([v.clone()]);
         e["time"] = v.clone();
         check(&e);
     }
-    check(&svc("aws.organizations", json!({"eventName": "CreateAccountResult",
-        "serviceEventDetails": {"createAccountStatus": v.clone()}})));
+    check(&svc(
+        "aws.organizations",
+        json!({"eventName": "CreateAccountResult",
+        "serviceEventDetails": {"createAccountStatus": v.clone()}}),
+    ));
     for name in ["CreateManagedAccount", "UpdateManagedAccount"] {
-        check(&svc("aws.controltower", json!({"eventName": name, "serviceEventDetails": v.clone()})));
-        check(&svc("aws.controltower", json!({"eventName": name, "serviceEventDetails": {
+        check(&svc(
+            "aws.controltower",
+            json!({"eventName": name, "serviceEventDetails": v.clone()}),
+        ));
+        check(&svc(
+            "aws.controltower",
+            json!({"eventName": name, "serviceEventDetails": {
             "createManagedAccountStatus": {"state": "SUCCEEDED", "account": v.clone(),
                                            "organizationalUnit": v.clone()},
-            "updateManagedAccountStatus": v.clone()}})));
+            "updateManagedAccountStatus": v.clone()}}),
+        ));
     }
     if let Some(obj) = v.as_object() {
         let mut e = obj.clone();

@@ -30,7 +30,11 @@ pub fn run(data: &[u8]) {
     let extra = fields.next().unwrap_or_default();
 
     let items = |s: &str| RawList::Items(s.split('\u{1}').map(str::to_owned).collect());
-    render(Scope::parse(&RawList::from(ous), mode, &RawList::from(accounts)));
+    render(Scope::parse(
+        &RawList::from(ous),
+        mode,
+        &RawList::from(accounts),
+    ));
     render(Scope::parse(&items(ous), mode, &items(accounts)));
     render(mode.parse::<AccountScope>());
     render(extra.parse::<LeavePolicy>());

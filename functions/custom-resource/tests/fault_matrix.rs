@@ -373,7 +373,10 @@ async fn an_endpoint_outage_during_the_wait_is_ridden_out_and_answered_once() {
     );
     assert!(proxy.accepted() > 0);
     // The outage hit the wait: the function tried to connect while the endpoint was down.
-    assert!(proxy.refused() > 0, "no connection was refused during the outage");
+    assert!(
+        proxy.refused() > 0,
+        "no connection was refused during the outage"
+    );
     assert_eq!(summary.answered.as_deref(), Some("SUCCESS"), "{summary:?}");
     assert_eq!(sink.bodies().len(), 1);
     assert_eq!(bed.instance_accounts(STACK_SET).await, ids(&f, PROD));
@@ -436,7 +439,10 @@ async fn an_invocation_killed_during_an_outage_is_finished_by_the_next_delivery(
         first.is_none(),
         "the first invocation was stopped mid-outage: {first:?}"
     );
-    assert!(proxy.refused() > 0, "no connection was refused during the outage");
+    assert!(
+        proxy.refused() > 0,
+        "no connection was refused during the outage"
+    );
     assert!(sink.bodies().is_empty(), "nothing was answered by it");
     // The endpoint comes back; Lambda delivers the same (asynchronous) event again.
     proxy.resume().await;
@@ -488,7 +494,10 @@ async fn the_invocation_yields_at_its_deadline_even_while_the_endpoint_is_down()
         )
     );
     let (summary, took, still_down) = summary;
-    assert!(proxy.refused() > 0, "no connection was refused during the outage");
+    assert!(
+        proxy.refused() > 0,
+        "no connection was refused during the outage"
+    );
     println!("{summary:?} after {:.1} s", took.as_secs_f64());
     assert!(
         summary.answered.is_some() || summary.reinvoked,

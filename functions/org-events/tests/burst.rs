@@ -73,7 +73,11 @@ async fn a_burst_split_into_batches_two_at_once_on_cold_instances_still_ends_rig
     // to the operations the emulator accepted: `burst` asserts it).
     assert_eq!(r.per_batch.len(), r.batches);
     for (i, n) in r.per_batch.iter().enumerate() {
-        assert!(*n <= 4, "batch {i}: {n} operations (all: {:?})", r.per_batch);
+        assert!(
+            *n <= 4,
+            "batch {i}: {n} operations (all: {:?})",
+            r.per_batch
+        );
     }
 }
 

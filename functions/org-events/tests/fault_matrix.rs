@@ -364,7 +364,10 @@ async fn an_endpoint_outage_mid_reconcile_is_ridden_out_or_converged_by_the_next
     let resets = proxy.reset_count();
     // The outage hit the run: it tried to connect while the endpoint was down.
     let refused = proxy.refused();
-    assert!(refused > 0, "no connection was refused during the first outage");
+    assert!(
+        refused > 0,
+        "no connection was refused during the first outage"
+    );
 
     // 2. sandbox-orphan moves in; the next run's CreateStackInstances is followed by an
     //    outage that lasts until Lambda stops the invocation (simulated: dropped 3 s later).
