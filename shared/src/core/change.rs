@@ -413,7 +413,8 @@ mod tests {
     /// for a Time and the bytes of each Resource (this function sends neither). Written out
     /// here rather than taken from `ChangeEvent::entry_size`, the code under test.
     fn size_as_aws_counts(e: &ChangeEvent) -> usize {
-        e.source.as_bytes().len() + e.detail_type.as_bytes().len() + e.detail.as_bytes().len()
+        // `str::len` is the UTF-8 byte count.
+        e.source.len() + e.detail_type.len() + e.detail.len()
     }
 
     /// PutEvents' limit: the entry "must be less than 256KB" (EventBridge user guide,
