@@ -3,6 +3,8 @@
 //! small output helpers. Figures are printed by `src/bin/*` and `benches/*`; `scripts/bench`
 //! runs them all and splices the tables into `BENCHMARKS.md`.
 
+pub mod cost;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

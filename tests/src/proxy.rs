@@ -2,10 +2,12 @@
 //! bring back on the same port: "the AWS endpoint goes away and comes back".
 //!
 //! Restarting the emulator itself would lose the organization (moto keeps its state in
-//! memory), so the outage is simulated here instead. While the proxy is down its port is
-//! closed (new connections are refused) and every connection that was open is reset (RST,
-//! through a zero linger), so calls in flight fail as they would against a crashed endpoint.
-//! `resume` listens on the same port again and forwards to the same, unchanged emulator.
+//! memory), so the outage is simulated here instead. While the proxy is down every connection
+//! that was open is reset (RST, through a zero linger), so calls in flight fail as they would
+//! against a crashed endpoint, and each new connection is answered with a reset before any
+//! byte is read (counted by `refused`, so that a test can assert the outage hit a call; a
+//! closed port would refuse the connection unseen). `resume` forwards to the same, unchanged
+//! emulator again.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +32,10 @@ struct Inner {
     conns: Mutex<Vec<Conn>>,
     accepted: AtomicU64,
     reset: AtomicU64,
+    /// New connections answered with a reset while down.
+    refused: AtomicU64,
+    /// Down: between `stop` and `resume`.
+    down: std::sync::atomic::AtomicBool,
 }
 
 struct Conn {
@@ -76,8 +82,14 @@ impl TcpProxy {
         self.inner.reset.load(Ordering::Relaxed)
     }
 
+    /// Connections made while the proxy was down (each answered with a reset): a call the
+    /// outage hit.
+    pub fn refused(&self) -> u64 {
+        self.inner.refused.load(Ordering::Relaxed)
+    }
+
     pub fn is_up(&self) -> bool {
-        self.inner.acceptor.lock().unwrap().is_some()
+        !self.inner.down.load(Ordering::SeqCst)
     }
 
     fn spawn_acceptor(&self, listener: tokio::net::TcpListener) {
@@ -85,6 +97,16 @@ impl TcpProxy {
         let upstream = self.upstream;
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                // Decided under the connections' lock, which `stop` holds while it resets
+                // them: no connection slips through into the outage.
+                let mut conns = inner.conns.lock().unwrap();
+                if inner.down.load(Ordering::SeqCst) {
+                    inner.refused.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(s) = client.into_std() {
+                        let _ = socket_zero_linger(&s);
+                    }
+                    continue;
+                }
                 inner.accepted.fetch_add(1, Ordering::Relaxed);
                 let _ = client.set_nodelay(true);
                 // Keep a std handle to the client socket so that `stop` can reset it.
@@ -101,7 +123,6 @@ impl TcpProxy {
                 };
                 let slot = Arc::new(std::sync::Mutex::new(Some(handle)));
                 let task = tokio::spawn(forward(client, upstream));
-                let mut conns = inner.conns.lock().unwrap();
                 conns.retain(|c| !c.task.is_finished());
                 conns.push(Conn { task, client: slot });
             }
@@ -109,13 +130,14 @@ impl TcpProxy {
         *self.inner.acceptor.lock().unwrap() = Some(task);
     }
 
-    /// The endpoint goes away: the port stops listening (connections are refused) and every
-    /// open connection is reset.
+    /// The endpoint goes away: every open connection is reset, and new ones are answered with
+    /// a reset until `resume`.
     pub fn stop(&self) {
-        if let Some(t) = self.inner.acceptor.lock().unwrap().take() {
-            t.abort();
-        }
-        let conns: Vec<Conn> = std::mem::take(&mut *self.inner.conns.lock().unwrap());
+        let conns: Vec<Conn> = {
+            let mut conns = self.inner.conns.lock().unwrap();
+            self.inner.down.store(true, Ordering::SeqCst);
+            std::mem::take(&mut *conns)
+        };
         for c in conns {
             if let Some(s) = c.client.lock().unwrap().take() {
                 // A zero linger turns the close into a RST, as a crashed server's kernel
@@ -127,29 +149,18 @@ impl TcpProxy {
         }
     }
 
-    /// The endpoint comes back on the same port. Retries the bind for a while (the kernel
-    /// may hold the port briefly).
+    /// The endpoint comes back on the same port.
     pub async fn resume(&self) {
-        if self.is_up() {
-            return;
-        }
-        let mut last = None;
-        for _ in 0..100 {
-            match listen(self.addr) {
-                Ok(l) => {
-                    self.spawn_acceptor(l);
-                    return;
-                }
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("could not listen on {} again: {last:?}", self.addr);
+        let _conns = self.inner.conns.lock().unwrap();
+        self.inner.down.store(false, Ordering::SeqCst);
     }
 }
 
 impl Drop for TcpProxy {
     fn drop(&mut self) {
+        if let Some(t) = self.inner.acceptor.lock().unwrap().take() {
+            t.abort();
+        }
         self.stop();
     }
 }

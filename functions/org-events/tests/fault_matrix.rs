@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,6 +33,13 @@ const PROD: &[&str] = &[
 
 /// What the SDK's retry strategy logs at DEBUG before a retry: "attempt #1 failed with
 /// RetryIndicated(RetryableError { kind: ThrottlingError, .. }); retrying after 412ms".
+/// Organizations calls of one warm scheduled run over the sample organization with Root/Prod
+/// as the target, less MoveAccount and DescribeAccount (see `org_requests`), by the design of
+/// the scope read (`shared::read`): DescribeOrganization (the management account),
+/// DescribeOrganizationalUnit (the target exists), then ListAccountsForParent and
+/// ListOrganizationalUnitsForParent once for each of the 5 OUs of Prod's subtree (Prod, EU,
+/// EU/Payments, EU/Payments/PCI, US; one page each): 1 + 1 + 5 + 5.
+const BASELINE: usize = 12;
 const SDK_RETRY: &str = "; retrying after ";
 
 fn drain(r: impl tokio::io::AsyncRead + Unpin + Send + 'static, log: Arc<Mutex<String>>) {
@@ -105,8 +113,19 @@ async fn throttling_through_the_real_binary_is_retried_visibly_and_converges_exa
             Some(Ok(_))
         ));
     }
-    let (baseline, none) = org_requests(&bed.requests().await);
+    let reqs = bed.requests().await;
+    let (baseline, none) = org_requests(&reqs);
     assert_eq!(none, 0);
+    let mut by_action: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &reqs {
+        if r["service"] == "organizations" {
+            *by_action
+                .entry(r["action"].as_str().unwrap_or_default().to_owned())
+                .or_default() += 1;
+        }
+    }
+    // The design, not a measurement: BASELINE's comment says which calls these are.
+    assert_eq!(baseline, BASELINE, "unthrottled run's calls: {by_action:?}");
     assert_eq!(bed.instance_accounts(STACK_SET).await, {
         let mut v: Vec<String> = PROD.iter().map(|n| f.account(n)).collect();
         v.sort();
@@ -343,6 +362,12 @@ async fn an_endpoint_outage_mid_reconcile_is_ridden_out_or_converged_by_the_next
     assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
     assert_eq!(bed.instance_accounts(STACK_SET).await, ids(PROD));
     let resets = proxy.reset_count();
+    // The outage hit the run: it tried to connect while the endpoint was down.
+    let refused = proxy.refused();
+    assert!(
+        refused > 0,
+        "no connection was refused during the first outage"
+    );
 
     // 2. sandbox-orphan moves in; the next run's CreateStackInstances is followed by an
     //    outage that lasts until Lambda stops the invocation (simulated: dropped 3 s later).
@@ -368,6 +393,10 @@ async fn an_endpoint_outage_mid_reconcile_is_ridden_out_or_converged_by_the_next
         killed.is_none(),
         "the run was stopped mid-outage: {killed:?}"
     );
+    assert!(
+        proxy.refused() > refused,
+        "no connection was refused during the second outage"
+    );
     // 3. The endpoint comes back; the next scheduled run converges, and starts no second
     //    create: the first one's instance is there (or its operation is waited out).
     proxy.resume().await;
@@ -391,8 +420,10 @@ async fn an_endpoint_outage_mid_reconcile_is_ridden_out_or_converged_by_the_next
         .count();
     assert_eq!(creates, 1, "no account was enrolled twice");
     println!(
-        "connections accepted {}, reset {} (first outage {resets})",
+        "connections accepted {}, reset {} (first outage {resets}), refused while down {} \
+         (first outage {refused})",
         proxy.accepted(),
-        proxy.reset_count()
+        proxy.reset_count(),
+        proxy.refused()
     );
 }
