@@ -177,12 +177,19 @@ def test_accounts_report_state_not_only_the_deprecated_status(emu, sample, org):
 
 def test_close_account_passes_through_pending_closure_to_suspended(emu, sample, org):
     """CloseAccount puts the account in PENDING_CLOSURE, and later SUSPENDED."""
-    emu.post("/config", {"operation_seconds": 0.3})
+    # The order is asserted, not a time: the closure takes 2 s (long enough that a loaded
+    # machine still reads PENDING_CLOSURE first), and the test waits for SUSPENDED.
+    emu.post("/config", {"operation_seconds": 2.0})
     a = acct(sample, "staging-2")
     org.close_account(AccountId=a)
-    assert org.describe_account(AccountId=a)["Account"]["State"] == "PENDING_CLOSURE"
-    time.sleep(0.4)
-    assert org.describe_account(AccountId=a)["Account"]["State"] == "SUSPENDED"
+    states = [org.describe_account(AccountId=a)["Account"]["State"]]
+    deadline = time.time() + 30
+    while states[-1] != "SUSPENDED" and time.time() < deadline:
+        time.sleep(0.2)
+        states.append(org.describe_account(AccountId=a)["Account"]["State"])
+    assert states[0] == "PENDING_CLOSURE", states
+    assert states[-1] == "SUSPENDED", states
+    assert set(states) == {"PENDING_CLOSURE", "SUSPENDED"}, states
 
 
 def test_organizations_list_calls_page_at_20_items(emu, org):
