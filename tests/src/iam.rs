@@ -104,27 +104,6 @@ impl Principal {
             policies: v["policies"].as_array().cloned().unwrap_or_default(),
         }
     }
-
-    /// Every action an Allow statement names.
-    pub fn allowed_actions(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .policies
-            .iter()
-            .flat_map(|d| d["Statement"].as_array().cloned().unwrap_or_default())
-            .filter(|st| st["Effect"] == "Allow")
-            .flat_map(|st| match &st["Action"] {
-                Value::String(a) => vec![a.clone()],
-                Value::Array(v) => v
-                    .iter()
-                    .filter_map(|a| a.as_str().map(str::to_owned))
-                    .collect(),
-                _ => vec![],
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        out
-    }
 }
 
 impl TestBed {

@@ -96,12 +96,6 @@ class _Deployed(cfn.Evaluator):
             return self._arn(logical)
         return super().eval(node)
 
-    def ref(self, name: str) -> Any:
-        res = self.template["Resources"].get(name)
-        if res is not None and res["Type"] == "AWS::IAM::Role":
-            return f"{self.stack_name}-{name}"
-        return super().ref(name)
-
 
 def function_policies(function: str, *, account: str, region: str, parameters: dict[str, str],
                       stack_name: str = "port-aws-integration", stack_id: str | None = None,
