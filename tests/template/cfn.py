@@ -44,7 +44,7 @@ def plain(value: Any) -> Any:
 
 
 class Evaluator:
-    """Evaluates Ref, Fn::Sub, Fn::Select, Fn::Split, Fn::If, Fn::GetAtt, Fn::Equals, Fn::Not,
+    """Evaluates Ref, Fn::Sub, Fn::Select, Fn::Split, Fn::Join, Fn::If, Fn::GetAtt, Fn::Equals, Fn::Not,
     Fn::Or, Fn::And, Fn::Contains and Condition against parameter values. Resource Refs give
     the value AWS gives for the types these templates use (the ARN of an OIDC provider, the
     name of a role, the URL of a queue)."""
@@ -124,6 +124,9 @@ class Evaluator:
             if fn == "Fn::Split":
                 sep, text = arg
                 return self.eval(text).split(sep)
+            if fn == "Fn::Join":
+                sep, items = arg
+                return sep.join(str(v) for v in self.eval(items))
             if fn == "Fn::If":
                 cond, yes, no = arg
                 return self.eval(yes if self.condition(cond) else no)
@@ -149,7 +152,9 @@ class Evaluator:
         if isinstance(node, dict):
             return {str(k): self.eval(v) for k, v in node.items()}
         if isinstance(node, list):
-            return [self.eval(v) for v in node]
+            # In a list, Ref AWS::NoValue removes the element (AWS CloudFormation User Guide,
+            # "Pseudo parameters reference", AWS::NoValue).
+            return [v for v in (self.eval(v) for v in node) if v != self.pseudo["AWS::NoValue"]]
         if isinstance(node, str):
             return str(node)
         return node

@@ -17,7 +17,16 @@ DELEGATED = cfn.ACCOUNT  # where the main stack runs
 DA_REGION = "eu-west-1"
 BUS = f"arn:aws:events:{DA_REGION}:{DELEGATED}:event-bus/default"
 # The main template's parameters the companion takes too, with the same spec.
-SHARED = ["PortOrgId", "IntegrationIdentifier", "CustomRoleName", "OIDCProviderUrl", "OIDCJwtSubject", "CreateOIDCProvider"]
+SHARED = [
+    "PortOrgId",
+    "IntegrationIdentifier",
+    "CustomRoleName",
+    "PortRolePolicyArns",
+    "PortRolePermissionsBoundaryArn",
+    "OIDCProviderUrl",
+    "OIDCJwtSubject",
+    "CreateOIDCProvider",
+]
 
 
 def companion_ev(companion, **params):

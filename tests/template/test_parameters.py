@@ -10,7 +10,8 @@ from conftest import REQUIRED
 SEED_GROUPS = {
     "Scope of Rollout": ["TargetOUIds", "AccountScope", "TargetAccountIds"],
     "Port Identifiers": ["PortOrgId", "IntegrationIdentifier"],
-    "IAM Role Settings": ["CustomRoleName"],
+    # The seed's CustomRoleName, then the role's permissions (issue 24).
+    "IAM Role Settings": ["CustomRoleName", "PortRolePolicyArns", "PortRolePermissionsBoundaryArn"],
     "OIDC Settings": ["OIDCProviderUrl", "OIDCJwtSubject"],
 }
 

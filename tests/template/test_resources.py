@@ -224,6 +224,10 @@ def test_custom_resource(template):
         "TargetAccountIds": {"Ref": "TargetAccountIds"},
         "OnAccountLeavesScope": {"Ref": "OnAccountLeavesScope"},
         "ManagementAccountId": {"Ref": "ManagementAccountId"},
+        # After CloudFormation's UpdateStackSet for a change of either, the Update reads every
+        # instance back and reports the accounts that did not take it.
+        "PortRolePolicyArns": {"Ref": "PortRolePolicyArns"},
+        "PortRolePermissionsBoundaryArn": {"Ref": "PortRolePermissionsBoundaryArn"},
     }
 
 

@@ -104,14 +104,14 @@ def test_same_role_name_everywhere(template, member, custom, expected):
         assert ev.eval(role["Properties"]["RoleName"]) == expected
 
 
-def test_readonlyaccess_only(template, member):
+def test_readonlyaccess_only_by_default(template, member):
+    """The defaults keep today's role: ReadOnlyAccess, no inline policy, no boundary
+    (other values: test_role_permissions.py)."""
     for where, ev, role in roles(template, member, {}):
-        props = role["Properties"]
-        assert [ev.eval(a) for a in props["ManagedPolicyArns"]] == [
-            "arn:aws:iam::aws:policy/ReadOnlyAccess"
-        ], where
+        props = ev.eval(role["Properties"])
+        assert props["ManagedPolicyArns"] == ["arn:aws:iam::aws:policy/ReadOnlyAccess"], where
         assert "Policies" not in props, where
-        assert "PermissionsBoundary" not in props, where
+        assert props["PermissionsBoundary"] == "<Ref AWS::NoValue>", where
 
 
 def test_only_port_roles_in_member_template(member):

@@ -28,6 +28,18 @@ pub fn advise(account: &str, status_reason: &str) -> String {
              scheduled run try again."
         );
     }
+    if let Some(policy) = missing_policy(r) {
+        return format!(
+            "account {account}: Port's role could not get the managed policy {policy}: it does \
+             not exist in that account (IAM: NoSuchEntity). A customer managed policy given in \
+             PortRolePolicyArns or PortRolePermissionsBoundaryArn is the one of that path and \
+             name in each account's own account (IAM attaches a customer managed policy only \
+             in the account that owns it): create it in account {account} (for example with a \
+             StackSet of your own), or remove it from the parameter, then update the stack or \
+             let the next scheduled run try again. `orgscope doctor` checks the policies in \
+             the accounts it can see."
+        );
+    }
     if lower.contains("aws::iam::role") && lower.contains("already exists") {
         return format!(
             "account {account}: a role with the same name already exists there. The \
@@ -62,6 +74,26 @@ pub fn advise(account: &str, status_reason: &str) -> String {
         );
     }
     format!("account {account}: {}", truncate(r, 300))
+}
+
+/// The member stack failed because a managed policy (or permissions boundary) of Port's role
+/// does not exist in the account: IAM's `NoSuchEntity` (HTTP 404) for AttachRolePolicy and
+/// CreateRole's PermissionsBoundary, "Policy <arn> does not exist or is not attachable." (IAM
+/// API reference, AttachRolePolicy, Errors: NoSuchEntity, "The request was rejected because it
+/// referenced a resource entity that does not exist"). CloudFormation puts IAM's message in
+/// the stack instance's StatusReason. Returns the policy's ARN when the reason names one.
+pub fn missing_policy(status_reason: &str) -> Option<String> {
+    let lower = status_reason.to_ascii_lowercase();
+    let missing = lower.contains("does not exist or is not attachable")
+        || (lower.contains("nosuchentity") && lower.contains(":policy/"));
+    if !missing {
+        return None;
+    }
+    let arn = status_reason
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
+        .find(|w| w.starts_with("arn:") && w.contains(":policy/"))
+        .map(|w| w.trim_end_matches(['.', ')']).to_string());
+    Some(arn.unwrap_or_else(|| "named in its StatusReason".into()))
 }
 
 /// The member stack failed because Port's OIDC provider already exists in the account: its
@@ -217,6 +249,30 @@ mod tests {
         ] {
             assert!(!is_existing_oidc_provider(reason), "{reason}");
         }
+    }
+
+    #[test]
+    fn a_missing_customer_managed_policy_names_the_policy_and_the_account_to_create_it_in() {
+        // CloudFormation's StatusReason for IAM's NoSuchEntity on the role's managed policy.
+        let reason = "ResourceLogicalId:PortIntegrationRole, ResourceType:AWS::IAM::Role, \
+                      ResourceStatusReason:Resource handler returned message: \"Policy \
+                      arn:aws:iam::444455556666:policy/port/PortRead does not exist or is not \
+                      attachable. (Service: Iam, Status Code: 404, Request ID: 1f2e)\" \
+                      (RequestToken: 9a8b, HandlerErrorCode: NotFound)";
+        assert_eq!(
+            missing_policy(reason).as_deref(),
+            Some("arn:aws:iam::444455556666:policy/port/PortRead")
+        );
+        let a = advise("444455556666", reason);
+        assert!(
+            a.contains("arn:aws:iam::444455556666:policy/port/PortRead"),
+            "{a}"
+        );
+        assert!(a.contains("create it in account 444455556666"), "{a}");
+        assert!(a.contains("PortRolePolicyArns"), "{a}");
+        // Not taken for other failures of the role.
+        assert_eq!(missing_policy("Role with name X already exists."), None);
+        assert!(!advise("1", "Role with name X already exists.").contains("managed policy"));
     }
 
     #[test]

@@ -10,11 +10,12 @@ pub mod operations;
 pub mod org;
 pub mod plan;
 pub mod regions;
+pub mod role_policies;
 pub mod schedule;
 pub mod scope;
 
 pub use advice::{
-    advise, is_execution_role_denied, is_existing_oidc_provider, reuse_oidc_note,
+    advise, is_execution_role_denied, is_existing_oidc_provider, missing_policy, reuse_oidc_note,
     STACK_INSTANCE_QUOTA, STACK_INSTANCE_QUOTA_CODE, STACK_INSTANCE_QUOTA_SERVICE,
 };
 pub use change::{
@@ -35,6 +36,10 @@ pub use plan::{
 };
 pub use regions::{
     allowed_regions, region_allowed, DELEGATED_ADMIN_REGIONS, EVENTS_REGION, OPT_IN_REGIONS,
+};
+pub use role_policies::{
+    parse_role_policies, partition_of, RolePolicies, RolePolicy, RolePolicyError,
+    MAX_MANAGED_POLICIES_PER_ROLE, SHORT_NAMES,
 };
 pub use schedule::{alarm_window, schedule_interval, AlarmWindow, ScheduleError};
 pub use scope::{
