@@ -785,10 +785,14 @@ where
     }
 
     /// `Custom::PortPreflight`: Create/Update check, Delete does nothing; never a change.
+    /// Port's role's policies and boundary are checked first, without any AWS call.
     async fn preflight_only(&self, c: &Common, declared: &Declared) -> Step {
         let outcome = match c.request_type {
             "Delete" => Ok(()),
-            _ => preflight_only::run(&self.org, &self.identity, declared).await,
+            _ => match preflight_only::role_policies(&c.props, &c.stack_id) {
+                Err(reason) => Err(reason),
+                Ok(_) => preflight_only::run(&self.org, &self.identity, declared).await,
+            },
         };
         match outcome {
             Ok(()) => Step::Answer(

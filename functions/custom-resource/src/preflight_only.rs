@@ -4,7 +4,8 @@
 //! `orgscope doctor`, from `shared::doctor`) before AWS's own StackSet error could. Create and
 //! Update run the checks and change nothing; Delete does nothing.
 
-use shared::core::Declared;
+use serde_json::Value;
+use shared::core::{parse_role_policies, partition_of, Declared, RolePolicies};
 use shared::doctor::{before_stack_set, failure_text, organization_error};
 use shared::ports::{IdentityApi, OrganizationsApi};
 use shared::preflight::{registration, STACKSETS_PRINCIPAL};
@@ -50,5 +51,64 @@ where
             "Preflight failed, nothing was created: {text} (orgscope doctor runs the same checks \
              and more.)"
         )),
+    }
+}
+
+/// The properties `PortRolePolicyArns` and `PortRolePermissionsBoundaryArn` (the template's
+/// parameters), checked by `shared::core::role_policies` in the stack's partition (from its
+/// StackId). Absent, as in a stack deployed before they existed: the default, ReadOnlyAccess,
+/// and no boundary. `Err` holds the text for CloudFormation's Reason, naming the bad value.
+pub fn role_policies(props: &Value, stack_id: &str) -> Result<RolePolicies, String> {
+    let text = |key: &str, default: &str| -> Result<String, String> {
+        match props.get(key) {
+            None | Some(Value::Null) => Ok(default.to_string()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(format!(
+                "Preflight failed, nothing was changed: {key} must be a string, got {other}."
+            )),
+        }
+    };
+    let policies = text(
+        "PortRolePolicyArns",
+        shared::core::role_policies::DEFAULT_POLICIES,
+    )?;
+    let boundary = text("PortRolePermissionsBoundaryArn", "")?;
+    let partition = partition_of(stack_id).unwrap_or("aws");
+    parse_role_policies(&policies, &boundary, partition)
+        .map_err(|e| format!("Preflight failed, nothing was changed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const STACK: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/port/1";
+
+    #[test]
+    fn absent_properties_are_the_default_read_only_access() {
+        let p = role_policies(&json!({"StackSetName": "S"}), STACK).unwrap();
+        assert_eq!(
+            p.policies[0].arn_in("aws", "1"),
+            "arn:aws:iam::aws:policy/ReadOnlyAccess"
+        );
+        assert_eq!(p.boundary, None);
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_it_in_the_stacks_partition() {
+        let e = role_policies(&json!({"PortRolePolicyArns": "ViewOnly"}), STACK).unwrap_err();
+        assert!(
+            e.starts_with("Preflight failed, nothing was changed:"),
+            "{e}"
+        );
+        assert!(e.contains("`ViewOnly`"), "{e}");
+        let gov = "arn:aws-us-gov:cloudformation:us-gov-west-1:123456789012:stack/port/1";
+        let e = role_policies(
+            &json!({"PortRolePolicyArns": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+            gov,
+        )
+        .unwrap_err();
+        assert!(e.contains("runs in aws-us-gov"), "{e}");
     }
 }
