@@ -9,11 +9,12 @@ use serde_json::json;
 use shared::adapters::cloudtrail::SdkCloudTrail;
 use shared::adapters::iam::SdkIam;
 use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations, SdkQuotas};
-use shared::core::{decide, Declared, ModeFacts};
+use shared::core::{decide, parse_role_policies, Declared, ModeFacts};
 use shared::core::{expand, Expansion, OrgTree, Scope, TargetId};
 use shared::doctor::{
-    checks, default_role_name, has_failure, organization_error, suggest, Check, Inputs, KnownOu,
-    Status, TargetFinding, DEFAULT_INTEGRATION, EVENTS_REGION, PORT_OIDC_URL,
+    checks, default_role_name, has_failure, organization_error, suggest, to_read, Check, Inputs,
+    KnownOu, RolePolicyFacts, Status, TargetFinding, DEFAULT_INTEGRATION, EVENTS_REGION,
+    PORT_OIDC_URL,
 };
 use shared::ports::{
     AwsError, CloudTrailApi, IamApi, IdentityApi, OrgInfo, OrganizationsApi, QuotaApi, StackSetApi,
@@ -46,6 +47,15 @@ pub struct DoctorArgs {
     /// accounts without Port's OIDC provider get a role Port cannot assume.
     #[arg(long, env = "CREATE_OIDC_PROVIDER", default_value = "true", value_parser = ["true", "false"])]
     create_oidc_provider: String,
+    /// The PortRolePolicyArns you deploy with: short names (ReadOnlyAccess, ViewOnlyAccess,
+    /// SecurityAudit, AWSCloudFormationReadOnlyAccess) or policy ARNs, comma-separated.
+    /// doctor checks that each customer managed policy exists in this account and that the
+    /// policies allow Cloud Control's read actions.
+    #[arg(long, env = "PORT_ROLE_POLICY_ARNS", default_value = "ReadOnlyAccess")]
+    role_policy_arns: String,
+    /// The PortRolePermissionsBoundaryArn you deploy with (empty: none).
+    #[arg(long, env = "PORT_ROLE_PERMISSIONS_BOUNDARY_ARN", default_value = "")]
+    role_permissions_boundary_arn: String,
     /// text for people; json for scripts (the same data).
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
@@ -117,6 +127,17 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
         Err(e) => Err(e.to_string()),
     };
 
+    let role_policies = role_policy_facts(
+        &iam,
+        &args.role_policy_arns,
+        &args.role_permissions_boundary_arn,
+        region.as_deref(),
+        caller
+            .as_ref()
+            .map(|c| c.as_str())
+            .unwrap_or("<this account>"),
+    )
+    .await;
     let facts = read_scope(&org, &scope, organization.is_ok()).await;
     let inputs = Inputs {
         caller: caller.map_err(|e| e.to_string()),
@@ -139,6 +160,7 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
         stack_set_name,
         stack_set,
         stack_instance_quota: quota.map_err(|e| e.to_string()),
+        role_policies,
     };
     let result = checks(&inputs);
     match args.output {
@@ -389,4 +411,43 @@ fn to_json(i: &Inputs<'_>, checks: &[Check]) -> String {
         "scope": scope,
     });
     serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+/// The partition of `region` (AWS General Reference, "AWS partitions": China and GovCloud
+/// regions are their own; every other region is `aws`).
+fn partition_of_region(region: Option<&str>) -> &'static str {
+    match region {
+        Some(r) if r.starts_with("cn-") => "aws-cn",
+        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
+        _ => "aws",
+    }
+}
+
+/// Checks the two values (`shared::core::role_policies`) and reads from IAM, in the signed-in
+/// account, each policy doctor cannot judge by its short name.
+async fn role_policy_facts<I: IamApi>(
+    iam: &I,
+    policies: &str,
+    boundary: &str,
+    region: Option<&str>,
+    account: &str,
+) -> RolePolicyFacts {
+    let partition = partition_of_region(region);
+    let parsed = parse_role_policies(policies, boundary, partition).map_err(|e| e.to_string());
+    let arns = match &parsed {
+        Ok(p) => to_read(p, partition, account),
+        Err(_) => vec![],
+    };
+    // At most 11 (10 policies and the boundary), one after the other.
+    let mut documents = Vec::with_capacity(arns.len());
+    for a in arns {
+        let d = iam.policy_document(&a).await.map_err(|e| e.to_string());
+        documents.push((a, d));
+    }
+    RolePolicyFacts {
+        parsed,
+        documents,
+        partition: partition.to_string(),
+        account: account.to_string(),
+    }
 }

@@ -284,6 +284,9 @@ pub trait IamApi: Send + Sync {
     ) -> impl Future<Output = AwsResult<Option<OidcProvider>>> + Send;
     /// The role named `name`, if any.
     fn role(&self, name: &str) -> impl Future<Output = AwsResult<Option<Role>>> + Send;
+    /// The default version's document of the managed policy `arn` (`GetPolicy`, then
+    /// `GetPolicyVersion`), or `None` when IAM has no such policy.
+    fn policy_document(&self, arn: &str) -> impl Future<Output = AwsResult<Option<Value>>> + Send;
 }
 
 /// A CloudTrail trail as `DescribeTrails` lists it in us-east-1 (shadow trails included), with

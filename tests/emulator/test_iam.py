@@ -215,3 +215,22 @@ def test_iam_and_service_quotas_reads_are_authorized_against_the_resource_they_n
     with pytest.raises(ClientError) as e:
         sq.get_service_quota(ServiceCode="cloudformation", QuotaCode="L-0485CFEE")
     denied(e, "AccessDeniedException")
+
+
+def test_iam_policy_reads_are_authorized_against_the_policys_arn(emu, sample):
+    """iam:GetPolicy and iam:GetPolicyVersion on the policy's ARN (Service Authorization
+    Reference, IAM: resource type `policy`): what `orgscope doctor` reads of Port's role's
+    customer managed policies."""
+    mgmt = sample["management_account_id"]
+    admin = emu.client("iam")
+    arns = {name: admin.create_policy(PolicyName=name, PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:DescribeRegions", "Resource": "*"}]}')["Policy"]["Arn"]
+            for name in ("Allowed", "Other")}
+    p = principal(emu, mgmt, allow(["iam:GetPolicy", "iam:GetPolicyVersion"], f"arn:aws:iam::{mgmt}:policy/Allowed"))
+    c = client(emu, p, "iam")
+    version = c.get_policy(PolicyArn=arns["Allowed"])["Policy"]["DefaultVersionId"]
+    assert c.get_policy_version(PolicyArn=arns["Allowed"], VersionId=version)["PolicyVersion"]["VersionId"] == version
+    for call in (lambda: c.get_policy(PolicyArn=arns["Other"]),
+                 lambda: c.get_policy_version(PolicyArn=arns["Other"], VersionId="v1")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert "policy/Other" in denied(e, "AccessDenied")

@@ -93,6 +93,40 @@ impl IamApi for SdkIam {
                 .collect(),
         }))
     }
+
+    async fn policy_document(&self, arn: &str) -> AwsResult<Option<Value>> {
+        let policy = match self.client.get_policy().policy_arn(arn).send().await {
+            Ok(o) => o,
+            Err(e) if e.code() == Some(NO_SUCH_ENTITY) => return Ok(None),
+            Err(e) => return Err(classify("iam", "GetPolicy", e)),
+        };
+        let Some(version) = policy.policy().and_then(|p| p.default_version_id()) else {
+            return Ok(None);
+        };
+        let got = match self
+            .client
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.code() == Some(NO_SUCH_ENTITY) => return Ok(None),
+            Err(e) => return Err(classify("iam", "GetPolicyVersion", e)),
+        };
+        let raw = got
+            .policy_version()
+            .and_then(|v| v.document())
+            .unwrap_or("{}");
+        decode_policy(raw)
+            .map(Some)
+            .map_err(|message| AwsError::Other {
+                service: "iam",
+                action: "GetPolicyVersion",
+                message,
+            })
+    }
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986); some emulators return them plain.

@@ -9,6 +9,7 @@ pub mod mode;
 pub mod operations;
 pub mod org;
 pub mod plan;
+pub mod policy_eval;
 pub mod regions;
 pub mod role_policies;
 pub mod schedule;
@@ -38,8 +39,8 @@ pub use regions::{
     allowed_regions, region_allowed, DELEGATED_ADMIN_REGIONS, EVENTS_REGION, OPT_IN_REGIONS,
 };
 pub use role_policies::{
-    parse_role_policies, partition_of, RolePolicies, RolePolicy, RolePolicyError,
-    MAX_MANAGED_POLICIES_PER_ROLE, SHORT_NAMES,
+    known_cloudformation_document, parse_role_policies, partition_of, RolePolicies, RolePolicy,
+    RolePolicyError, CLOUD_CONTROL_READ, MAX_MANAGED_POLICIES_PER_ROLE, SHORT_NAMES,
 };
 pub use schedule::{alarm_window, schedule_interval, AlarmWindow, ScheduleError};
 pub use scope::{

@@ -25,6 +25,76 @@ pub const SHORT_NAMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// What Port's guide lists as the minimum (port-docs pull request #1727): AWS Cloud Control
+/// API's read actions, which IAM authorizes under the `cloudformation` prefix (Service
+/// Authorization Reference, "Actions, resources, and condition keys for AWS Cloud Control
+/// API": ListResources, GetResource). Without them Port can read no resource kind.
+pub const CLOUD_CONTROL_READ: [&str; 2] =
+    ["cloudformation:ListResources", "cloudformation:GetResource"];
+
+/// The `cloudformation:` actions each short name's policy document grants, on `*` (AWS
+/// Managed Policy Reference: ReadOnlyAccess, ViewOnlyAccess, SecurityAudit,
+/// AWSCloudFormationReadOnlyAccess; their versions of September 2026). Enough for the Cloud
+/// Control check without reading them from IAM.
+pub const SHORT_NAME_CLOUDFORMATION_ACTIONS: &[(&str, &[&str])] = &[
+    (
+        "ReadOnlyAccess",
+        &[
+            "cloudformation:BatchDescribeTypeConfigurations",
+            "cloudformation:Describe*",
+            "cloudformation:Detect*",
+            "cloudformation:Estimate*",
+            "cloudformation:Get*",
+            "cloudformation:List*",
+            "cloudformation:ValidateTemplate",
+        ],
+    ),
+    (
+        "job-function/ViewOnlyAccess",
+        &[
+            "cloudformation:DescribeStacks",
+            "cloudformation:GetTemplateSummary",
+            "cloudformation:List*",
+        ],
+    ),
+    (
+        "SecurityAudit",
+        &[
+            "cloudformation:DescribeStack*",
+            "cloudformation:GetStackPolicy",
+            "cloudformation:GetTemplate",
+            "cloudformation:GetTemplateSummary",
+            "cloudformation:ListStackResources",
+            "cloudformation:ListStack*",
+        ],
+    ),
+    (
+        "AWSCloudFormationReadOnlyAccess",
+        &[
+            "cloudformation:Describe*",
+            "cloudformation:BatchDescribe*",
+            "cloudformation:EstimateTemplateCost",
+            "cloudformation:Get*",
+            "cloudformation:List*",
+            "cloudformation:ValidateTemplate",
+            "cloudformation:Detect*",
+        ],
+    ),
+];
+
+/// The `cloudformation:` part of a short name's document (`path_and_name` as resolved), as a
+/// policy document; `None` for any other AWS managed policy.
+pub fn known_cloudformation_document(path_and_name: &str) -> Option<serde_json::Value> {
+    SHORT_NAME_CLOUDFORMATION_ACTIONS
+        .iter()
+        .find(|(p, _)| *p == path_and_name)
+        .map(|(_, actions)| {
+            serde_json::json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": actions, "Resource": "*"}
+            ]})
+        })
+}
+
 /// The default of `PortRolePolicyArns`: what Port's guide recommends.
 pub const DEFAULT_POLICIES: &str = "ReadOnlyAccess";
 
@@ -438,6 +508,25 @@ mod tests {
             let t = parse_role_policies(bad, "", "aws").unwrap_err().to_string();
             assert!(t.contains(says), "{bad}: {t}");
         }
+    }
+
+    #[test]
+    fn of_the_short_names_only_read_only_and_cloudformation_read_only_allow_cloud_controls_reads() {
+        use crate::core::policy_eval::allows;
+        let ok = |name: &str| {
+            let p = parse_role_policies(name, "", "aws").unwrap();
+            let RolePolicy::AwsManaged { path_and_name } = &p.policies[0] else {
+                unreachable!()
+            };
+            let doc = known_cloudformation_document(path_and_name).expect("a known document");
+            CLOUD_CONTROL_READ.map(|a| allows(&[&doc], a))
+        };
+        assert_eq!(ok("ReadOnlyAccess"), [true, true]);
+        assert_eq!(ok("AWSCloudFormationReadOnlyAccess"), [true, true]);
+        // ViewOnlyAccess lists (cloudformation:List*) but cannot get a resource.
+        assert_eq!(ok("ViewOnlyAccess"), [true, false]);
+        assert_eq!(ok("SecurityAudit"), [false, false]);
+        assert_eq!(SHORT_NAME_CLOUDFORMATION_ACTIONS.len(), SHORT_NAMES.len());
     }
 
     #[test]

@@ -69,6 +69,11 @@ def request_for(service: str, action: str | None, params: dict[str, Any], region
         return iam.Request(act, [arn])
     if service == "iam" and name == "GetRole":
         return iam.Request(act, [f"arn:{PARTITION}:iam::{caller}:role/{params.get('RoleName')}"])
+    if service == "iam" and name in ("GetPolicy", "GetPolicyVersion"):
+        # Resource type `policy`, the policy's ARN (Service Authorization Reference, "Actions,
+        # resources, and condition keys for AWS Identity and Access Management": GetPolicy,
+        # GetPolicyVersion).
+        return iam.Request(act, [str(params.get("PolicyArn"))])
     if service == "iam" and name == "GetOpenIDConnectProvider":
         return iam.Request(act, [str(params.get("OpenIDConnectProviderArn"))])
     if service == "sts" and name == "AssumeRole":
