@@ -55,6 +55,7 @@ pub async fn publish<F: ChangeFeed>(
                 withdrawn = counts.withdrawn,
                 failed = counts.failed,
                 repaired = counts.repaired,
+                updated = counts.updated,
                 entry_bytes = event.entry_size(),
                 "change event put on the default event bus"
             );

@@ -90,17 +90,28 @@ struct Changed {
     stack_set: String,
     /// Operations whose accounts did not travel in the continuation (`Continuation::unlisted`).
     unlisted: Vec<String>,
+    /// An Update that changed Port's role's permissions: the accounts of CloudFormation's
+    /// StackSet update that applied them (`ScopeChange::role_permissions_rollout`).
+    rollout: Option<ScopeChange>,
 }
 
 impl Changed {
     fn change(&self) -> ScopeChange {
-        if self.removal {
+        let mut change = if self.removal {
             self.report.removal_change()
         } else {
             self.report.scope_change()
+        };
+        if let Some(r) = &self.rollout {
+            change.merge(r.clone());
         }
+        change
     }
 }
+
+/// The properties that carry Port's role's permissions (template.yaml passes the same
+/// parameters to the StackSet resource, whose update CloudFormation runs first).
+const ROLE_PERMISSION_KEYS: [&str; 2] = ["PortRolePolicyArns", "PortRolePermissionsBoundaryArn"];
 
 impl Settings {
     pub fn new(default_region: &str) -> Self {
@@ -357,6 +368,7 @@ where
         stack_set: &str,
         carried: Option<&Continuation>,
         removal: bool,
+        rollout: Option<ScopeChange>,
     ) {
         if let Ok(mut f) = self.settings.figures.lock() {
             *f = Some(ReconcileFigures::from_report(report));
@@ -383,6 +395,7 @@ where
                 removal,
                 stack_set: stack_set.to_owned(),
                 unlisted,
+                rollout,
             });
         }
     }
@@ -719,7 +732,12 @@ where
             user_change: true,
         };
         match engine.reconcile(&req).await {
-            Ok(Outcome::Done(report)) => self.done(c, &props, &report, carried),
+            Ok(Outcome::Done(report)) => {
+                let rollout = self
+                    .role_permissions_rollout(c, &stacksets, &props.stack_set, &report)
+                    .await;
+                self.done(c, &props, &report, carried, rollout)
+            }
             Ok(Outcome::Pending {
                 operation,
                 done_kinds,
@@ -812,14 +830,72 @@ where
         }
     }
 
+    /// An Update that changed Port's role's permissions (`ROLE_PERMISSION_KEYS`): CloudFormation
+    /// applied them with one `UpdateStackSet` before this request (the custom resource depends
+    /// on the StackSet resource). That operation is the newest finished UPDATE this project did
+    /// not start; its accounts are read back (`ListStackSetOperationResults`) and reported as
+    /// updated, or failed with the advice of this pass's failures. `None` when nothing of the
+    /// kind changed, or the operation or its results cannot be read (logged; the answer is not
+    /// affected).
+    async fn role_permissions_rollout<A: StackSetApi>(
+        &self,
+        c: &Common,
+        stacksets: &A,
+        stack_set: &str,
+        report: &Report,
+    ) -> Option<ScopeChange> {
+        let old = c.old_props.as_ref()?;
+        let changed: Vec<&str> = ROLE_PERMISSION_KEYS
+            .iter()
+            .copied()
+            .filter(|k| old.get(k) != c.props.get(k))
+            .collect();
+        if changed.is_empty() {
+            return None;
+        }
+        let ops = match stacksets.recent_operations(stack_set, 20).await {
+            Ok(ops) => ops,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the StackSet's operations; the change of Port's role's permissions is not in the change event");
+                return None;
+            }
+        };
+        let Some(op) = ops.into_iter().find(|o| {
+            o.action == "UPDATE" && !o.is_active() && !o.id.starts_with(shared::engine::OP_PREFIX)
+        }) else {
+            tracing::warn!("no finished StackSet update by CloudFormation found for the change of Port's role's permissions");
+            return None;
+        };
+        let results = match stacksets.operation_results(stack_set, &op.id).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(operation_id = %op.id, error = %e, "could not read the StackSet update's results");
+                return None;
+            }
+        };
+        let accounts: BTreeSet<AccountId> = results.into_iter().map(|r| r.account).collect();
+        let failed = report
+            .failures
+            .iter()
+            .map(|f| (f.account.clone(), f.advice.clone()))
+            .collect();
+        tracing::info!(operation_id = %op.id, accounts = accounts.len(), changed = ?changed, "Port's role's permissions rolled out by CloudFormation's StackSet update");
+        Some(ScopeChange::role_permissions_rollout(
+            &accounts,
+            &failed,
+            &changed.join(", "),
+        ))
+    }
+
     fn done(
         &self,
         c: &Common,
         props: &Props,
         report: &Report,
         carried: Option<&Continuation>,
+        rollout: Option<ScopeChange>,
     ) -> Step {
-        self.record(report, &props.stack_set, carried, false);
+        self.record(report, &props.stack_set, carried, false, rollout);
         let ops: Vec<String> = report.operations.iter().map(|o| o.id.clone()).collect();
         let n = report.expansion.included.len();
         for f in &report.failures {
@@ -955,7 +1031,7 @@ where
             .await
         {
             Ok(Outcome::Done(report)) if report.succeeded() => {
-                self.record(&report, stack_set, carried, true);
+                self.record(&report, stack_set, carried, true, None);
                 let ops = report.operations.iter().map(|o| o.id.clone()).collect();
                 match ok(None) {
                     Step::Answer(r, _, _) => Step::Answer(r, ops, 0),
@@ -963,7 +1039,7 @@ where
                 }
             }
             Ok(Outcome::Done(report)) => {
-                self.record(&report, stack_set, carried, true);
+                self.record(&report, stack_set, carried, true, None);
                 let left: Vec<String> = report
                     .failures
                     .iter()

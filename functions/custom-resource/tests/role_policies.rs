@@ -7,10 +7,18 @@
 
 mod common;
 
-use common::{props, request, rig};
+use std::time::{Duration, Instant};
+
+use common::{fast_settings, function_config, props, request, rig, Capture};
+use custom_resource::aws::HttpResponder;
+use custom_resource::handler::{Handler, Invocation};
 use custom_resource::preflight_only::{PHYSICAL_ID, RESOURCE_TYPE};
-use e2e::STACK_SET;
+use e2e::lambda::ResponseSink;
+use e2e::{TestBed, STACK_SET};
 use serde_json::{json, Value};
+use shared::adapters::{CfnStackSets, EventBridgeFeed, SdkIdentity, SdkOrganizations};
+use shared::core::{ChangeDetail, ChangeKind};
+use shared::ports::TokioClock;
 
 /// An Update of `Custom::PortPreflight` from `old` to `new` values of the two properties.
 fn preflight_update(sink: &e2e::lambda::ResponseSink, id: &str, policies: &str) -> Value {
@@ -213,4 +221,108 @@ async fn a_policy_change_is_one_stack_set_update_and_an_account_without_the_poli
         .map(|i| i["account"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(outdated, [bad]);
+}
+
+/// The change events the emulator received.
+async fn details(bed: &TestBed) -> Vec<ChangeDetail> {
+    bed.put_events()
+        .await
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            serde_json::from_str(e["Detail"].as_str().expect("Detail")).expect("a ChangeDetail")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_policy_change_is_reported_in_the_change_feed_as_updated_and_failed_accounts() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_port_stack_set(STACK_SET, true).await;
+    let conf = function_config(&bed).await;
+    let mut responder = HttpResponder::new();
+    responder.base_delay = Duration::from_millis(50);
+    let h = Handler {
+        org: SdkOrganizations::new(&conf),
+        stacksets: CfnStackSets::new(&conf),
+        identity: SdkIdentity::new(&conf),
+        clock: TokioClock,
+        responder,
+        reinvoker: Capture::default(),
+        feed: EventBridgeFeed::new(&conf),
+        settings: fast_settings(),
+    };
+    let invoke = |req: Value| {
+        h.handle(
+            req,
+            Invocation {
+                request_id: "lambda-request".into(),
+                deadline: Instant::now() + Duration::from_secs(120),
+            },
+        )
+    };
+    let sink = ResponseSink::start().await;
+    let old = {
+        let mut p = props(&f.ou("Root/Prod"), "ALL", "");
+        p["PortRolePolicyArns"] = json!("ReadOnlyAccess");
+        p["PortRolePermissionsBoundaryArn"] = json!("");
+        p
+    };
+    let created = invoke(request(&sink, "create", "c", old.clone())).await;
+    assert_eq!(created.answered.as_deref(), Some("SUCCESS"), "{created:?}");
+    bed.control("requests/clear", json!({})).await;
+
+    let bad = f.account("prod-eu-1");
+    bed.fail_account(
+        &bad,
+        &format!("ResourceLogicalId:PortIntegrationRole, ResourceType:AWS::IAM::Role, ResourceStatusReason:Resource handler returned message: \"Policy arn:aws:iam::{bad}:policy/PortRead does not exist or is not attachable. (Service: Iam, Status Code: 404)\""),
+        2,
+    )
+    .await;
+    let new_value =
+        "ViewOnlyAccess,AWSCloudFormationReadOnlyAccess,arn:aws:iam::123456789012:policy/PortRead";
+    cloudformation_updates_the_stack_set(&bed, new_value).await;
+    let mut req = request(&sink, "update", "u", {
+        let mut p = old.clone();
+        p["PortRolePolicyArns"] = json!(new_value);
+        p
+    });
+    req["OldResourceProperties"] = old;
+    req["PhysicalResourceId"] = json!(common::live_id());
+    let s = invoke(req).await;
+    assert_eq!(s.answered.as_deref(), Some("FAILED"), "{s:?}");
+
+    let all = details(&bed).await;
+    assert_eq!(all.len(), 1, "one event for the request: {all:?}");
+    let d = &all[0];
+    assert_eq!(d.trigger, "Update");
+    assert_eq!(
+        (d.counts.updated, d.counts.failed, d.counts.total()),
+        (5, 1, 6),
+        "{d:?}"
+    );
+    let failed: Vec<&str> = d
+        .accounts
+        .iter()
+        .filter(|a| a.change == ChangeKind::Failed)
+        .map(|a| a.account_id.as_str())
+        .collect();
+    assert_eq!(failed, [bad.as_str()]);
+    assert!(
+        d.accounts[0].reason.contains("create it in account"),
+        "{}",
+        d.accounts[0].reason
+    );
+    let updated = d
+        .accounts
+        .iter()
+        .find(|a| a.change == ChangeKind::Updated)
+        .unwrap();
+    assert!(
+        updated.reason.contains("PortRolePolicyArns"),
+        "{}",
+        updated.reason
+    );
+    assert_eq!(d.summary, "6 account(s) changed: 1 failed, 5 updated");
 }

@@ -17,6 +17,10 @@
 //!   failed and fails again is no change, and is not reported.
 //! - **repaired**: an update for it (a retry of an earlier failure, or the repair of a
 //!   drifted stack) finished and its instance is CURRENT.
+//! - **updated**: the StackSet update that applied a change of Port's role's permissions
+//!   (`PortRolePolicyArns`, `PortRolePermissionsBoundaryArn`: CloudFormation's `UpdateStackSet`,
+//!   read back by the custom resource's Update) finished for it, its instance is CURRENT: Port's
+//!   role has the new policies. An account that did not take them is **failed**.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,6 +55,7 @@ pub enum ChangeKind {
     Withdrawn,
     Enrolled,
     Repaired,
+    Updated,
 }
 
 /// One account that changed, and why.
@@ -69,11 +74,15 @@ pub struct ChangeCounts {
     pub withdrawn: usize,
     pub failed: usize,
     pub repaired: usize,
+    /// Accounts whose role took a change of its permissions. Absent from events of versions
+    /// before it (read as 0).
+    #[serde(default)]
+    pub updated: usize,
 }
 
 impl ChangeCounts {
     pub fn total(&self) -> usize {
-        self.enrolled + self.withdrawn + self.failed + self.repaired
+        self.enrolled + self.withdrawn + self.failed + self.repaired + self.updated
     }
 }
 
@@ -182,6 +191,36 @@ impl ScopeChange {
         out
     }
 
+    /// The rollout of a change of Port's role's permissions: `results` are the accounts of the
+    /// StackSet update that applied it (CloudFormation's), `failed` the accounts still not as
+    /// wanted after this pass (with their advice). Failed accounts are **failed**, the others
+    /// **updated**. Merge it over the pass's own change: it is the newest word on its accounts.
+    pub fn role_permissions_rollout(
+        results: &BTreeSet<AccountId>,
+        failed: &BTreeMap<AccountId, String>,
+        what: &str,
+    ) -> Self {
+        let mut out = Self::default();
+        for a in results {
+            let (change, reason) = match failed.get(a) {
+                Some(advice) => (ChangeKind::Failed, advice.clone()),
+                None => (
+                    ChangeKind::Updated,
+                    format!("Port's role took the new permissions ({what})"),
+                ),
+            };
+            out.accounts.insert(
+                a.clone(),
+                AccountChange {
+                    account_id: a.clone(),
+                    change,
+                    reason: cut(&reason),
+                },
+            );
+        }
+        out
+    }
+
     /// Every account of `later` replaces its entry here: the newest word on each account.
     pub fn merge(&mut self, later: ScopeChange) {
         self.accounts.extend(later.accounts);
@@ -199,12 +238,14 @@ impl ScopeChange {
                 ChangeKind::Withdrawn => c.withdrawn += 1,
                 ChangeKind::Failed => c.failed += 1,
                 ChangeKind::Repaired => c.repaired += 1,
+                ChangeKind::Updated => c.updated += 1,
             }
         }
         c
     }
 
-    /// The accounts, failures first, then withdrawn, enrolled, repaired; by ID within each.
+    /// The accounts, failures first, then withdrawn, enrolled, repaired, updated; by ID within
+    /// each.
     pub fn accounts(&self) -> Vec<&AccountChange> {
         let mut v: Vec<&AccountChange> = self.accounts.values().collect();
         v.sort_by(|a, b| (a.change, &a.account_id).cmp(&(b.change, &b.account_id)));
@@ -354,6 +395,7 @@ fn summary_line(c: &ChangeCounts) -> String {
         ("withdrawn", c.withdrawn),
         ("failed", c.failed),
         ("repaired", c.repaired),
+        ("updated", c.updated),
     ]
     .iter()
     .filter(|(_, n)| *n > 0)
@@ -500,6 +542,37 @@ mod tests {
         };
         assert!(by(3).contains("DIFFERENCE: excluded") && by(3).contains("deleted"));
         assert!(by(4).contains("SUSPENDED") && by(4).contains("RetainStacks"));
+    }
+
+    #[test]
+    fn a_role_permissions_rollout_counts_updated_and_failed_accounts_over_the_passs_change() {
+        let a = |x: &str| AccountId::parse(x).unwrap();
+        let results: BTreeSet<AccountId> = [a("111111111111"), a("222222222222")].into();
+        let failed: BTreeMap<AccountId, String> = [(
+            a("222222222222"),
+            "account 222222222222: create the policy".to_string(),
+        )]
+        .into();
+        let rollout =
+            ScopeChange::role_permissions_rollout(&results, &failed, "PortRolePolicyArns");
+        assert_eq!(rollout.of_kind(ChangeKind::Updated), [a("111111111111")]);
+        assert_eq!(rollout.of_kind(ChangeKind::Failed), [a("222222222222")]);
+        let c = rollout.counts();
+        assert_eq!((c.updated, c.failed, c.total()), (1, 1, 2));
+        assert_eq!(
+            summary_line(&c),
+            "2 account(s) changed: 1 failed, 1 updated"
+        );
+        // The pass said nothing of the account whose retry failed again: the rollout's word
+        // stands once merged over it.
+        let mut pass = ScopeChange::default();
+        pass.merge(rollout);
+        assert_eq!(pass.counts().failed, 1);
+        // An event of an earlier version without `updated` still reads.
+        let old: ChangeCounts =
+            serde_json::from_str(r#"{"enrolled":1,"withdrawn":0,"failed":0,"repaired":0}"#)
+                .unwrap();
+        assert_eq!(old.updated, 0);
     }
 
     #[test]

@@ -52,8 +52,7 @@ fn covers(st: &Value, action: &str) -> bool {
             .iter()
             .any(|p| action_matches(p, action))
     };
-    let everywhere =
-        st.get("NotResource").is_none() && strings(st.get("Resource")).iter().any(|r| *r == "*");
+    let everywhere = st.get("NotResource").is_none() && strings(st.get("Resource")).contains(&"*");
     names && everywhere
 }
 
