@@ -164,3 +164,13 @@ def test_the_roles_change_only_after_the_preflight_checked_the_values(template):
     props = cfn.plain(template["Resources"]["PortPreflight"]["Properties"])
     for name in PARAMS:
         assert props[name] == {"Ref": name}
+
+
+def test_the_slots_keep_the_member_and_companion_templates_under_awss_template_body_limit():
+    """The slots add about 9 KB to each role. The StackSet's TemplateBody, and a template passed
+    inline (the companion, from `aws cloudformation deploy` without a bucket), may have at most
+    51,200 bytes (AWS CloudFormation API Reference, CreateStackSet and CreateStack:
+    TemplateBody, "Maximum length of 51200")."""
+    for path in (cfn.MEMBER_TEMPLATE, cfn.MANAGEMENT_TEMPLATE):
+        size = len(path.read_bytes())
+        assert size <= 51_200, (path.name, size)
