@@ -9,6 +9,7 @@ pub mod mode;
 pub mod operations;
 pub mod org;
 pub mod plan;
+pub mod preview;
 pub mod regions;
 pub mod schedule;
 pub mod scope;
@@ -33,6 +34,7 @@ pub use plan::{
     InstanceStatus, PlanPolicy, ReconcilePlan, StackInstance, MAX_OUS_PER_OPERATION,
     REUSE_OIDC_OVERRIDE,
 };
+pub use preview::{preview, Effect, Outside, Preview, PreviewRow, NOT_IN_ORGANIZATION};
 pub use regions::{
     allowed_regions, region_allowed, DELEGATED_ADMIN_REGIONS, EVENTS_REGION, OPT_IN_REGIONS,
 };
