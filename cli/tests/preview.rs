@@ -343,3 +343,55 @@ fn the_ci_policy_only_reads() {
     }
     assert_eq!(actions, 11);
 }
+
+fn samconfig_scope(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("python3")
+        .arg(e2e::repo_root().join("scripts/samconfig-scope"))
+        .args(args)
+        .output()
+        .expect("run scripts/samconfig-scope")
+}
+
+/// The workflow reads the scope from samconfig.toml: the parameters `sam deploy --guided` saved
+/// (a `Key="value"` string, or a list of `Key=value`), the template's defaults for the others.
+#[test]
+fn samconfig_scope_gives_the_workflow_the_saved_parameters_and_the_defaults() {
+    let dir = std::env::temp_dir().join(format!("samconfig-scope-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("samconfig.toml");
+    std::fs::write(
+        &file,
+        r#"version = 0.1
+[default.deploy.parameters]
+parameter_overrides = "TargetOUIds=\"ou-ab12-11111111,ou-ab12-22222222\" AccountScope=\"DIFFERENCE\" TargetAccountIds=\"111111111111\" PortOrgId=\"org_x\""
+[prod.deploy.parameters]
+parameter_overrides = ["TargetOUIds=r-ab12", "OnAccountLeavesScope=RETAIN", "StackSetName=Port-Prod"]
+"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = samconfig_scope(&[path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "TARGET_OU_IDS=ou-ab12-11111111,ou-ab12-22222222\nACCOUNT_SCOPE=DIFFERENCE\n\
+         TARGET_ACCOUNT_IDS=111111111111\nSTACK_SET_NAME=Port-Integration-v3\n\
+         ON_ACCOUNT_LEAVES_SCOPE=DELETE\nMANAGEMENT_ACCOUNT_ID=\n"
+    );
+    let out = samconfig_scope(&[path, "prod"]);
+    assert_eq!(
+        stdout(&out),
+        "TARGET_OU_IDS=r-ab12\nACCOUNT_SCOPE=ALL\nTARGET_ACCOUNT_IDS=\n\
+         STACK_SET_NAME=Port-Prod\nON_ACCOUNT_LEAVES_SCOPE=RETAIN\nMANAGEMENT_ACCOUNT_ID=\n"
+    );
+    // This repository's samconfig.toml saves no parameters on purpose: an error naming it.
+    let ours = e2e::repo_root().join("samconfig.toml");
+    let out = samconfig_scope(&[ours.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("has no TargetOUIds"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
