@@ -21,12 +21,13 @@ fn ci_policy() -> Value {
 
 /// Runs the CLI as the CI role of the management account.
 async fn run_as_ci(bed: &TestBed, args: &[String]) -> Output {
+    run_as_ci_in(bed, e2e::MANAGEMENT_ACCOUNT, args).await
+}
+
+/// Runs the CLI as the CI role of `account` (where the stack is deployed).
+async fn run_as_ci_in(bed: &TestBed, account: &str, args: &[String]) -> Output {
     let ci = bed
-        .principal_with(
-            "scope-preview-ci",
-            e2e::MANAGEMENT_ACCOUNT,
-            vec![ci_policy()],
-        )
+        .principal_with("scope-preview-ci", account, vec![ci_policy()])
         .await;
     tokio::process::Command::new(env!("CARGO_BIN_EXE_orgscope"))
         .args(args)
@@ -320,6 +321,45 @@ async fn detailed_exit_codes_tell_no_change_gain_loss_and_error_apart() {
     usage.extend(["--output".into(), "markdwn".into()]);
     let out = run_as_ci(&bed, &usage).await;
     assert_eq!(code(&out), Some(1), "usage error: {}", stderr(&out));
+}
+
+/// With the stack in a delegated administrator (`--management-account-id`, as the workflow
+/// passes the stack's parameter), the CI role there reads the management account's StackSet
+/// with `CallAs DELEGATED_ADMIN`, under the same read-only policy.
+#[tokio::test]
+async fn from_a_delegated_administrator_the_preview_reads_the_stack_set_as_delegated_admin() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    let da = f.account(e2e::DeployAs::DELEGATED_ADMIN_ACCOUNT);
+    let conf = bed.deploy_config(e2e::DeployAs::DelegatedAdmin, &f).await;
+    bed.create_stack_set_as(&conf, e2e::DeployAs::DelegatedAdmin)
+        .await;
+    deploy(&bed, &f, &["Root/Prod/US"]).await;
+    clear_log(&bed).await;
+    let management = f.management();
+    let args = plan_args(
+        &f,
+        &["Root/Prod/US", "Root/Staging"],
+        "ALL",
+        &[],
+        &[
+            "--management-account-id",
+            &management,
+            "--detailed-exitcode",
+            "--output",
+            "json",
+        ],
+    );
+    let out = run_as_ci_in(&bed, &da, &args).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(names(&v, "gain"), ["staging-1", "staging-2"]);
+    assert_eq!(names(&v, "unchanged"), ["prod-us-1", "staging-suspended"]);
+    assert!(bed.stackset_call_count().await > 0);
+    assert_eq!(
+        bed.stackset_calls_not_as("DELEGATED_ADMIN", &da).await,
+        Vec::<String>::new()
+    );
 }
 
 /// The workflow's policy only reads: every action is a Describe, List or Get.
