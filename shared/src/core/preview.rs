@@ -318,6 +318,43 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_an_operation_is_working_on_is_listed_with_that_reason() {
+        let exp = Expansion {
+            organization_id: "o-x".into(),
+            management_account_id: None,
+            mode: AccountScope::Difference,
+            included: vec![entry(1, under())],
+            skipped: vec![entry(2, Reason::ExcludedByList)],
+        };
+        let instances = vec![
+            inst(1, DetailedStatus::Running),
+            inst(2, DetailedStatus::Running),
+        ];
+        let desired = Desired {
+            accounts: exp.account_ids(),
+            regions: ["us-east-1".to_owned()].into(),
+        };
+        let plan = plan_reaching(
+            &desired,
+            &instances,
+            &BTreeMap::new(),
+            &PlanPolicy::default(),
+            &BTreeSet::new(),
+        );
+        let p = preview(&exp, &plan, &instances, &Outside::new());
+        assert_eq!(ids(&p.loss), vec![id(2)]);
+        assert!(
+            p.loss[0].reason.ends_with(
+                "deleted once this ends: an operation is still working on this instance"
+            ),
+            "{:?}",
+            p.loss[0]
+        );
+        assert_eq!(ids(&p.unchanged), vec![id(1)]);
+        assert!(p.gain.is_empty());
+    }
+
+    #[test]
     fn the_same_scope_as_the_stack_set_has_no_change() {
         let exp = Expansion {
             organization_id: "o-x".into(),
