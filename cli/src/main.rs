@@ -1,6 +1,7 @@
 //! `orgscope`: preview, check and monitor the accounts Port's role reaches.
 
 mod doctor;
+mod preview;
 mod render;
 mod status;
 
@@ -68,15 +69,46 @@ enum Output {
     Json,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum PlanOutput {
+    Text,
+    Json,
+    /// A pull-request comment (needs --stack-set-name).
+    Markdown,
+}
+
+#[derive(clap::Args, Debug)]
+struct PlanArgs {
+    #[command(flatten)]
+    scope: ScopeArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    output: PlanOutput,
+    /// Compare the scope with this StackSet's stack instances (the stack's StackSetName
+    /// parameter): which accounts would gain or lose Port's role if the stack took this scope.
+    #[arg(long)]
+    stack_set_name: Option<String>,
+    /// With --stack-set-name: the stack's ManagementAccountId parameter (empty in the
+    /// management account, its ID in a delegated administrator).
+    #[arg(long, requires = "stack_set_name")]
+    management_account_id: Option<String>,
+    /// With --stack-set-name: the stack's OnAccountLeavesScope parameter, DELETE or RETAIN.
+    #[arg(long, requires = "stack_set_name", default_value = "DELETE")]
+    on_account_leaves_scope: String,
+    /// With --stack-set-name: exit 0 when no account gains or loses the role, 2 when some do,
+    /// 1 on any error (as `terraform plan -detailed-exitcode`).
+    #[arg(long, requires = "stack_set_name")]
+    detailed_exitcode: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show the exact accounts a scope expands to, each with the reason it is in or out.
-    Plan {
-        #[command(flatten)]
-        scope: ScopeArgs,
-        #[arg(long, value_enum, default_value = "text")]
-        output: Output,
-    },
+    ///
+    /// With --stack-set-name, compare the scope with what the StackSet has now: the accounts
+    /// that would gain Port's role, those that would lose it, those unchanged, each with its
+    /// reason. `--output markdown` prints a table for a pull-request comment, and
+    /// `--detailed-exitcode` exits 0 for no change, 2 for changes, 1 for an error.
+    Plan(PlanArgs),
     /// Check everything the stack needs before you deploy it (and after, when something is
     /// off): management account, trusted access, all features, region, every target OU and
     /// listed account, Port's OIDC provider and role, the StackSet, and the scope.
@@ -95,7 +127,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // Under --detailed-exitcode, 2 means "changes": a usage error must not read as one.
+            let code = if !e.use_stderr() {
+                0
+            } else if std::env::args_os().any(|a| a == "--detailed-exitcode") {
+                1
+            } else {
+                e.exit_code()
+            };
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
+    };
     init_logs();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -137,37 +183,92 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Doctor(args) => doctor::run(args, color()).await,
         Command::Status(args) => status::run(args, color()).await,
-        Command::Plan { scope, output } => {
-            let scope = match parse_scope(&scope) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let conf = load_config().await;
-            let org = SdkOrganizations::new(&conf);
-            let (tree, stats) = match read_org(&org, &scope, DEFAULT_CONCURRENCY).await {
-                Ok(x) => x,
-                Err(e) => return fail(1, &e.to_string()),
-            };
-            let expansion = match shared::core::expand(&scope, &tree) {
-                Ok(x) => x,
-                Err(e) => return fail(2, &e.to_string()),
-            };
-            match output {
-                Output::Json => {
-                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                    let written =
-                        render::write_plan_json(&mut out, &scope, &tree, &expansion, &stats)
-                            .map_err(std::io::Error::from)
-                            .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
-                            .and_then(|()| std::io::Write::flush(&mut out));
-                    if let Err(e) = written {
-                        return fail(1, &format!("cannot write the plan: {e}"));
-                    }
-                }
-                Output::Text => print!("{}", render::plan_text(&scope, &tree, &expansion, color())),
-            }
-            ExitCode::SUCCESS
+        Command::Plan(args) => plan(args).await,
+    }
+}
+
+async fn plan(args: PlanArgs) -> ExitCode {
+    if let Some(name) = args.stack_set_name.clone() {
+        return plan_against(&args, &name).await;
+    }
+    let output = match args.output {
+        PlanOutput::Text => Output::Text,
+        PlanOutput::Json => Output::Json,
+        PlanOutput::Markdown => {
+            return fail(
+                2,
+                "--output markdown shows a change to a StackSet's scope: add --stack-set-name \
+                 <the stack's StackSetName>",
+            )
         }
+    };
+    let scope = match parse_scope(&args.scope) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let conf = load_config().await;
+    let org = SdkOrganizations::new(&conf);
+    let (tree, stats) = match read_org(&org, &scope, DEFAULT_CONCURRENCY).await {
+        Ok(x) => x,
+        Err(e) => return fail(1, &e.to_string()),
+    };
+    let expansion = match shared::core::expand(&scope, &tree) {
+        Ok(x) => x,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    match output {
+        Output::Json => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = render::write_plan_json(&mut out, &scope, &tree, &expansion, &stats)
+                .map_err(std::io::Error::from)
+                .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
+                .and_then(|()| std::io::Write::flush(&mut out));
+            if let Err(e) = written {
+                return fail(1, &format!("cannot write the plan: {e}"));
+            }
+        }
+        Output::Text => print!("{}", render::plan_text(&scope, &tree, &expansion, color())),
+    }
+    ExitCode::SUCCESS
+}
+
+/// `plan --stack-set-name`: the preview of the scope change. With --detailed-exitcode every
+/// error exits 1 (2 means changes); without it, bad input exits 2 as elsewhere.
+async fn plan_against(args: &PlanArgs, name: &str) -> ExitCode {
+    let bad_input: u8 = if args.detailed_exitcode { 1 } else { 2 };
+    let scope = match parse_scope(&args.scope) {
+        Ok(s) => s,
+        Err(_) if args.detailed_exitcode => return ExitCode::from(1),
+        Err(code) => return code,
+    };
+    let name = match shared::core::parse_stack_set_name(name) {
+        Ok(n) => n,
+        Err(e) => return fail(bad_input, &e.to_string()),
+    };
+    let on_leave: shared::core::LeavePolicy = match args.on_account_leaves_scope.parse() {
+        Ok(p) => p,
+        Err(e) => return fail(bad_input, &e.to_string()),
+    };
+    let declared = match &args.management_account_id {
+        None => shared::core::Declared::Unknown,
+        Some(v) => match shared::core::Declared::parse(Some(v)) {
+            Ok(d) => d,
+            Err(e) => return fail(bad_input, &e.to_string()),
+        },
+    };
+    let p = match preview::compute(scope, &name, declared, on_leave).await {
+        Ok(p) => p,
+        Err(e) => return fail(1, &e),
+    };
+    match args.output {
+        PlanOutput::Text => print!("{}", preview::to_text(&p, color())),
+        PlanOutput::Json => println!("{}", preview::to_json(&p)),
+        PlanOutput::Markdown => print!("{}", preview::to_markdown(&p)),
+    }
+    if args.detailed_exitcode && p.preview.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -328,7 +328,7 @@ impl Snapshot {
 const LOCATE_MAX: usize = 25;
 
 /// Names and paths of instance accounts the tree does not hold (a few calls each, bounded).
-async fn locate<O: OrganizationsApi>(
+pub(crate) async fn locate<O: OrganizationsApi>(
     api: &O,
     tree: &mut OrgTree,
     instances: &[StackInstance],
@@ -343,7 +343,7 @@ async fn locate<O: OrganizationsApi>(
         let Ok((name, _)) = api.describe_account(a).await else {
             located.insert(
                 a.clone(),
-                (String::new(), "not in this organization".into()),
+                (String::new(), shared::core::NOT_IN_ORGANIZATION.into()),
             );
             continue;
         };

@@ -747,8 +747,9 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
     }
 
     /// Of `accounts`, those StackSets cannot reach: not ACTIVE, or no longer in the
-    /// organization. `known` gives the state of accounts already read.
-    async fn unreachable(
+    /// organization. `known` gives the state of accounts already read. Public for
+    /// `orgscope plan --stack-set-name`, whose preview must plan as a reconcile would.
+    pub async fn unreachable(
         &self,
         accounts: &BTreeSet<AccountId>,
         known: &OrgTree,

@@ -10,6 +10,7 @@ pub mod operations;
 pub mod org;
 pub mod plan;
 pub mod policy_eval;
+pub mod preview;
 pub mod regions;
 pub mod role_policies;
 pub mod schedule;
@@ -35,6 +36,7 @@ pub use plan::{
     InstanceStatus, PlanPolicy, ReconcilePlan, StackInstance, MAX_OUS_PER_OPERATION,
     REUSE_OIDC_OVERRIDE,
 };
+pub use preview::{preview, Effect, Outside, Preview, PreviewRow, NOT_IN_ORGANIZATION};
 pub use regions::{
     allowed_regions, region_allowed, DELEGATED_ADMIN_REGIONS, EVENTS_REGION, OPT_IN_REGIONS,
 };
