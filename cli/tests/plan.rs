@@ -260,16 +260,26 @@ async fn organizations_calls_meet_the_lower_bound_on_the_sample_organization() {
     let f = bed.sample().await;
     bed.control("requests/clear", serde_json::json!({})).await;
     plan_json(&bed, &f.root(), "ALL", "").await;
-    let calls = bed
+    let org: Vec<Value> = bed
         .requests()
         .await
-        .iter()
+        .into_iter()
         .filter(|r| r["service"] == "organizations")
+        .collect();
+    // One listing of accounts and one of OUs per OU (and the root), plus DescribeOrganization;
+    // a call without a NextToken starts a listing.
+    let listings = org
+        .iter()
+        .filter(|r| r["params"].get("NextToken").is_none())
         .count();
-    // Every OU (and the root) holds fewer than 20 children: one page of accounts and one of
-    // OUs each, plus DescribeOrganization.
     let nodes = f.0["ous"].as_object().unwrap().len();
-    assert_eq!(calls, 2 * nodes + 1, "walk of {nodes} nodes");
+    assert_eq!(listings, 2 * nodes + 1, "walk of {nodes} nodes");
+    // Every OU (and the root) holds fewer than 20 children: with full pages each listing is
+    // one call. AWS may answer in short or empty pages (E2E_ORGANIZATIONS_PAGES=short), each
+    // page a call more: the call count then is not the bound, and is not asserted.
+    if !e2e::short_organizations_pages() {
+        assert_eq!(org.len(), listings, "full pages: one call per listing");
+    }
 }
 
 /// AWS Organizations API reference, every List call: "Always check the NextToken response

@@ -8,8 +8,8 @@ occasionally return an empty set of results even when there are more results ava
 NextToken response parameter value is null only when there are no more results to display."
 and, of MaxResults: "Note that Organizations might return fewer results than the maximum even
 when there are more results available. You should check NextToken after every operation to
-ensure that you receive all of the results." (The AWS CLI User Guide, "Using the AWS CLI
-pagination options", says the same of every service: follow NextToken until there is none.)
+ensure that you receive all of the results." (The AWS CLI User Guide, "Using the pagination options in
+the AWS CLI": by default the CLI "retrieves all available items", following the tokens.)
 """
 
 from __future__ import annotations
