@@ -1,6 +1,7 @@
 //! Counts the AWS calls made through the ports, for the functions' metrics
 //! (`OrganizationsCalls`, `CloudFormationCalls`). A decorator: it adds no call and changes no
-//! answer. A listing the port returns whole (`StackSetApi::instances`) counts as one call,
+//! answer. A listing the port returns whole (`StackSetApi::instances`, and
+//! `OrganizationsApi::roots`, `parent_of`, `delegated_admins`, `service_access_enabled`) counts as one call,
 //! whatever its number of pages.
 
 use std::sync::atomic::{AtomicU64, Ordering};

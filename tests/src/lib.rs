@@ -190,6 +190,35 @@ pub fn operations_listing_lag() -> Duration {
         .unwrap_or_default()
 }
 
+/// Set to `short`, every test bed answers the Organizations List calls in short pages: fewer
+/// items than the page maximum, now and then none, with a NextToken while more are left (the
+/// emulator's `organizations_pages`; AWS Organizations API reference, every List call: "These
+/// operations can occasionally return an empty set of results even when there are more results
+/// available. The NextToken response parameter value is null only when there are no more
+/// results to display."). scripts/test runs the suites that read Organizations again under it.
+pub const ORGANIZATIONS_PAGES_VAR: &str = "E2E_ORGANIZATIONS_PAGES";
+
+/// Parses `E2E_ORGANIZATIONS_PAGES`: `short` or `full` (the default).
+pub fn organizations_pages(text: &str) -> Result<&'static str, String> {
+    match text.trim() {
+        "short" => Ok("short"),
+        "full" | "" => Ok("full"),
+        other => Err(format!(
+            "{ORGANIZATIONS_PAGES_VAR}: {other:?} is not understood: use short (pages below the \
+             maximum, some empty) or full"
+        )),
+    }
+}
+
+/// Whether `E2E_ORGANIZATIONS_PAGES=short` is set: a test asserting a call count that holds only
+/// for full pages skips that count (and says so) under it.
+pub fn short_organizations_pages() -> bool {
+    std::env::var(ORGANIZATIONS_PAGES_VAR)
+        .ok()
+        .and_then(|t| organizations_pages(&t).ok())
+        == Some("short")
+}
+
 impl TestBed {
     /// Starts an emulator on a free port. Needs `tests/emulator/setup` to have run.
     pub async fn start() -> Self {
@@ -230,6 +259,10 @@ impl TestBed {
             let listing = operations_listing(&text).unwrap_or_else(|e| panic!("{e}"));
             bed.configure(json!({ "operations_listing": listing }))
                 .await;
+        }
+        if let Ok(text) = std::env::var(ORGANIZATIONS_PAGES_VAR) {
+            let pages = organizations_pages(&text).unwrap_or_else(|e| panic!("{e}"));
+            bed.configure(json!({ "organizations_pages": pages })).await;
         }
         bed
     }
@@ -362,6 +395,56 @@ impl TestBed {
             .as_array()
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Holds the `nth` (1 = next) `service` `action` call from now on in the emulator until
+    /// [`TestBed::release`]: the call is logged when it arrives and answered only after the
+    /// test's other side has acted (`POST /_fidelity/hold`). Returns the hold's id.
+    pub async fn hold(&self, service: &str, action: &str, nth: u32) -> u64 {
+        self.control(
+            "hold",
+            json!({"service": service, "action": action, "nth": nth}),
+        )
+        .await["id"]
+            .as_u64()
+            .expect("hold id")
+    }
+
+    /// Waits until the held call has arrived and is waiting (`GET /_fidelity/held`); panics
+    /// after 60 s naming the hold (the call never came).
+    pub async fn wait_held(&self, id: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let holds = self.get("held").await;
+            let hold = holds["holds"]
+                .as_array()
+                .and_then(|h| h.iter().find(|h| h["id"] == id).cloned())
+                .unwrap_or_else(|| panic!("no hold {id}: {holds}"));
+            if hold["state"] != "armed" {
+                assert_eq!(hold["state"], "waiting", "{hold}");
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the held call never came within 60 s: {hold}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Lets the held call go on.
+    pub async fn release(&self, id: u64) {
+        self.control("release", json!({ "id": id })).await;
+    }
+
+    /// The request-log entry of the call caught by hold `id`: its `seq` (when it arrived) and
+    /// `released_after_seq` (the last request logged before it went on).
+    pub async fn held_entry(&self, id: u64) -> Value {
+        self.requests()
+            .await
+            .into_iter()
+            .find(|r| r["held"] == id)
+            .unwrap_or_else(|| panic!("no request was held by hold {id}"))
     }
 
     /// Mutating StackSet calls seen so far.
@@ -670,6 +753,19 @@ mod tests {
         assert_eq!(
             operations_listing("lag=0.5").unwrap(),
             json!({"order": "newest_first", "lag_seconds": 0.5})
+        );
+    }
+
+    #[test]
+    fn the_organizations_pages_variable_is_short_or_full_and_names_a_bad_value() {
+        assert_eq!(organizations_pages("short").unwrap(), "short");
+        assert_eq!(organizations_pages("full").unwrap(), "full");
+        let e = organizations_pages("tiny").unwrap_err();
+        assert!(
+            e.contains("E2E_ORGANIZATIONS_PAGES")
+                && e.contains("\"tiny\"")
+                && e.contains("use short"),
+            "{e}"
         );
     }
 

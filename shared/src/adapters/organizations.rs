@@ -1,6 +1,12 @@
 //! AWS Organizations, read-only.
+//!
+//! Every List call is read until its NextToken is null, never until a short or empty page:
+//! "Organizations might return fewer results than the maximum even when there are more results
+//! available" and List operations "can occasionally return an empty set of results even when
+//! there are more results available" (AWS Organizations API reference, MaxResults and every
+//! List operation). The `*_page` methods return one page and its token; their callers page on.
 
-use aws_sdk_organizations::types::{ChildType, OrganizationFeatureSet, ParentType};
+use aws_sdk_organizations::types::{OrganizationFeatureSet, ParentType};
 
 use crate::core::{Account, AccountId, AccountState, OrgNode};
 use crate::ports::{AwsError, AwsResult, OrgInfo, OrganizationsApi, Page, ParentRef};
@@ -133,21 +139,31 @@ impl OrganizationsApi for SdkOrganizations {
     }
 
     async fn parent_of(&self, child: &str) -> AwsResult<ParentRef> {
-        let out = self
-            .client
-            .list_parents()
-            .child_id(child)
-            .send()
-            .await
-            .map_err(|e| classify("organizations", "ListParents", e))?;
-        let p = out
-            .parents()
-            .first()
-            .ok_or_else(|| bad("ListParents", "no parent"))?;
-        Ok(ParentRef {
-            id: p.id().unwrap_or_default().to_owned(),
-            is_root: p.r#type() == Some(&ParentType::Root),
-        })
+        // A List call: "These operations can occasionally return an empty set of results even
+        // when there are more results available. The NextToken response parameter value is
+        // null only when there are no more results to display." (AWS Organizations API
+        // reference, ListParents). The one parent may come after an empty page.
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_parents()
+                .child_id(child)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "ListParents", e))?;
+            if let Some(p) = out.parents().first() {
+                return Ok(ParentRef {
+                    id: p.id().unwrap_or_default().to_owned(),
+                    is_root: p.r#type() == Some(&ParentType::Root),
+                });
+            }
+            match out.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Err(bad("ListParents", "no parent")),
+            }
+        }
     }
 
     async fn ou_name(&self, ou: &str) -> AwsResult<String> {
@@ -204,22 +220,27 @@ impl OrganizationsApi for SdkOrganizations {
     }
 
     async fn roots(&self) -> AwsResult<Vec<OrgNode>> {
-        let out = self
-            .client
-            .list_roots()
-            .send()
-            .await
-            .map_err(|e| classify("organizations", "ListRoots", e))?;
-        let _ = ChildType::Account;
-        Ok(out
-            .roots()
-            .iter()
-            .map(|r| OrgNode {
+        // Every page, until NextToken is null (ListRoots may answer an empty page first).
+        let mut roots = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_roots()
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "ListRoots", e))?;
+            roots.extend(out.roots().iter().map(|r| OrgNode {
                 id: r.id().unwrap_or_default().to_owned(),
                 name: r.name().unwrap_or("Root").to_owned(),
                 parent: None,
-            })
-            .collect())
+            }));
+            match out.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(roots),
+            }
+        }
     }
 
     async fn delegated_admins(&self, principal: &str) -> AwsResult<Vec<AccountId>> {

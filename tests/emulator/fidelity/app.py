@@ -85,6 +85,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # results are, only this long after it started. DescribeStackSetOperation ("strongly
     # consistent reads", API Reference) is never lagged.
     "operations_listing": {"order": "newest_first", "lag_seconds": 0},
+    # Organizations List calls: "full" pages (min(MaxResults, org_page_size) items while more
+    # are left) or "short": fewer items than that, now and then none, with a NextToken while
+    # more are left, deterministic from `seed` (orgs.short_page). AWS Organizations API
+    # reference, every List call: "These operations can occasionally return an empty set of
+    # results even when there are more results available. The NextToken response parameter
+    # value is null only when there are no more results to display."
+    "organizations_pages": "full",
 }
 
 SERVICE_QUOTAS_TARGET = "ServiceQuotasV20190624."
@@ -107,6 +114,8 @@ class FidelityApp:
         self.closure = orgs.ClosureClock()
         # Principals whose requests are authorized against their policies (iam.py).
         self.principals = iam.Principals()
+        # Calls held until the test releases them (POST /_fidelity/hold).
+        self.holds = Holds()
 
     # ------------------------------------------------------------------ WSGI
 
@@ -135,6 +144,12 @@ class FidelityApp:
                 # CallAs as the request sent it (None: left out, AWS's default SELF).
                 entry["call_as"] = params.get("CallAs")
             self.requests.append(entry)
+            hold = self.holds.catch(service, action, entry)
+        if hold is not None:
+            # Outside the lock: the other requests (the ones the test makes while this call
+            # waits) go on; the call proceeds once released.
+            self.holds.wait(hold, entry, lambda: self.seq)
+        with self.lock:
             refusal = self._authorize(principal, service, action, params, region, account) if principal else None
             if refusal is not None:
                 entry["status"], body_out, ctype = authz.denied(service or "", refusal)
@@ -186,17 +201,34 @@ class FidelityApp:
                         )
                     account = be.org.master_account_id
                     environ["HTTP_X_MOTO_ACCOUNT_ID"] = account
-            if service == "organizations" and action in orgs.PAGED_ACTIONS:
+            pages = self.config["organizations_pages"]
+            if service == "organizations" and (
+                action in orgs.PAGED_ACTIONS or (pages == "short" and action in orgs.REPAGED_ACTIONS)
+            ):
                 try:
-                    result = orgs.paged_list(action, params, int(self.config["org_page_size"]), account)
+                    if action in orgs.PAGED_ACTIONS:
+                        result = orgs.paged_list(action, params, int(self.config["org_page_size"]), account,
+                                                 pages, int(self.config["seed"]))
+                    else:
+                        result = self._repaged(action, params, environ, entry)
                 except orgs.OrgError as e:
                     entry["status"] = 400
                     return _respond(
                         start_response, 400, json.dumps({"__type": e.code, "Message": e.message}),
                         "application/x-amz-json-1.1",
                     )
+                if isinstance(result, tuple):  # moto's error, as moto answered it
+                    status, headers, data = result
+                    entry["status"] = int(status.split()[0])
+                    start_response(status, headers)
+                    return [data]
                 if result is not None:
                     entry["status"] = 200
+                    # What the page held, for tests that show a reader went past short pages.
+                    entry["page"] = {
+                        "items": next(len(v) for k, v in result.items() if isinstance(v, list)),
+                        "next_token": "NextToken" in result,
+                    }
                     return _respond(start_response, 200, json.dumps(result), "application/x-amz-json-1.1")
         except Exception:  # never let the layer turn into a 500 without a log
             log.exception("fidelity layer failed on %s %s", service, action)
@@ -300,6 +332,29 @@ class FidelityApp:
             "account_id": account,
             "policies": policies,
         }
+
+    # ------------------------------------------------------------------ short pages
+
+    def _repaged(self, action: str, params: dict[str, Any], environ: dict[str, Any], entry: dict[str, Any]):
+        """A REPAGED_ACTIONS call under short pages: moto's whole answer (asked without
+        NextToken and MaxResults; moto 5.2.5 pages none of these), cut into short pages.
+        moto's error answers are passed on as (status, headers, body)."""
+        orgs._max_results(params)  # a bad MaxResults is refused as for the other lists
+        whole = {k: v for k, v in params.items() if k not in ("NextToken", "MaxResults")}
+        data = json.dumps(whole).encode()
+        inner = dict(environ)
+        inner["wsgi.input"] = io.BytesIO(data)
+        inner["CONTENT_LENGTH"] = str(len(data))
+        got: dict[str, Any] = {}
+
+        def _sr(status: str, headers: list, exc_info: Any = None):
+            got["status"], got["headers"] = status, headers
+
+        body = b"".join(self.moto_app(inner, _sr))
+        if not got.get("status", "").startswith("200"):
+            return got.get("status", "500 Internal Server Error"), got.get("headers", []), body
+        answer = json.loads(body or b"{}")
+        return orgs.repage(action, params, answer, int(self.config["org_page_size"]), int(self.config["seed"]))
 
     # ------------------------------------------------------------------ service quotas
 
@@ -476,6 +531,12 @@ class FidelityApp:
             allowed, resource, explicit = iam.decide(principal.policies, req)
             message = None if allowed else iam.denial_message(principal.arn, req.action, resource or "*", explicit)
             return 200, {"allowed": allowed, "message": message}
+        if path == "/hold" and method == "POST":
+            return 200, self.holds.add(body)
+        if path == "/held" and method == "GET":
+            return 200, {"holds": self.holds.dump()}
+        if path == "/release" and method == "POST":
+            return 200, {"released": self.holds.release(body.get("id")), "holds": self.holds.dump()}
         if path == "/health":
             return 200, {"ok": True}
         raise ControlError(404, f"no control endpoint {method} /_fidelity{path}")
@@ -490,6 +551,7 @@ class FidelityApp:
             self.engine.reset()
             self.closure.clear()
             self.principals.clear()
+            self.holds.clear()
             self.requests.clear()
             self.seq = 0
             self.config.clear()
@@ -535,6 +597,11 @@ class FidelityApp:
                 if lag < 0:
                     raise ControlError(400, f"operations_listing.lag_seconds {lag}: must be >= 0")
                 self.config["operations_listing"] = {"order": order, "lag_seconds": lag}
+            if "organizations_pages" in body:
+                pages = body["organizations_pages"]
+                if pages not in orgs.PAGES_MODES:
+                    raise ControlError(400, f"organizations_pages {pages!r}: use \"full\" or \"short\"")
+                self.config["organizations_pages"] = pages
             if "seed" in body:
                 self.config["seed"] = int(body["seed"])
                 self.rng = random.Random(self.config["seed"])
@@ -573,6 +640,90 @@ def _set_stack_status(stack_id: str, status: str) -> dict[str, Any]:
         raise ControlError(404, f"no stack {stack_id}")
     stack.status = status
     return {"stack_id": stack_id, "status": status}
+
+
+class Holds:
+    """Calls held in the layer until the test releases them, so that a test can make the
+    other side act while a call waits, and assert the order from the request log instead of
+    sleeping and hoping (POST /_fidelity/hold, GET /_fidelity/held, POST /_fidelity/release).
+
+    A hold names a service and an action and catches the `nth` matching request (1 = the
+    next) that arrives after it was set. The caught request is logged at once (its entry gets
+    `held`: the hold's id) and waits, outside the layer's lock, until released, or at most
+    `timeout_seconds` (then it goes on and the entry records `hold_timed_out`, so a test that
+    forgot to release fails on its assertions instead of hanging). When it goes on, its entry
+    gets `released_after_seq`: the last request seq logged by then."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: list[dict[str, Any]] = []
+        self.events: dict[int, threading.Event] = {}
+        self.next_id = 0
+
+    def add(self, body: dict[str, Any]) -> dict[str, Any]:
+        service, action = body.get("service"), body.get("action")
+        if not isinstance(service, str) or not service or not isinstance(action, str) or not action:
+            raise ControlError(400, f"hold needs a service and an action, e.g. "
+                                    f"{{\"service\": \"cloudformation\", \"action\": \"DescribeStacks\"}}; got {body!r}")
+        nth = body.get("nth", 1)
+        if isinstance(nth, bool) or not isinstance(nth, int) or nth < 1:
+            raise ControlError(400, f"hold nth must be a whole number >= 1 (1 = the next matching call), got {nth!r}")
+        timeout = body.get("timeout_seconds", 60)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ControlError(400, f"hold timeout_seconds must be a number > 0, got {timeout!r}")
+        with self.lock:
+            self.next_id += 1
+            hold = {"id": self.next_id, "service": service, "action": action, "nth": nth,
+                    "timeout_seconds": float(timeout), "seen": 0, "state": "armed", "seq": None}
+            self.items.append(hold)
+            self.events[hold["id"]] = threading.Event()
+            return dict(hold)
+
+    def catch(self, service: str | None, action: str | None, entry: dict[str, Any]) -> dict[str, Any] | None:
+        with self.lock:
+            for hold in self.items:
+                if hold["state"] != "armed" or hold["service"] != service or hold["action"] != action:
+                    continue
+                hold["seen"] += 1
+                if hold["seen"] == hold["nth"]:
+                    hold["state"], hold["seq"] = "waiting", entry["seq"]
+                    entry["held"] = hold["id"]
+                    return hold
+        return None
+
+    def wait(self, hold: dict[str, Any], entry: dict[str, Any], last_seq: Callable[[], int]) -> None:
+        released = self.events[hold["id"]].wait(hold["timeout_seconds"])
+        with self.lock:
+            if not released:
+                hold["state"] = "timed_out"
+                entry["hold_timed_out"] = True
+            entry["released_after_seq"] = last_seq()
+
+    def release(self, hold_id: Any = None) -> list[int]:
+        """Releases the hold `hold_id` (or every hold): a waiting call goes on, an armed hold
+        is dropped. Answers the ids released."""
+        with self.lock:
+            chosen = [h for h in self.items if hold_id is None or h["id"] == hold_id]
+            if hold_id is not None and not chosen:
+                raise ControlError(404, f"no hold {hold_id!r}: GET /_fidelity/held lists them")
+            out = []
+            for h in chosen:
+                if h["state"] in ("armed", "waiting"):
+                    h["state"] = "released"
+                    out.append(h["id"])
+                self.events[h["id"]].set()
+            return out
+
+    def dump(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(h) for h in self.items]
+
+    def clear(self) -> None:
+        with self.lock:
+            for ev in self.events.values():
+                ev.set()
+            self.items.clear()
+            self.events.clear()
 
 
 class ControlError(Exception):

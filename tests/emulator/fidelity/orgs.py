@@ -137,21 +137,78 @@ PAGED_ACTIONS = {
 }
 
 
-def _token(action: str, key: str, offset: int) -> str:
-    raw = json.dumps({"a": action, "k": key, "o": offset}).encode()
+# Organizations List calls under ``organizations_pages: "short"``: the moto-answered ones whose
+# whole answer the layer re-pages (moto 5.2.5 pages none of them), with the key of their list.
+REPAGED_ACTIONS = {
+    "ListParents": "Parents",
+    "ListDelegatedAdministrators": "DelegatedAdministrators",
+    "ListAWSServiceAccessForOrganization": "EnabledServicePrincipals",
+    "ListDelegatedServicesForAccount": "DelegatedServices",
+}
+
+PAGES_MODES = ("full", "short")
+
+
+def _token(action: str, key: str, offset: int, page: int = 0, empties: int = 0) -> str:
+    data: dict[str, Any] = {"a": action, "k": key, "o": offset}
+    if page:
+        data.update({"n": page, "e": empties})
+    raw = json.dumps(data).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 
-def _offset(action: str, key: str, token: str | None) -> int:
+def _position(action: str, key: str, token: str | None) -> tuple[int, int, int]:
+    """(offset, page number, empty pages in a row just before) that a NextToken stands for."""
     if not token:
-        return 0
+        return 0, 0, 0
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
         if data["a"] == action and data["k"] == key:
-            return int(data["o"])
+            return int(data["o"]), int(data.get("n", 0)), int(data.get("e", 0))
     except Exception:
         pass
     raise OrgError("InvalidInputException", "You specified an invalid value for nextToken.")
+
+
+def _offset(action: str, key: str, token: str | None) -> int:
+    return _position(action, key, token)[0]
+
+
+# At most this many empty pages in a row (then a page holds at least one item), so that a
+# reader that pages until NextToken is null always gets to the end.
+MAX_EMPTY_RUN = 2
+
+
+def short_page(items: list, size: int, action: str, key: str, token: str | None, seed: int) -> tuple[list, str | None]:
+    """One page of `items` as AWS may answer it. AWS Organizations API reference, every List
+    call (ListAccounts, ListAccountsForParent, ListChildren, ListParents, ...): "Always check
+    the NextToken response parameter for a null value when calling a List* operation. These
+    operations can occasionally return an empty set of results even when there are more
+    results available. The NextToken response parameter value is null only when there are no
+    more results to display."; and of MaxResults: "Note that Organizations might return fewer
+    results than the maximum even when there are more results available. You should check
+    NextToken after every operation to ensure that you receive all of the results."
+
+    The page holds fewer items than `size` (a random count, one at least when `size` is 1),
+    or none, with a NextToken while items are left; now and then an empty page with a
+    NextToken follows the last items. The last page has no NextToken. Deterministic: the same
+    (seed, action, key, token) gives the same page, so a retried call sees the same answer."""
+    offset, page, empties = _position(action, key, token)
+    rng = random.Random(f"{seed}:{action}:{key}:{offset}:{page}")
+    if empties < MAX_EMPTY_RUN and rng.random() < 0.3:
+        count = 0
+    else:
+        count = rng.randint(1, max(1, size - 1))
+    chunk = items[offset : offset + count]
+    end = offset + len(chunk)
+    run = 0 if chunk else empties + 1
+    if end < len(items):
+        return chunk, _token(action, key, end, page + 1, run)
+    # All items given: an empty page with a NextToken may still follow (a reader must go on
+    # to it, and stop only at the page without a NextToken).
+    if run < MAX_EMPTY_RUN and rng.random() < 0.25:
+        return chunk, _token(action, key, end, page + 1, run)
+    return chunk, None
 
 
 _cache: dict[str, Any] = {"gen": 0, "key": None, "index": None}
@@ -191,19 +248,27 @@ def _index(be) -> dict[str, Any]:
         return idx
 
 
-def paged_list(action: str, params: dict[str, Any], page_size: int, account_id: str) -> dict | None:
-    """Answer a list action with AWS-sized pages, or None to let moto answer (errors etc.)."""
+def _max_results(params: dict[str, Any]) -> int | None:
+    max_results = params.get("MaxResults")
+    if max_results is None:
+        return None
+    try:
+        max_results = int(max_results)
+    except (TypeError, ValueError):
+        raise OrgError("InvalidInputException", "You specified an invalid value for maxResults.")
+    if max_results < 1 or max_results > 20:
+        raise OrgError("InvalidInputException", "You specified an invalid value for maxResults.")
+    return max_results
+
+
+def paged_list(action: str, params: dict[str, Any], page_size: int, account_id: str,
+               mode: str = "full", seed: int = 0) -> dict | None:
+    """Answer a list action with AWS-sized pages, or None to let moto answer (errors etc.).
+    `mode` "short" (config `organizations_pages`): pages as `short_page` makes them."""
     be = backend(account_id)
     if be.org is None:
         return None
-    max_results = params.get("MaxResults")
-    if max_results is not None:
-        try:
-            max_results = int(max_results)
-        except (TypeError, ValueError):
-            return None
-        if max_results < 1 or max_results > 20:
-            raise OrgError("InvalidInputException", "You specified an invalid value for maxResults.")
+    max_results = _max_results(params)
     size = min(max_results, page_size) if max_results else page_size
     idx = _index(be)
     parent = params.get("ParentId")
@@ -234,8 +299,12 @@ def paged_list(action: str, params: dict[str, Any], page_size: int, account_id: 
                 return None
             key = f"{parent}/{ctype}"
             result_key = "Children"
-    start = _offset(action, key, params.get("NextToken"))
-    page = items[start : start + size]
+    if mode == "short":
+        page, next_token = short_page(items, size, action, key, params.get("NextToken"), seed)
+    else:
+        start = _offset(action, key, params.get("NextToken"))
+        page = items[start : start + size]
+        next_token = _token(action, key, start + size) if start + size < len(items) else None
     out_items: list[Any] = []
     for it in page:
         if result_key == "Roots":
@@ -247,8 +316,23 @@ def paged_list(action: str, params: dict[str, Any], page_size: int, account_id: 
         else:
             out_items.append({"Id": it.id, "Type": params["ChildType"]})
     out: dict[str, Any] = {result_key: out_items}
-    if start + size < len(items):
-        out["NextToken"] = _token(action, key, start + size)
+    if next_token is not None:
+        out["NextToken"] = next_token
+    return out
+
+
+def repage(action: str, params: dict[str, Any], answer: dict[str, Any], page_size: int, seed: int) -> dict[str, Any]:
+    """Short pages (`short_page`) of moto's whole answer to a REPAGED_ACTIONS call."""
+    result_key = REPAGED_ACTIONS[action]
+    max_results = _max_results(params)
+    size = min(max_results, page_size) if max_results else page_size
+    key = str(params.get("ChildId") or params.get("ServicePrincipal") or params.get("AccountId") or "")
+    items = list(answer.get(result_key) or [])
+    page, next_token = short_page(items, size, action, key, params.get("NextToken"), seed)
+    out = {k: v for k, v in answer.items() if k not in (result_key, "NextToken")}
+    out[result_key] = page
+    if next_token is not None:
+        out["NextToken"] = next_token
     return out
 
 
