@@ -3,7 +3,7 @@ delegated administrator, the regions where AWS registers delegated administrator
 CloudFormation StackSets, less GovCloud. The list lives three times (template.yaml's rule, the
 companion's DelegatedAdminRegion, shared/src/core/regions.rs): these tests keep them equal.
 
-Sources (also in shared/src/core/regions.rs and README.md): AWS CloudFormation User Guide,
+Sources (also in shared/src/core/regions.rs and docs/delegated-administrator.md): AWS CloudFormation User Guide,
 "Register a delegated administrator member account"; AWS Compute Blog, "Expanding cross-Region
 event routing with Amazon EventBridge" (no routing to or from GovCloud and China)."""
 
@@ -139,9 +139,9 @@ def test_the_companion_refuses_an_unlisted_region(companion, value):
     assert value not in cfn.plain(companion["Parameters"]["DelegatedAdminRegion"]["AllowedValues"])
 
 
-def test_the_readme_table_lists_the_same_regions():
-    readme = (cfn.ROOT / "README.md").read_text()
-    section = readme.split("### Regions for a delegated administrator", 1)[1].split("\n#", 1)[0]
+def test_the_documented_table_lists_the_same_regions():
+    doc = (cfn.ROOT / "docs" / "delegated-administrator.md").read_text()
+    section = doc.split("## Regions for a delegated administrator", 1)[1].split("\n#", 1)[0]
     rows = re.findall(r"^\| ([a-z]{2}-[a-z]+-\d) \| (.+) \|$", section, re.M)
     assert [r for r, _ in rows] == rust_const("DELEGATED_ADMIN_REGIONS")
     assert [r for r, name in rows if "opt-in" in name] == rust_const("OPT_IN_REGIONS")
