@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from . import authz, iam, orgs, query, template_iam
+from . import authz, eventbridge, events_queue, iam, orgs, query, template_iam
 from . import stacksets
 from .stacksets import Engine
 
@@ -476,6 +476,21 @@ class FidelityApp:
             allowed, resource, explicit = iam.decide(principal.policies, req)
             message = None if allowed else iam.denial_message(principal.arn, req.action, resource or "*", explicit)
             return 200, {"allowed": allowed, "message": message}
+        if path.startswith("/events/") and method == "POST":
+            # template.yaml's rules -> OrgEventsQueue -> the event source mapping (events_queue.py).
+            account = _acct(body.get("account_id") or DEFAULT_ACCOUNT_ID)
+            region = str(body.get("region") or "us-east-1")
+            try:
+                if path == "/events/queue":
+                    return 200, events_queue.setup(account, region)
+                if path == "/events/put":
+                    if "event" not in body:
+                        raise ControlError(400, 'body needs "event": the EventBridge event, as a JSON object')
+                    return 200, events_queue.put(body["event"], account, region)
+                if path == "/events/elapse":
+                    return 200, events_queue.elapse(account, region)
+            except eventbridge.PatternError as e:
+                raise ControlError(400, f"template.yaml: {e}") from None
         if path == "/health":
             return 200, {"ok": True}
         raise ControlError(404, f"no control endpoint {method} /_fidelity{path}")
