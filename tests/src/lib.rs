@@ -1,6 +1,7 @@
 //! The local AWS test bed for end-to-end tests: one emulator process per test (moto behind our
 //! fidelity layer, see `tests/emulator/README.md`), its control API, and SDK clients aimed at it.
 
+pub mod esm;
 pub mod http;
 pub mod iam;
 pub mod lambda;
