@@ -7,7 +7,6 @@ pub mod iam;
 pub mod lambda;
 pub mod lambda_logs;
 pub mod proxy;
-pub mod queue;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
