@@ -207,7 +207,15 @@ class FidelityApp:
             entry["status"] = int(status.split()[0])
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
-        out = self.moto_app(environ, _sr)
+        if service == "sqs":
+            # moto's SQS model is not thread-safe (DeleteMessage rebuilds the queue's message
+            # list: two concurrent deletes can bring a deleted message back, a send during a
+            # delete can be lost); SQS is. So SQS requests, and the control calls that touch
+            # the queues, run one at a time (events_queue.LOCK).
+            with events_queue.LOCK:
+                out = list(self.moto_app(environ, _sr))
+        else:
+            out = self.moto_app(environ, _sr)
         if service == "organizations" and not (action or "").startswith(("List", "Describe")):
             orgs.invalidate()  # the tree may have changed (MoveAccount, CreateAccount, ...)
         if service == "organizations" and action == "CloseAccount" and entry["status"] == 200:

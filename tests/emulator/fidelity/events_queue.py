@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import json
 import pathlib
+import threading
 from typing import Any
 
 from moto.sqs.models import sqs_backends
 
 from . import eventbridge, template_iam
 from .template_iam import cfn
+
+# Held by every SQS request (app.py) and by the functions below: see app.py on moto's SQS.
+LOCK = threading.RLock()
 
 QUEUE = "OrgEventsQueue"
 MAPPING = "OrgEventsQueueMapping"
@@ -146,6 +150,11 @@ def _settings(template: dict[str, Any], account: str, region: str) -> dict[str, 
 def setup(account: str, region: str) -> dict[str, Any]:
     """Creates both queues in moto (the dead-letter queue first: the redrive policy names it)
     and answers `settings` plus each queue's URL path."""
+    with LOCK:
+        return _setup(account, region)
+
+
+def _setup(account: str, region: str) -> dict[str, Any]:
     s = settings(account=account, region=region)
     backend = sqs_backends[account][region]
     dlq = s["dead_letter_queue"]
@@ -179,18 +188,20 @@ def put(event: Any, account: str, region: str) -> dict[str, Any]:
         if eventbridge.matches(r["pattern"], event):
             matched.append(r["rule"])
             for _ in range(r["targets"]):
-                message_ids.append(backend.send_message(name, body).id)
+                with LOCK:
+                    message_ids.append(backend.send_message(name, body).id)
     return {"matched": matched, "message_ids": message_ids}
 
 
 def elapse(account: str, region: str) -> dict[str, Any]:
     """One visibility timeout passes: the queue's in-flight messages become visible again."""
     s = settings(account=account, region=region)
-    queue = sqs_backends[account][region].get_queue(s["queue"]["name"])
     n = 0
-    for m in list(queue._messages):
-        if not m.visible:
-            m.change_visibility(0)
-            m.visible_at -= 1  # `visible` is "now > visible_at"
-            n += 1
+    with LOCK:
+        queue = sqs_backends[account][region].get_queue(s["queue"]["name"])
+        for m in list(queue._messages):
+            if not m.visible:
+                m.change_visibility(0)
+                m.visible_at -= 1  # `visible` is "now > visible_at"
+                n += 1
     return {"visible_again": n}
