@@ -4,13 +4,16 @@
 //! at-least-once delivery, no order between batches, a failed batch back after the visibility
 //! timeout, dead-lettered after maxReceiveCount receives).
 //!
-//! Can one message fail an invocation (a "poison message")? No: an event the function cannot
-//! read is ignored on its own (`trigger::classify`), an account check that fails reconciles
-//! anyway (`Handler::look`), and a failed account is reported in the summary, not raised. What
-//! fails an invocation is the environment (the StackSet, the deployment stack, Organizations
-//! unreachable), which fails every message of the batch alike; so partial batch responses
-//! (ReportBatchItemFailures) would return every message all the same, and the template does
-//! not set them. The tests show both sides.
+//! Can one message fail an invocation (a "poison message")? Most cannot: an event the function
+//! cannot read is ignored on its own (`trigger::classify`), an account check that fails
+//! reconciles anyway (`Handler::look`), and a failed account is reported in the summary, not
+//! raised. What fails an invocation is the environment (the StackSet, the deployment stack,
+//! Organizations unreachable), which fails every message alike, and one event: the deletion of
+//! a target OU (a scope naming an OU that no longer exists is refused by name, `events.rs`).
+//! That event fails its whole batch, and the other accounts of the batch wait with it: five
+//! visibility timeouts, then the dead-letter queue (the last test shows it). Partial batch
+//! responses (ReportBatchItemFailures) would let them through; the template does not set them
+//! yet.
 
 mod common;
 
@@ -210,4 +213,46 @@ async fn a_failing_batch_comes_back_each_visibility_timeout_and_ends_in_the_dead
     assert_eq!(r.visibility_timeouts, 5);
     assert_eq!(q.depth().await, (0, 0));
     assert_eq!(q.dead_letter_visible().await, 2);
+}
+
+/// The one event that fails an invocation by itself: a target OU deleted. Its batch fails
+/// every time (the scope names an OU that does not exist: the function refuses it by name), so
+/// the move delivered with it waits too: 5 receives, then both messages are in the dead-letter
+/// queue, where FailedInvocationsAlarm sees them, and the moved account is not enrolled by
+/// this delivery (only a fixed scope or a batch without the deletion enrolls it).
+#[tokio::test]
+async fn a_deleted_target_ous_event_fails_its_batch_and_holds_back_the_other_accounts_to_the_dead_letter_queue(
+) {
+    let w = Arc::new(World::new(&["Root/Prod", "Root/Sandbox"], "ALL", &[], &[], 0.2).await);
+    w.schedule().await;
+    let q = w.bed.org_events_queue().await;
+    let sandbox = w.f.ou("Root/Sandbox");
+    w.orgs
+        .delete_organizational_unit()
+        .organizational_unit_id(&sandbox)
+        .send()
+        .await
+        .expect("DeleteOrganizationalUnit");
+    let events = vec![
+        event(
+            "delete-ou.json",
+            &[(
+                "/detail/requestParameters/organizationalUnitId",
+                json!(sandbox),
+            )],
+        ),
+        w.mv("staging-1", "Root/Staging", "Root/Prod").await,
+    ];
+    q.put_all(&events).await;
+    let r = deliver(&w, &q, quick()).await;
+    assert_eq!(r.deliveries.len(), 5);
+    assert_eq!(r.failed(), 5);
+    for (i, d) in r.deliveries.iter().enumerate() {
+        assert_eq!(d.receive_counts, vec![i as u32 + 1; 2]);
+        let e = d.result.as_ref().unwrap_err();
+        assert!(e.contains(&sandbox) && e.contains("does not exist"), "{e}");
+    }
+    assert_eq!(r.visibility_timeouts, 5);
+    assert_eq!(q.dead_letter_visible().await, 2);
+    assert!(!w.enrolled().await.contains(&w.f.account("staging-1")));
 }
