@@ -139,7 +139,7 @@ def test_the_queues_carry_the_templates_settings(emu):
     assert dlq == {"QueueArn": s["dead_letter_queue"]["arn"], "MessageRetentionPeriod": "1209600"}
     assert s["mapping"] == {"logical_id": "OrgEventsQueueMapping", "batch_size": 1000,
                             "maximum_batching_window_seconds": 20, "maximum_concurrency": 2,
-                            "function_response_types": []}
+                            "function_response_types": ["ReportBatchItemFailures"]}
 
 
 def test_a_message_never_deleted_is_received_max_receive_count_times_then_dead_lettered(emu):

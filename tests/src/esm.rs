@@ -201,12 +201,12 @@ impl OrgEventsQueue {
 
     /// A poller receiving with `sqs`.
     pub fn poller(&self, sqs: aws_sdk_sqs::Client, options: Options) -> Poller {
-        assert!(
-            self.settings.function_response_types.is_empty(),
-            "template.yaml sets FunctionResponseTypes {:?} on the mapping: the poller does not \
-             play partial batch responses yet (tests/src/esm.rs); play them before relying on them",
-            self.settings.function_response_types
-        );
+        for t in &self.settings.function_response_types {
+            assert_eq!(
+                t, "ReportBatchItemFailures",
+                "template.yaml: FunctionResponseTypes {t} is not played by the poller"
+            );
+        }
         Poller {
             queue: self.clone(),
             sqs,
@@ -250,6 +250,9 @@ pub struct Delivery<T> {
     pub receive_counts: Vec<u32>,
     /// Each record's body, parsed.
     pub bodies: Vec<Value>,
+    /// The records the function answered as failed (partial batch response): left on the
+    /// queue while the others were deleted.
+    pub failed_items: Vec<String>,
     pub result: Result<T, String>,
 }
 
@@ -310,7 +313,7 @@ impl Poller {
     where
         F: Fn(Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, String>> + Send + 'static,
-        T: Send + 'static,
+        T: serde::Serialize + Send + 'static,
     {
         let shared = Arc::new(Shared {
             gate: tokio::sync::Mutex::new(()),
@@ -342,7 +345,7 @@ impl Poller {
     where
         F: Fn(Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, String>> + Send + 'static,
-        T: Send + 'static,
+        T: serde::Serialize + Send + 'static,
     {
         self.run(Arc::new(AtomicBool::new(true)), invoke).await
     }
@@ -397,11 +400,50 @@ impl Poller {
             .collect()
     }
 
+    /// The partial batch response of a successful invocation, when the mapping reports batch
+    /// item failures (Lambda developer guide, "Implementing partial batch responses"): the
+    /// `itemIdentifier`s of `batchItemFailures`. An identifier that is empty or not a record
+    /// of the batch makes Lambda fail the whole batch: `Err`.
+    fn failed_items<T: serde::Serialize>(
+        &self,
+        response: &T,
+        piece: &[Received],
+    ) -> Result<Vec<String>, String> {
+        if !self
+            .queue
+            .settings
+            .function_response_types
+            .iter()
+            .any(|t| t == "ReportBatchItemFailures")
+        {
+            return Ok(Vec::new());
+        }
+        let v = serde_json::to_value(response).unwrap_or(Value::Null);
+        let Some(items) = v.get("batchItemFailures").and_then(Value::as_array) else {
+            return Ok(Vec::new());
+        };
+        items
+            .iter()
+            .map(|i| {
+                let id = i["itemIdentifier"].as_str().unwrap_or_default();
+                if id.is_empty() || !piece.iter().any(|m| m.id == id) {
+                    Err(format!(
+                        "invalid partial batch response: itemIdentifier {i} is not a record of \
+                         the batch (Lambda fails the whole batch)"
+                    ))
+                } else {
+                    Ok(id.to_owned())
+                }
+            })
+            .collect()
+    }
+
     /// One poller: gathers a batch, invokes, deletes or leaves its messages; again.
     async fn poll<F, Fut, T>(&self, shared: &Shared, invoke: &F) -> Vec<Delivery<T>>
     where
         F: Fn(Value) -> Fut,
         Fut: Future<Output = Result<T, String>>,
+        T: serde::Serialize,
     {
         let s = &self.queue.settings;
         let window = s.batching_window.mul_f64(self.options.time_scale);
@@ -464,11 +506,27 @@ impl Poller {
                 let event = json!({
                     "Records": piece.iter().map(|m| m.record.clone()).collect::<Vec<_>>()
                 });
-                let result = invoke(event).await;
+                let mut result = invoke(event).await;
+                let failed_items = match &result {
+                    Ok(r) => self.failed_items(r, &piece),
+                    Err(_) => Ok(Vec::new()),
+                };
+                let failed_items = match failed_items {
+                    Ok(ids) => ids,
+                    Err(why) => {
+                        // Lambda: an invalid partial batch response fails the whole batch.
+                        result = Err(why);
+                        Vec::new()
+                    }
+                };
                 if result.is_ok() {
-                    // Deleted on success, but for the copy whose delete is lost.
+                    // Deleted on success, but for the copy whose delete is lost and the
+                    // records the function answered as failed.
                     for m in &piece {
                         if self.options.every_message_twice && m.count == 1 {
+                            continue;
+                        }
+                        if failed_items.contains(&m.id) {
                             continue;
                         }
                         self.sqs
@@ -484,6 +542,7 @@ impl Poller {
                 }
                 out.push(Delivery {
                     seq,
+                    failed_items,
                     message_ids: piece.iter().map(|m| m.id.clone()).collect(),
                     receive_counts: piece.iter().map(|m| m.count).collect(),
                     bodies: piece

@@ -10,17 +10,16 @@
 //! raised. What fails an invocation is the environment (the StackSet, the deployment stack,
 //! Organizations unreachable), which fails every message alike, and one event: the deletion of
 //! a target OU (a scope naming an OU that no longer exists is refused by name, `events.rs`).
-//! That event fails its whole batch, and the other accounts of the batch wait with it: five
-//! visibility timeouts, then the dead-letter queue (the last test shows it). Partial batch
-//! responses (ReportBatchItemFailures) would let them through; the template does not set them
-//! yet.
+//! For that one the function answers a partial batch response (template.yaml:
+//! ReportBatchItemFailures): the batch's other events are reconciled without it, and only it
+//! comes back, until the dead-letter queue (the last test).
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use common::{deliver, event, move_event, mutating, quick, World};
+use common::{deliver, event, move_event, mutating, quick, strs, World};
 use e2e::esm::Options;
 use org_events::handler::Disposition;
 use serde_json::json;
@@ -215,17 +214,21 @@ async fn a_failing_batch_comes_back_each_visibility_timeout_and_ends_in_the_dead
     assert_eq!(q.dead_letter_visible().await, 2);
 }
 
-/// The one event that fails an invocation by itself: a target OU deleted. Its batch fails
-/// every time (the scope names an OU that does not exist: the function refuses it by name), so
-/// the move delivered with it waits too: 5 receives, then both messages are in the dead-letter
-/// queue, where FailedInvocationsAlarm sees them, and the moved account is not enrolled by
-/// this delivery (only a fixed scope or a batch without the deletion enrolls it).
+/// The one event that fails an invocation by itself: a target OU deleted (the scope names an
+/// OU that does not exist: the function refuses it by name). With the partial batch response,
+/// the move delivered with it is reconciled on the first delivery and only the deletion's
+/// message comes back: 5 receives, then the dead-letter queue, where FailedInvocationsAlarm
+/// sees it.
 #[tokio::test]
-async fn a_deleted_target_ous_event_fails_its_batch_and_holds_back_the_other_accounts_to_the_dead_letter_queue(
+async fn a_deleted_target_ous_event_alone_comes_back_to_the_dead_letter_queue_the_rest_of_its_batch_is_enrolled(
 ) {
     let w = Arc::new(World::new(&["Root/Prod", "Root/Sandbox"], "ALL", &[], &[], 0.2).await);
     w.schedule().await;
     let q = w.bed.org_events_queue().await;
+    assert_eq!(
+        q.settings.function_response_types,
+        ["ReportBatchItemFailures"]
+    );
     let sandbox = w.f.ou("Root/Sandbox");
     w.orgs
         .delete_organizational_unit()
@@ -246,13 +249,30 @@ async fn a_deleted_target_ous_event_fails_its_batch_and_holds_back_the_other_acc
     q.put_all(&events).await;
     let r = deliver(&w, &q, quick()).await;
     assert_eq!(r.deliveries.len(), 5);
-    assert_eq!(r.failed(), 5);
-    for (i, d) in r.deliveries.iter().enumerate() {
-        assert_eq!(d.receive_counts, vec![i as u32 + 1; 2]);
+    // First delivery: both records; the move is reconciled, the deletion answered as failed.
+    let first = &r.deliveries[0];
+    assert_eq!(first.receive_counts, vec![1, 1]);
+    let s = first
+        .result
+        .as_ref()
+        .expect("the batch succeeds but for one record");
+    assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
+    assert_eq!(strs(&s.accounts_added), w.ids(&["staging-1"]));
+    let deletion = first.message_ids[first
+        .bodies
+        .iter()
+        .position(|b| b["detail"]["eventName"] == "DeleteOrganizationalUnit")
+        .unwrap()]
+    .clone();
+    assert_eq!(first.failed_items, vec![deletion.clone()]);
+    // Then the deletion alone, failing, received once more each visibility timeout.
+    for (i, d) in r.deliveries.iter().enumerate().skip(1) {
+        assert_eq!(d.message_ids, vec![deletion.clone()]);
+        assert_eq!(d.receive_counts, vec![i as u32 + 1]);
         let e = d.result.as_ref().unwrap_err();
         assert!(e.contains(&sandbox) && e.contains("does not exist"), "{e}");
     }
     assert_eq!(r.visibility_timeouts, 5);
-    assert_eq!(q.dead_letter_visible().await, 2);
-    assert!(!w.enrolled().await.contains(&w.f.account("staging-1")));
+    assert_eq!(q.dead_letter_visible().await, 1);
+    assert!(w.enrolled().await.contains(&w.f.account("staging-1")));
 }
