@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::{mutating, World};
 use e2e::esm::Options;
 use e2e::STACK_SET;
-use org_events::handler::Disposition;
+use org_events::handler::{Disposition, MAX_VERIFY_ROUNDS};
 
 const EVENTS: usize = 200;
 
@@ -71,24 +71,28 @@ async fn a_burst_of_200_moves_in_10_seconds_comes_in_at_most_2_batches_of_at_mos
 }
 
 /// A burst four times the window (80 s): several batches, two at once, each on a fresh
-/// instance, planning from reads that overlap each other's StackSet operations.
+/// instance, planning from reads that overlap each other's StackSet operations. Played at a
+/// quarter of real time: the emulator's 2 s StackSet operations are not scaled, so a faster
+/// play would make each invocation look longer against the window than it is.
 #[tokio::test]
 async fn a_burst_longer_than_the_window_in_batches_two_at_once_on_cold_instances_still_ends_right()
 {
     let r = burst(Burst {
         span: Duration::from_secs(80),
-        scale: 0.125,
+        scale: 0.25,
         cold: true,
     })
     .await;
-    assert!(r.batches >= 4, "{} batches", r.batches);
-    // Each batch: at most one create and one delete, and one more of each if the accounts it
-    // changed moved again while it ran. Asserted per batch (the batches' operations add up
-    // to the operations the emulator accepted: `burst` asserts it).
+    assert!(r.batches >= 3, "{} batches", r.batches);
+    // Each batch: at most one create and one delete per reconcile round, and at most
+    // MAX_VERIFY_ROUNDS rounds (another round when the read after its change still shows
+    // changes: the burst kept moving the accounts it changed while it ran). Asserted per batch
+    // (the batches' operations add up to the operations the emulator accepted: `burst`
+    // asserts it).
     assert_eq!(r.per_batch.len(), r.batches);
     for (i, n) in r.per_batch.iter().enumerate() {
         assert!(
-            *n <= 4,
+            *n <= 2 * MAX_VERIFY_ROUNDS as usize,
             "batch {i}: {n} operations (all: {:?})",
             r.per_batch
         );
