@@ -540,29 +540,41 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             return Ok(Summary::new(c, Disposition::Ignored, why.clone()));
         }
         let mut last = String::new();
+        // Operations an attempt started before a later change of it was refused: reported
+        // with the run's, so that the summary names every operation this invocation started.
+        let mut earlier: Vec<String> = Vec::new();
+        let with_earlier = |mut s: Summary, earlier: &[String]| {
+            let mut ids = earlier.to_vec();
+            ids.extend(s.operation_ids);
+            s.operation_ids = ids;
+            s
+        };
         for attempt in 0..MAX_RUNS {
             if let Some(why) = self.resolve(inv).await? {
-                return Ok(Summary::new(c, Disposition::StoodAside, why));
+                let s = Summary::new(c, Disposition::StoodAside, why);
+                return Ok(with_earlier(s, &earlier));
             }
             let result = self.run(batch, c, inv, attempt).await;
             match self.stacksets.take_trip() {
                 Some(trip) if result.is_err() => {
                     tracing::info!(why = %trip.why(), attempt, "StackSet change refused; reading again");
+                    earlier.extend(self.stacksets.own());
                     last = match trip {
                         Trip::Stack(w) | Trip::Superseded(w) => w,
                     };
                 }
-                _ => return result,
+                _ => return result.map(|s| with_earlier(s, &earlier)),
             }
         }
-        Ok(Summary::new(
+        let s = Summary::new(
             c,
             Disposition::StoodAside,
             format!(
                 "the state kept changing under this run ({last}); nothing more was changed: \
                  the next event or the scheduled run looks again"
             ),
-        ))
+        );
+        Ok(with_earlier(s, &earlier))
     }
 
     /// With a deployment stack: waits while CloudFormation works on it, then takes its
