@@ -1,12 +1,12 @@
 //! The local AWS test bed for end-to-end tests: one emulator process per test (moto behind our
 //! fidelity layer, see `tests/emulator/README.md`), its control API, and SDK clients aimed at it.
 
+pub mod esm;
 pub mod http;
 pub mod iam;
 pub mod lambda;
 pub mod lambda_logs;
 pub mod proxy;
-pub mod queue;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -156,8 +156,9 @@ def test_the_mapping_batches_a_burst_and_runs_at_most_two_batches_at_once(templa
     assert p["BatchSize"] == 1000 and p["BatchSize"] <= 10000
     # 2 is the least AWS allows, and it reserves no concurrency.
     assert p["ScalingConfig"] == {"MaximumConcurrency": 2}
-    # A failure returns the whole batch (every reconcile re-reads the state); no filter.
-    assert "FunctionResponseTypes" not in p
+    # Partial batch responses: the function answers the records it failed (a deleted target
+    # OU's event) and Lambda returns only those; no filter.
+    assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "FilterCriteria" not in p
 
 

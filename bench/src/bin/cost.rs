@@ -21,7 +21,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use bench::cost::{per_event, BATCH_WINDOW, OP_TIME, SETTLE};
+use bench::cost::{per_event, OP_TIME, SETTLE, TIME_SCALE};
 use bench::{emit, machine, MemOrg, Tree};
 use e2e::TestBed;
 use serde_json::json;
@@ -178,8 +178,10 @@ async fn main() {
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n{ten}\n\
          #### What an event costs, through the org-events handler\n\n\
          The real `org_events::Handler` (a fresh Lambda instance for each row; the burst's events \
-         delivered as the SQS event source mapping does, in batches {} s after their first \
-         event) against the in-process organization and a counting in-process StackSet \
+         put through template.yaml's rules on OrgEventsQueue in the emulator and handed over \
+         by the event source mapping's poller, `e2e::esm`, in the batches AWS's pollers form \
+         with the template's BatchSize, 20 s batching window and MaximumConcurrency, played at \
+         {} real seconds per second) against the in-process organization and a counting in-process StackSet \
          (`bench::MemStackSet`: one operation at a time, each lasting {} s; listings counted \
          one call per page of 100, `ListStackInstances` for one account one call), \
          SETTLE_SECONDS={SETTLE}, no latency (counts, not times). Scope: up to ten top-level \
@@ -193,7 +195,7 @@ async fn main() {
          |---|---|---:|---:|---|---|---|\n{events}\n{notes}",
         machine(),
         DEFAULT_CONCURRENCY,
-        BATCH_WINDOW.as_secs(),
+        TIME_SCALE,
         OP_TIME.as_secs(),
     );
     emit("cost.md", &text);

@@ -99,6 +99,11 @@ impl<S, K> Guarded<S, K> {
         });
     }
 
+    /// The operations this run started so far.
+    pub fn own(&self) -> Vec<String> {
+        self.with(|a| a.own.clone())
+    }
+
     /// Why the last start was refused, if it was (cleared by reading).
     pub fn take_trip(&self) -> Option<Trip> {
         self.with(|a| a.trip.take())

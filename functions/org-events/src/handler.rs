@@ -51,7 +51,7 @@ use thiserror::Error;
 use crate::config::{Config, ConfigError, Generation, StackPhase};
 use crate::guard::{Guarded, NoStack, Trip};
 use crate::time::{format_rfc3339, now_epoch};
-use crate::trigger::{deliveries, lead, Classified, Trigger};
+use crate::trigger::{deliveries, lead, sqs_message_ids, takes_whole_scope, Classified, Trigger};
 use shared::ou_parents::OuParents;
 
 /// An event's change counts as seen by a reconcile that started reading at least this long
@@ -204,6 +204,19 @@ pub struct Summary {
     pub change: ScopeChange,
     /// How putting the change event went; `None` when nothing changed (no event).
     pub change_event: Option<Put>,
+    /// The partial batch response of an SQS delivery (template.yaml, OrgEventsQueueMapping's
+    /// FunctionResponseTypes ReportBatchItemFailures): the records Lambda returns to the
+    /// queue while it deletes the others. Empty: the whole batch succeeded.
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+/// One record of a partial batch response (Lambda developer guide, "Implementing partial
+/// batch responses": `{"batchItemFailures": [{"itemIdentifier": "<messageId>"}]}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
 }
 
 impl Summary {
@@ -232,6 +245,7 @@ impl Summary {
             metrics_line: String::new(),
             change: ScopeChange::default(),
             change_event: None,
+            batch_item_failures: vec![],
         }
     }
 }
@@ -386,6 +400,10 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
                 }),
                 Err(_) => Err(HandlerError::Deadline),
             };
+        let result = match result {
+            Err(e) => self.without_whole_scope_events(event, &batch, inv, e).await,
+            ok => ok,
+        };
         // The change event: after the work, within what is left of the hard stop; its
         // failure is logged and counted, and changes nothing else.
         let result = match result {
@@ -450,6 +468,53 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
         }
     }
 
+    /// A failed SQS batch that holds events taking the whole scope (a deleted target OU fails
+    /// the read by name) and events naming accounts: the latter are run again without the
+    /// former, which are answered as the batch's failed items, so that one such event does
+    /// not hold back the other accounts of its batch until the dead-letter queue. Otherwise,
+    /// or when the second run fails too, the batch fails whole.
+    async fn without_whole_scope_events(
+        &self,
+        event: &Value,
+        batch: &[Classified],
+        inv: &Invocation,
+        error: HandlerError,
+    ) -> Result<Summary, HandlerError> {
+        let Some(ids) = sqs_message_ids(event).filter(|ids| ids.len() == batch.len()) else {
+            return Err(error);
+        };
+        let (held, rest): (Vec<usize>, Vec<usize>) =
+            (0..batch.len()).partition(|i| takes_whole_scope(&batch[*i].trigger));
+        if held.is_empty() || rest.is_empty() || matches!(error, HandlerError::Deadline) {
+            return Err(error);
+        }
+        tracing::warn!(error = %error, held = held.len(), "the batch failed; running its other events without the events that take the whole scope");
+        let others: Vec<Classified> = rest.iter().map(|i| batch[*i].clone()).collect();
+        let c = lead(&others);
+        let hard_stop =
+            inv.deadline.saturating_duration_since(self.clock.now()) + DEADLINE_MARGIN / 2;
+        match tokio::time::timeout(hard_stop, self.runs(&others, &c, inv)).await {
+            Ok(Ok(mut s)) => {
+                s.events = batch.len();
+                s.accounts_named = named_in(batch.iter()).len();
+                s.warnings.push(format!(
+                    "{} event(s) that take the whole scope failed ({error}); returned to the \
+                     queue, the other {} reconciled",
+                    held.len(),
+                    rest.len()
+                ));
+                s.batch_item_failures = held
+                    .iter()
+                    .map(|i| BatchItemFailure {
+                        item_identifier: ids[*i].clone(),
+                    })
+                    .collect();
+                Ok(s)
+            }
+            _ => Err(error),
+        }
+    }
+
     /// What the change event says about where it came from.
     fn change_context(&self, c: &Classified, s: &Summary) -> ChangeContext {
         ChangeContext {
@@ -475,29 +540,41 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             return Ok(Summary::new(c, Disposition::Ignored, why.clone()));
         }
         let mut last = String::new();
+        // Operations an attempt started before a later change of it was refused: reported
+        // with the run's, so that the summary names every operation this invocation started.
+        let mut earlier: Vec<String> = Vec::new();
+        let with_earlier = |mut s: Summary, earlier: &[String]| {
+            let mut ids = earlier.to_vec();
+            ids.extend(s.operation_ids);
+            s.operation_ids = ids;
+            s
+        };
         for attempt in 0..MAX_RUNS {
             if let Some(why) = self.resolve(inv).await? {
-                return Ok(Summary::new(c, Disposition::StoodAside, why));
+                let s = Summary::new(c, Disposition::StoodAside, why);
+                return Ok(with_earlier(s, &earlier));
             }
             let result = self.run(batch, c, inv, attempt).await;
             match self.stacksets.take_trip() {
                 Some(trip) if result.is_err() => {
                     tracing::info!(why = %trip.why(), attempt, "StackSet change refused; reading again");
+                    earlier.extend(self.stacksets.own());
                     last = match trip {
                         Trip::Stack(w) | Trip::Superseded(w) => w,
                     };
                 }
-                _ => return result,
+                _ => return result.map(|s| with_earlier(s, &earlier)),
             }
         }
-        Ok(Summary::new(
+        let s = Summary::new(
             c,
             Disposition::StoodAside,
             format!(
                 "the state kept changing under this run ({last}); nothing more was changed: \
                  the next event or the scheduled run looks again"
             ),
-        ))
+        );
+        Ok(with_earlier(s, &earlier))
     }
 
     /// With a deployment stack: waits while CloudFormation works on it, then takes its

@@ -354,6 +354,36 @@ pub fn deliveries(event: &Value) -> Vec<Classified> {
     bodies.iter().map(classify).collect()
 }
 
+/// The `messageId` of each record of an SQS delivery, in the order of [`deliveries`]; `None`
+/// when the event is not an SQS delivery.
+pub fn sqs_message_ids(event: &Value) -> Option<Vec<String>> {
+    let records = event.get("Records")?.as_array()?;
+    let from_sqs = |r: &Value| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs");
+    if !records.iter().all(from_sqs) {
+        return None;
+    }
+    Some(
+        records
+            .iter()
+            .map(|r| {
+                r.get("messageId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect(),
+    )
+}
+
+/// Whether this event makes a batch read the whole scope: a deleted OU (a deleted target
+/// fails the read by name) or a membership event without an account.
+pub fn takes_whole_scope(t: &Trigger) -> bool {
+    matches!(
+        t,
+        Trigger::OuChanged { created: false, .. } | Trigger::MembershipChanged { .. }
+    )
+}
+
 /// The event a delivery is reported under: the schedule, else the first event that is not
 /// ignored, else the first.
 pub fn lead(batch: &[Classified]) -> Classified {
@@ -956,6 +986,34 @@ mod tests {
         let alone: Value =
             serde_json::from_str(batch["Records"][0]["body"].as_str().unwrap()).unwrap();
         assert_eq!(events[0], classify(&alone));
+    }
+
+    #[test]
+    fn an_sqs_batch_names_each_records_message_id_in_the_order_of_its_events() {
+        let batch: Value = serde_json::from_str(SQS_BATCH).unwrap();
+        let ids = sqs_message_ids(&batch).expect("an SQS delivery");
+        assert_eq!(ids.len(), deliveries(&batch).len());
+        assert_eq!(ids[0], "059f36b4-87a3-44ab-83d2-661975830a7d");
+        assert_eq!(ids[1], "2e1424d4-f796-459a-8184-9c92662be6da");
+        let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event"});
+        assert_eq!(sqs_message_ids(&scheduled), None);
+    }
+
+    #[test]
+    fn only_a_deleted_ou_and_a_membership_event_without_an_account_take_the_whole_scope() {
+        let batch: Value = serde_json::from_str(SQS_BATCH).unwrap();
+        // A move, a closed account, a created OU: none.
+        assert!(deliveries(&batch)
+            .iter()
+            .all(|e| !takes_whole_scope(&e.trigger)));
+        assert!(takes_whole_scope(&Trigger::OuChanged {
+            ou: Some("ou-a1b2-22222222".into()),
+            parent: None,
+            created: false,
+        }));
+        assert!(takes_whole_scope(&Trigger::MembershipChanged {
+            via: "AccountJoinedOrganization".into()
+        }));
     }
 
     #[test]

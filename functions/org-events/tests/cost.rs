@@ -7,9 +7,11 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{event, function_config, move_event, strs, World};
+use e2e::esm::Options;
 use e2e::{Fixture, TestBed, REGION, STACK_SET};
 use org_events::handler::Disposition;
 use org_events::{Config, Handler, Invocation};
@@ -260,14 +262,15 @@ async fn on_a_generated_organization_the_whole_organization_read_and_an_outside_
 }
 
 /// Issue 12's burst bound, on the generated organization: 200 moves over 20 accounts, in and
-/// out of a scope of five top-level OUs, reach a fresh instance as one SQS batch (the queue's
-/// batching window is longer than the burst). The batch costs no more Organizations calls than
-/// one full read of the scope (a scheduled run with nothing to change, measured here), makes
-/// at most one create and one delete operation, and leaves the StackSet exactly as the scope
-/// says (the scheduled run after it finds nothing to change).
+/// out of a scope of five top-level OUs, reach a fresh instance through the queue, in the
+/// batches the event source mapping's pollers form (at most MaximumConcurrency, the burst being
+/// on the queue when they poll). The batches together cost no more Organizations calls than one
+/// full read of the scope (a scheduled run with nothing to change, measured here), each makes
+/// at most one create and one delete operation, and the StackSet ends exactly as the scope says
+/// (the scheduled run after it finds nothing to change).
 #[tokio::test]
-async fn on_a_generated_organization_a_burst_of_200_moves_in_one_batch_costs_at_most_one_full_read()
-{
+async fn on_a_generated_organization_a_burst_of_200_moves_through_the_queue_costs_at_most_one_full_read(
+) {
     let bed = TestBed::start().await;
     let f = generated(&bed).await;
     bed.configure(json!({"operation_seconds": 0.2})).await;
@@ -345,24 +348,83 @@ async fn on_a_generated_organization_a_burst_of_200_moves_in_one_batch_costs_at_
     }
     assert_eq!(events.len(), 200);
 
-    let cold = handler(&bed, &env).await;
+    // The events go through template.yaml's rules onto OrgEventsQueue, and the event source
+    // mapping's poller hands them to a fresh instance in the batches AWS's pollers form: all
+    // 200 are on the queue when polling starts, so each of the MaximumConcurrency pollers
+    // gathers part of them (their batches take turns on the one instance).
+    let queue = bed.org_events_queue().await;
+    queue.put_all(&events).await;
+    let cold = Arc::new(handler(&bed, &env).await);
     bed.control("requests/clear", json!({})).await;
-    let s = cold
-        .handle(&e2e::queue::sqs_batch(&events), &invocation(12))
-        .await
-        .expect("the batch");
+    let poller = queue
+        .lambda_poller(
+            &bed,
+            // The window at half its 20 s: gathering 200 messages 10 per ReceiveMessage takes
+            // the emulator a few seconds on a loaded machine.
+            Options {
+                time_scale: 0.5,
+                ..Options::default()
+            },
+        )
+        .await;
+    let n = Arc::new(std::sync::atomic::AtomicU32::new(12));
+    let report = {
+        let cold = cold.clone();
+        poller
+            .drain(move |delivery| {
+                let (cold, n) = (cold.clone(), n.clone());
+                async move {
+                    let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    cold.handle(&delivery, &invocation(i))
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await
+    };
     let (org, cfn, actions) = counts(&bed).await;
+    let summaries: Vec<_> = report
+        .deliveries
+        .iter()
+        .map(|d| d.result.as_ref().expect("the batch"))
+        .collect();
+    let per_batch: Vec<usize> = summaries.iter().map(|s| s.operations.len()).collect();
+    let operations: usize = per_batch.iter().sum();
     println!(
-        "burst of 200 moves over 20 accounts, one batch: {org} Organizations calls, {cfn} \
-         CloudFormation calls, {} operations; one full read of the scope: {full_read} \
+        "burst of 200 moves over 20 accounts, {} batches of {:?} messages: {org} Organizations \
+         calls, {cfn} CloudFormation calls (SQS calls not counted), StackSet operations per \
+         batch {per_batch:?}, {operations} in all; one full read of the scope: {full_read} \
          Organizations calls",
-        s.operations.len()
+        report.deliveries.len(),
+        report
+            .deliveries
+            .iter()
+            .map(|d| d.message_ids.len())
+            .collect::<Vec<_>>()
     );
-    assert_eq!((s.events, s.accounts_named), (200, 20));
-    assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
-    assert!(s.failures.is_empty(), "{:?}", s.failures);
-    assert_eq!((s.accounts_added.len(), s.accounts_removed.len()), (10, 10));
-    assert!(s.operations.len() <= 2, "{:?}", s.operations);
+    assert!(
+        (1..=queue.settings.max_concurrency).contains(&report.deliveries.len()),
+        "{} batches",
+        report.deliveries.len()
+    );
+    assert_eq!(summaries.iter().map(|s| s.events).sum::<usize>(), 200);
+    let (mut added, mut removed) = (0, 0);
+    for s in &summaries {
+        assert!(
+            matches!(
+                s.outcome,
+                Disposition::Reconciled | Disposition::AlreadyCovered | Disposition::NoChange
+            ),
+            "{}",
+            s.reason
+        );
+        assert!(s.failures.is_empty(), "{:?}", s.failures);
+        // At most one create and one delete per batch.
+        assert!(s.operations.len() <= 2, "{:?}", s.operations);
+        added += s.accounts_added.len();
+        removed += s.accounts_removed.len();
+    }
+    assert_eq!((added, removed), (10, 10));
     assert!(
         org <= full_read,
         "{org} Organizations calls for the burst, one full read costs {full_read}: {actions:?}"

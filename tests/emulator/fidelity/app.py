@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from . import authz, iam, orgs, query, template_iam
+from . import authz, eventbridge, events_queue, iam, orgs, query, template_iam
 from . import stacksets
 from .stacksets import Engine
 
@@ -239,7 +239,15 @@ class FidelityApp:
             entry["status"] = int(status.split()[0])
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
-        out = self.moto_app(environ, _sr)
+        if service == "sqs":
+            # moto's SQS model is not thread-safe (DeleteMessage rebuilds the queue's message
+            # list: two concurrent deletes can bring a deleted message back, a send during a
+            # delete can be lost); SQS is. So SQS requests, and the control calls that touch
+            # the queues, run one at a time (events_queue.LOCK).
+            with events_queue.LOCK:
+                out = list(self.moto_app(environ, _sr))
+        else:
+            out = self.moto_app(environ, _sr)
         if service == "organizations" and not (action or "").startswith(("List", "Describe")):
             orgs.invalidate()  # the tree may have changed (MoveAccount, CreateAccount, ...)
         if service == "organizations" and action == "CloseAccount" and entry["status"] == 200:
@@ -537,6 +545,21 @@ class FidelityApp:
             return 200, {"holds": self.holds.dump()}
         if path == "/release" and method == "POST":
             return 200, {"released": self.holds.release(body.get("id")), "holds": self.holds.dump()}
+        if path.startswith("/events/") and method == "POST":
+            # template.yaml's rules -> OrgEventsQueue -> the event source mapping (events_queue.py).
+            account = _acct(body.get("account_id") or DEFAULT_ACCOUNT_ID)
+            region = str(body.get("region") or "us-east-1")
+            try:
+                if path == "/events/queue":
+                    return 200, events_queue.setup(account, region)
+                if path == "/events/put":
+                    if "event" not in body:
+                        raise ControlError(400, 'body needs "event": the EventBridge event, as a JSON object')
+                    return 200, events_queue.put(body["event"], account, region)
+                if path == "/events/elapse":
+                    return 200, events_queue.elapse(account, region)
+            except eventbridge.PatternError as e:
+                raise ControlError(400, f"template.yaml: {e}") from None
         if path == "/health":
             return 200, {"ok": True}
         raise ControlError(404, f"no control endpoint {method} /_fidelity{path}")

@@ -76,6 +76,12 @@ def request_for(service: str, action: str | None, params: dict[str, Any], region
         return iam.Request(act, [str(params.get("PolicyArn"))])
     if service == "iam" and name == "GetOpenIDConnectProvider":
         return iam.Request(act, [str(params.get("OpenIDConnectProviderArn"))])
+    if service == "sqs" and params.get("QueueUrl"):
+        # Every SQS action on a queue is authorized against the queue's ARN (Service
+        # Authorization Reference, Amazon SQS: resource type "queue",
+        # arn:${Partition}:sqs:${Region}:${Account}:${QueueName}); the URL ends /<account>/<name>.
+        account_id, queue = str(params["QueueUrl"]).rstrip("/").split("/")[-2:]
+        return iam.Request(act, [f"arn:{PARTITION}:sqs:{region}:{account_id}:{queue}"])
     if service == "sts" and name == "AssumeRole":
         return iam.Request(act, [str(params.get("RoleArn"))])
     # ListOpenIDConnectProviders, DescribeTrails, ...: no resource type.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::{AutoDeployment, Capability, Parameter, PermissionModels};
+use e2e::esm::Options;
 use e2e::lambda::{LambdaStub, ResponseSink};
 use e2e::{repo_root, Deployment, Function, TestBed, STACK_SET};
 use serde_json::{json, Value};
@@ -226,19 +227,49 @@ async fn main() {
         "sourceParentId": f.root(),
         "destinationParentId": f.ou("Root/Prod/EU"),
     });
-    // As AWS delivers it: the rule puts the event on OrgEventsQueue, and the event source
-    // mapping hands the function an SQS batch whose record's body is the event.
-    let delivery = e2e::queue::sqs_batch(&[mv]);
-    println!("delivered as the events queue does: one SQS batch, its record's body the event");
-    match run(&stub2, delivery).await {
-        Ok(summary) => {
-            println!("org-events summary:");
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&summary).unwrap_or_default()
-            );
+    // As AWS delivers it: template.yaml's rule puts the event on OrgEventsQueue, and the event
+    // source mapping's poller hands the function an SQS batch whose record's body is the event.
+    let queue = bed.org_events_queue().await;
+    let rules = queue.put(&mv).await;
+    println!("EventBridge: rule {rules:?} of template.yaml put the event on OrgEventsQueue");
+    let poller = queue
+        .lambda_poller(
+            &bed,
+            Options {
+                time_scale: 0.05,
+                ..Options::default()
+            },
+        )
+        .await;
+    let report = {
+        let stub = stub2.clone();
+        poller
+            .drain(move |delivery| {
+                let stub = stub.clone();
+                async move { run(&stub, delivery).await.map_err(|e| e.to_string()) }
+            })
+            .await
+    };
+    println!(
+        "the event source mapping's poller: {} batch(es) of {:?} message(s)",
+        report.deliveries.len(),
+        report
+            .deliveries
+            .iter()
+            .map(|d| d.message_ids.len())
+            .collect::<Vec<_>>()
+    );
+    for d in &report.deliveries {
+        match &d.result {
+            Ok(summary) => {
+                println!("org-events summary:");
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(summary).unwrap_or_default()
+                );
+            }
+            Err(e) => println!("org-events failed: {e}"),
         }
-        Err(e) => println!("org-events failed: {e}"),
     }
     let _ = oe.kill().await;
     print_instances(&bed, &f).await;

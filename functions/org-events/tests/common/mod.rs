@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use e2e::esm::{Options, OrgEventsQueue, Report};
 use e2e::{Deployment, Fixture, Function, TestBed, REGION, STACK_SET};
 use org_events::time::{format_rfc3339, now_epoch};
 use org_events::{Config, Handler, HandlerError, Invocation, Summary};
@@ -273,6 +275,31 @@ impl World {
         } else {
             self.f.ou(p)
         }
+    }
+}
+
+/// The batching window in these tests: the template's 20 s played as 1 s (the events are on the
+/// queue before the poller starts, so any window gathers them).
+pub const QUICK: f64 = 0.05;
+
+/// Hands what is on `queue` to the world's handler (a warm instance), as the event source
+/// mapping does (`e2e::esm`), until the queue is empty.
+pub async fn deliver(w: &Arc<World>, queue: &OrgEventsQueue, options: Options) -> Report<Summary> {
+    let poller = queue.lambda_poller(&w.bed, options).await;
+    let w = w.clone();
+    poller
+        .drain(move |event| {
+            let w = w.clone();
+            async move { w.try_invoke(&event).await.map_err(|e| e.to_string()) }
+        })
+        .await
+}
+
+/// Options with the quick window.
+pub fn quick() -> Options {
+    Options {
+        time_scale: QUICK,
+        ..Options::default()
     }
 }
 
