@@ -39,7 +39,7 @@ pub fn print(line: &str) {
     println!("{line}");
 }
 
-/// Metric names (the README lists them; the template's alarms use them).
+/// Metric names (docs/operate.md lists them; the template's alarms use them).
 pub mod names {
     pub const ACCOUNTS_IN_SCOPE: &str = "AccountsInScope";
     pub const ACCOUNTS_ENROLLED: &str = "AccountsEnrolled";
