@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 use shared::adapters::CfnStackSets;
 use shared::core::StackInstance;
 use shared::ports::{
-    AwsResult, OpKind, Operation, OperationResult, StackSetApi, StackSetInfo, Targets,
+    AwsResult, OpKind, Operation, OperationResult, ReadsThrough, StackSetInfo, StackSetReader,
+    StackSetWriter, Targets,
 };
 
 fn ids(f: &Fixture, names: &[&str]) -> Vec<String> {
@@ -109,23 +110,14 @@ struct Interloper {
     left: AtomicU32,
 }
 
-impl StackSetApi for Interloper {
-    fn set_call_as(&self, call_as: shared::core::CallAs) {
-        self.inner.set_call_as(call_as)
+impl ReadsThrough for Interloper {
+    type Reader = CfnStackSets;
+    fn reader(&self) -> &CfnStackSets {
+        &self.inner
     }
-    async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
-        self.inner.describe(name).await
-    }
-    async fn instances(&self, name: &str) -> AwsResult<Vec<StackInstance>> {
-        self.inner.instances(name).await
-    }
-    async fn instances_of(
-        &self,
-        name: &str,
-        accounts: &[shared::core::AccountId],
-    ) -> AwsResult<Vec<StackInstance>> {
-        self.inner.instances_of(name, accounts).await
-    }
+}
+
+impl StackSetWriter for Interloper {
     async fn start(
         &self,
         name: &str,
@@ -148,15 +140,6 @@ impl StackSetApi for Interloper {
         self.inner
             .start(name, kind, targets, regions, operation_id)
             .await
-    }
-    async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
-        self.inner.operation(name, id).await
-    }
-    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
-        self.inner.recent_operations(name, max).await
-    }
-    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
-        self.inner.operation_results(name, id).await
     }
 }
 
@@ -422,7 +405,7 @@ async fn a_continuation_that_gives_up_answers_the_live_id_its_first_invocation_e
 /// The real StackSet adapter, with a bug that panics once an operation has been started.
 struct PanicsAfterStart(CfnStackSets);
 
-impl StackSetApi for PanicsAfterStart {
+impl StackSetReader for PanicsAfterStart {
     fn set_call_as(&self, call_as: shared::core::CallAs) {
         self.0.set_call_as(call_as)
     }
@@ -439,6 +422,18 @@ impl StackSetApi for PanicsAfterStart {
     ) -> AwsResult<Vec<StackInstance>> {
         self.0.instances_of(name, accounts).await
     }
+    async fn operation(&self, _: &str, _: &str) -> AwsResult<Operation> {
+        panic!("simulated bug after the operation started")
+    }
+    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
+        self.0.recent_operations(name, max).await
+    }
+    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
+        self.0.operation_results(name, id).await
+    }
+}
+
+impl StackSetWriter for PanicsAfterStart {
     async fn start(
         &self,
         name: &str,
@@ -450,15 +445,6 @@ impl StackSetApi for PanicsAfterStart {
         self.0
             .start(name, kind, targets, regions, operation_id)
             .await
-    }
-    async fn operation(&self, _: &str, _: &str) -> AwsResult<Operation> {
-        panic!("simulated bug after the operation started")
-    }
-    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
-        self.0.recent_operations(name, max).await
-    }
-    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
-        self.0.operation_results(name, id).await
     }
 }
 
