@@ -17,7 +17,8 @@ use shared::doctor::{
     PORT_OIDC_URL,
 };
 use shared::ports::{
-    AwsError, CloudTrailApi, IamApi, IdentityApi, OrgInfo, OrganizationsApi, QuotaApi, StackSetApi,
+    AwsError, CloudTrailApi, IamApi, IdentityApi, OrgInfo, OrganizationsApi, QuotaApi,
+    StackSetReader,
 };
 use shared::preflight::{registration, STACKSETS_PRINCIPAL};
 use shared::read::{read_org, DEFAULT_CONCURRENCY};

@@ -16,7 +16,7 @@ use shared::core::{
     PlanPolicy, Preview, PreviewRow, Scope,
 };
 use shared::engine::{Engine, EngineConfig};
-use shared::ports::{StackSetApi, StackSetInfo, TokioClock};
+use shared::ports::{StackSetInfo, StackSetReader, TokioClock};
 use shared::preflight::deploy_mode;
 use shared::read::{read_org, DEFAULT_CONCURRENCY};
 

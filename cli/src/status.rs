@@ -16,7 +16,7 @@ use shared::core::{
     OrgTree, Reason, Scope, StackInstance,
 };
 use shared::engine::{is_oidc_reuse, is_own_change, is_scheduled_check, EngineError};
-use shared::ports::{AwsError, Operation, OrganizationsApi, StackSetApi, StackSetInfo};
+use shared::ports::{AwsError, Operation, OrganizationsApi, StackSetInfo, StackSetReader};
 use shared::preflight::deploy_mode;
 use shared::read::{read_org, DEFAULT_CONCURRENCY};
 

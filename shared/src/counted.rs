@@ -1,6 +1,6 @@
 //! Counts the AWS calls made through the ports, for the functions' metrics
 //! (`OrganizationsCalls`, `CloudFormationCalls`). A decorator: it adds no call and changes no
-//! answer. A listing the port returns whole (`StackSetApi::instances`, and
+//! answer. A listing the port returns whole (`StackSetReader::instances`, and
 //! `OrganizationsApi::roots`, `parent_of`, `delegated_admins`, `service_access_enabled`) counts as one call,
 //! whatever its number of pages.
 
@@ -11,7 +11,7 @@ use crate::core::{Account, AccountId, AccountState, OrgNode, StackInstance};
 use crate::metrics::Calls;
 use crate::ports::{
     AwsResult, OpKind, Operation, OperationResult, OrgInfo, OrganizationsApi, Page, ParentRef,
-    StackSetApi, StackSetInfo, Targets,
+    StackSetInfo, StackSetReader, StackSetWriter, Targets,
 };
 
 /// Running totals, shared between the wrapped clients and the handler that reports them.
@@ -93,7 +93,7 @@ impl<T: OrganizationsApi> OrganizationsApi for Counted<T> {
     }
 }
 
-impl<T: StackSetApi> StackSetApi for Counted<T> {
+impl<T: StackSetReader> StackSetReader for Counted<T> {
     fn set_call_as(&self, call_as: crate::core::CallAs) {
         self.inner.set_call_as(call_as)
     }
@@ -110,6 +110,18 @@ impl<T: StackSetApi> StackSetApi for Counted<T> {
     ) -> AwsResult<Vec<StackInstance>> {
         self.cfn().instances_of(name, accounts).await
     }
+    async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
+        self.cfn().operation(name, id).await
+    }
+    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
+        self.cfn().recent_operations(name, max).await
+    }
+    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
+        self.cfn().operation_results(name, id).await
+    }
+}
+
+impl<T: StackSetWriter> StackSetWriter for Counted<T> {
     async fn start(
         &self,
         name: &str,
@@ -121,14 +133,5 @@ impl<T: StackSetApi> StackSetApi for Counted<T> {
         self.cfn()
             .start(name, kind, targets, regions, operation_id)
             .await
-    }
-    async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
-        self.cfn().operation(name, id).await
-    }
-    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
-        self.cfn().recent_operations(name, max).await
-    }
-    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
-        self.cfn().operation_results(name, id).await
     }
 }

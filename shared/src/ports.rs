@@ -193,14 +193,15 @@ impl OpKind {
     }
 }
 
-/// Read and change one service-managed StackSet's instances.
+/// Read one service-managed StackSet: how it is set up, its instances, its operations.
 ///
 /// Every call carries the port's `CallAs` (AWS's `CallAs` parameter): `SELF` until
-/// [`StackSetApi::set_call_as`] says otherwise. A delegated administrator must send
+/// [`StackSetReader::set_call_as`] says otherwise. A delegated administrator must send
 /// `DELEGATED_ADMIN` on every StackSet call, or AWS answers "StackSet ... not found".
-pub trait StackSetApi: Send + Sync {
-    /// The `CallAs` of every later call; set once per request, from the deployment's
-    /// declared mode (`core::Declared`), which the preflight has checked against the facts.
+pub trait StackSetReader: Send + Sync {
+    /// The `CallAs` of every later call (reads and [`StackSetWriter::start`]); set once per
+    /// request, from the deployment's declared mode (`core::Declared`), which the preflight
+    /// has checked against the facts.
     fn set_call_as(&self, call_as: CallAs);
     /// `NotFound` when the StackSet does not exist.
     fn describe(&self, name: &str) -> impl Future<Output = AwsResult<StackSetInfo>> + Send;
@@ -213,15 +214,6 @@ pub trait StackSetApi: Send + Sync {
         name: &str,
         accounts: &[AccountId],
     ) -> impl Future<Output = AwsResult<Vec<StackInstance>>> + Send;
-    /// Starts Create/Update/Delete; returns the operation ID.
-    fn start(
-        &self,
-        name: &str,
-        kind: OpKind,
-        targets: &Targets,
-        regions: &[String],
-        operation_id: &str,
-    ) -> impl Future<Output = AwsResult<String>> + Send;
     fn operation(&self, name: &str, id: &str) -> impl Future<Output = AwsResult<Operation>> + Send;
     /// The `max` most recent operations, newest first by `CreationTimestamp`
     /// (`core::operations::newest_first`): every page of `ListStackSetOperations` is read, since
@@ -237,6 +229,69 @@ pub trait StackSetApi: Send + Sync {
         name: &str,
         id: &str,
     ) -> impl Future<Output = AwsResult<Vec<OperationResult>>> + Send;
+}
+
+/// Change one service-managed StackSet's instances: the one mutating call.
+pub trait StackSetWriter: Send + Sync {
+    /// Starts Create/Update/Delete (or a drift detection); returns the operation ID.
+    fn start(
+        &self,
+        name: &str,
+        kind: OpKind,
+        targets: &Targets,
+        regions: &[String],
+        operation_id: &str,
+    ) -> impl Future<Output = AwsResult<String>> + Send;
+}
+
+/// Read and change one service-managed StackSet: what the engine takes. Every type that is
+/// both a [`StackSetReader`] and a [`StackSetWriter`] is one.
+pub trait StackSetApi: StackSetReader + StackSetWriter {}
+
+impl<T: StackSetReader + StackSetWriter> StackSetApi for T {}
+
+/// A wrapper that intercepts writes only ([`StackSetWriter::start`]) and reads through what
+/// it wraps: it implements this and [`StackSetWriter`], and is a [`StackSetReader`] by the
+/// one forwarding below.
+pub trait ReadsThrough: Send + Sync {
+    type Reader: StackSetReader;
+    fn reader(&self) -> &Self::Reader;
+}
+
+impl<T: ReadsThrough> StackSetReader for T {
+    fn set_call_as(&self, call_as: CallAs) {
+        self.reader().set_call_as(call_as)
+    }
+    fn describe(&self, name: &str) -> impl Future<Output = AwsResult<StackSetInfo>> + Send {
+        self.reader().describe(name)
+    }
+    fn instances(&self, name: &str) -> impl Future<Output = AwsResult<Vec<StackInstance>>> + Send {
+        self.reader().instances(name)
+    }
+    fn instances_of(
+        &self,
+        name: &str,
+        accounts: &[AccountId],
+    ) -> impl Future<Output = AwsResult<Vec<StackInstance>>> + Send {
+        self.reader().instances_of(name, accounts)
+    }
+    fn operation(&self, name: &str, id: &str) -> impl Future<Output = AwsResult<Operation>> + Send {
+        self.reader().operation(name, id)
+    }
+    fn recent_operations(
+        &self,
+        name: &str,
+        max: i32,
+    ) -> impl Future<Output = AwsResult<Vec<Operation>>> + Send {
+        self.reader().recent_operations(name, max)
+    }
+    fn operation_results(
+        &self,
+        name: &str,
+        id: &str,
+    ) -> impl Future<Output = AwsResult<Vec<OperationResult>>> + Send {
+        self.reader().operation_results(name, id)
+    }
 }
 
 /// The CloudFormation stack this integration was deployed with, as `DescribeStacks` gives it.

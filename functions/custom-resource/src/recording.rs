@@ -4,9 +4,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use shared::core::{AccountId, StackInstance};
 use shared::ports::{
-    AwsError, AwsResult, OpKind, Operation, OperationResult, StackSetApi, StackSetInfo, Targets,
+    AwsError, AwsResult, OpKind, ReadsThrough, StackSetReader, StackSetWriter, Targets,
 };
 
 /// What one request did to the StackSet so far. Lives outside the work's future, so that it
@@ -56,27 +55,14 @@ pub struct Recording<'a, S> {
     pub mutations: &'a Mutations,
 }
 
-impl<S: StackSetApi> StackSetApi for Recording<'_, S> {
-    fn set_call_as(&self, call_as: shared::core::CallAs) {
-        self.inner.set_call_as(call_as)
+impl<S: StackSetReader> ReadsThrough for Recording<'_, S> {
+    type Reader = S;
+    fn reader(&self) -> &S {
+        self.inner
     }
+}
 
-    async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
-        self.inner.describe(name).await
-    }
-
-    async fn instances(&self, name: &str) -> AwsResult<Vec<StackInstance>> {
-        self.inner.instances(name).await
-    }
-
-    async fn instances_of(
-        &self,
-        name: &str,
-        accounts: &[AccountId],
-    ) -> AwsResult<Vec<StackInstance>> {
-        self.inner.instances_of(name, accounts).await
-    }
-
+impl<S: StackSetWriter> StackSetWriter for Recording<'_, S> {
     async fn start(
         &self,
         name: &str,
@@ -106,18 +92,6 @@ impl<S: StackSetApi> StackSetApi for Recording<'_, S> {
         self.mutations.in_flight.fetch_sub(1, Ordering::SeqCst);
         r
     }
-
-    async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
-        self.inner.operation(name, id).await
-    }
-
-    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
-        self.inner.recent_operations(name, max).await
-    }
-
-    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
-        self.inner.operation_results(name, id).await
-    }
 }
 
 #[cfg(test)]
@@ -127,17 +101,7 @@ mod tests {
     /// A StackSet API whose `start` answers what it is told to.
     struct Answers(AwsResult<String>);
 
-    impl StackSetApi for Answers {
-        fn set_call_as(&self, _: shared::core::CallAs) {}
-        async fn describe(&self, _: &str) -> AwsResult<StackSetInfo> {
-            unreachable!()
-        }
-        async fn instances(&self, _: &str) -> AwsResult<Vec<StackInstance>> {
-            unreachable!()
-        }
-        async fn instances_of(&self, _: &str, _: &[AccountId]) -> AwsResult<Vec<StackInstance>> {
-            unreachable!()
-        }
+    impl StackSetWriter for Answers {
         async fn start(
             &self,
             _: &str,
@@ -147,15 +111,6 @@ mod tests {
             _: &str,
         ) -> AwsResult<String> {
             self.0.clone()
-        }
-        async fn operation(&self, _: &str, _: &str) -> AwsResult<Operation> {
-            unreachable!()
-        }
-        async fn recent_operations(&self, _: &str, _: i32) -> AwsResult<Vec<Operation>> {
-            unreachable!()
-        }
-        async fn operation_results(&self, _: &str, _: &str) -> AwsResult<Vec<OperationResult>> {
-            unreachable!()
         }
     }
 

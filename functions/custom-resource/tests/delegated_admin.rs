@@ -205,7 +205,7 @@ async fn create_update_and_delete_work_alike_from_the_management_account_and_a_d
 #[tokio::test]
 async fn the_stack_sets_arn_carries_the_management_accounts_id_in_delegated_administrator_mode() {
     let d = Deployed::new(DeployAs::DelegatedAdmin).await;
-    let info = shared::ports::StackSetApi::describe(
+    let info = shared::ports::StackSetReader::describe(
         &CfnStackSets::calling_as(
             &d.bed
                 .member_config(&DeployAs::DelegatedAdmin.account(&d.f))

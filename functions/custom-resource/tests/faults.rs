@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use common::{
@@ -14,10 +14,7 @@ use custom_resource::handler::Reinvoker;
 use e2e::{Fixture, STACK_SET};
 use serde_json::{json, Value};
 use shared::adapters::CfnStackSets;
-use shared::core::StackInstance;
-use shared::ports::{
-    AwsResult, OpKind, Operation, OperationResult, StackSetApi, StackSetInfo, Targets,
-};
+use test_support::{Interloper, PanickingOrg, PanicsAfterStart};
 
 fn ids(f: &Fixture, names: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = names.iter().map(|n| f.account(n)).collect();
@@ -98,66 +95,6 @@ async fn per_account_failures_fail_the_resource_with_advice_naming_each_account(
     assert_eq!(with_status(&r.bed, "OUTDATED").await, failed);
     assert_eq!(r.bed.instance_accounts(STACK_SET).await, ids(&f, PROD));
     assert_eq!(answer["PhysicalResourceId"], json!(live_id()), "{answer}");
-}
-
-/// The real StackSet adapter, but another client starts a drift detection on the StackSet
-/// just before each of the function's first `times` mutating calls: AWS answers them
-/// `OperationInProgressException` for certain.
-struct Interloper {
-    inner: CfnStackSets,
-    other: aws_sdk_cloudformation::Client,
-    left: AtomicU32,
-}
-
-impl StackSetApi for Interloper {
-    fn set_call_as(&self, call_as: shared::core::CallAs) {
-        self.inner.set_call_as(call_as)
-    }
-    async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
-        self.inner.describe(name).await
-    }
-    async fn instances(&self, name: &str) -> AwsResult<Vec<StackInstance>> {
-        self.inner.instances(name).await
-    }
-    async fn instances_of(
-        &self,
-        name: &str,
-        accounts: &[shared::core::AccountId],
-    ) -> AwsResult<Vec<StackInstance>> {
-        self.inner.instances_of(name, accounts).await
-    }
-    async fn start(
-        &self,
-        name: &str,
-        kind: OpKind,
-        targets: &Targets,
-        regions: &[String],
-        operation_id: &str,
-    ) -> AwsResult<String> {
-        let n = self.left.load(Ordering::SeqCst);
-        if n > 0 {
-            self.left.store(n - 1, Ordering::SeqCst);
-            self.other
-                .detect_stack_set_drift()
-                .stack_set_name(name)
-                .operation_id(format!("someone-else-{n}"))
-                .send()
-                .await
-                .expect("the StackSet is idle when the function calls");
-        }
-        self.inner
-            .start(name, kind, targets, regions, operation_id)
-            .await
-    }
-    async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
-        self.inner.operation(name, id).await
-    }
-    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
-        self.inner.recent_operations(name, max).await
-    }
-    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
-        self.inner.operation_results(name, id).await
-    }
 }
 
 #[tokio::test]
@@ -419,49 +356,6 @@ async fn a_continuation_that_gives_up_answers_the_live_id_its_first_invocation_e
     );
 }
 
-/// The real StackSet adapter, with a bug that panics once an operation has been started.
-struct PanicsAfterStart(CfnStackSets);
-
-impl StackSetApi for PanicsAfterStart {
-    fn set_call_as(&self, call_as: shared::core::CallAs) {
-        self.0.set_call_as(call_as)
-    }
-    async fn describe(&self, name: &str) -> AwsResult<StackSetInfo> {
-        self.0.describe(name).await
-    }
-    async fn instances(&self, name: &str) -> AwsResult<Vec<StackInstance>> {
-        self.0.instances(name).await
-    }
-    async fn instances_of(
-        &self,
-        name: &str,
-        accounts: &[shared::core::AccountId],
-    ) -> AwsResult<Vec<StackInstance>> {
-        self.0.instances_of(name, accounts).await
-    }
-    async fn start(
-        &self,
-        name: &str,
-        kind: OpKind,
-        targets: &Targets,
-        regions: &[String],
-        operation_id: &str,
-    ) -> AwsResult<String> {
-        self.0
-            .start(name, kind, targets, regions, operation_id)
-            .await
-    }
-    async fn operation(&self, _: &str, _: &str) -> AwsResult<Operation> {
-        panic!("simulated bug after the operation started")
-    }
-    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
-        self.0.recent_operations(name, max).await
-    }
-    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
-        self.0.operation_results(name, id).await
-    }
-}
-
 #[tokio::test]
 async fn a_panic_after_the_create_started_answers_the_live_id() {
     let r = rig().await;
@@ -512,59 +406,6 @@ async fn a_request_that_cannot_be_read_is_still_answered() {
         .as_str()
         .unwrap()
         .contains("Malformed custom resource request"));
-}
-
-/// An Organizations client that panics: stands for any bug in the function.
-struct PanickingOrg;
-
-impl shared::ports::OrganizationsApi for PanickingOrg {
-    async fn describe_organization(&self) -> shared::ports::AwsResult<shared::ports::OrgInfo> {
-        panic!("simulated bug")
-    }
-    async fn list_ous_page(
-        &self,
-        _: &str,
-        _: Option<String>,
-    ) -> shared::ports::AwsResult<shared::ports::Page<shared::core::OrgNode>> {
-        unreachable!()
-    }
-    async fn list_accounts_page(
-        &self,
-        _: &str,
-        _: Option<String>,
-    ) -> shared::ports::AwsResult<shared::ports::Page<shared::core::Account>> {
-        unreachable!()
-    }
-    async fn list_all_accounts_page(
-        &self,
-        _: Option<String>,
-    ) -> shared::ports::AwsResult<shared::ports::Page<shared::core::Account>> {
-        panic!("simulated bug")
-    }
-    async fn parent_of(&self, _: &str) -> shared::ports::AwsResult<shared::ports::ParentRef> {
-        unreachable!()
-    }
-    async fn ou_name(&self, _: &str) -> shared::ports::AwsResult<String> {
-        unreachable!()
-    }
-    async fn describe_account(
-        &self,
-        _: &shared::core::AccountId,
-    ) -> shared::ports::AwsResult<(String, shared::core::AccountState)> {
-        unreachable!()
-    }
-    async fn service_access_enabled(&self, _: &str) -> shared::ports::AwsResult<bool> {
-        unreachable!()
-    }
-    async fn roots(&self) -> shared::ports::AwsResult<Vec<shared::core::OrgNode>> {
-        unreachable!()
-    }
-    async fn delegated_admins(
-        &self,
-        _: &str,
-    ) -> shared::ports::AwsResult<Vec<shared::core::AccountId>> {
-        unreachable!()
-    }
 }
 
 #[tokio::test]

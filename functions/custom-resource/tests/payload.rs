@@ -1,7 +1,7 @@
 //! Lambda's asynchronous payload limit (issue 20, section 4). A wait that outlasts an
 //! invocation continues in an asynchronous self-invocation whose payload Lambda refuses over
 //! 262,144 bytes (`custom_resource::payload`). These tests drive the handler in process, on an
-//! organization of 10,000 and 100,000 accounts (`bench`'s in-process organization and
+//! organization of 10,000 and 100,000 accounts (`test-support`'s in-process organization and
 //! StackSet), through the test bed's Lambda (`e2e::lambda::LambdaStub`), which refuses an
 //! oversize payload as Lambda does: every continuation is sent by the real re-invoker (the
 //! SDK's `Invoke`) and taken from the stub's queue for the next invocation.
@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bench::{MemOrg, MemStackSet, Tree};
 use common::{live_id, props, request, FixedIdentity};
 use custom_resource::aws::{HttpResponder, LambdaReinvoker};
 use custom_resource::handler::{
@@ -28,9 +27,10 @@ use serde_json::{json, Value};
 use shared::core::{Account, AccountId, AccountState, ChangeDetail, OrgNode};
 use shared::feed::MemoryFeed;
 use shared::ports::{
-    AwsError, AwsResult, Clock, OpKind, Operation, OperationResult, StackSetApi, StackSetInfo,
-    Targets,
+    AwsError, AwsResult, Clock, OpKind, Operation, OperationResult, StackSetInfo, StackSetReader,
+    StackSetWriter, Targets,
 };
+use test_support::{MemOrg, MemStackSet, Tree};
 
 const ROOT: &str = "r-pay1";
 const MANAGEMENT: &str = "111111111111";
@@ -90,7 +90,7 @@ impl Held {
     }
 }
 
-impl StackSetApi for Held {
+impl StackSetReader for Held {
     fn set_call_as(&self, c: shared::core::CallAs) {
         self.inner.set_call_as(c)
     }
@@ -106,26 +106,6 @@ impl StackSetApi for Held {
         accounts: &[AccountId],
     ) -> AwsResult<Vec<shared::core::StackInstance>> {
         self.inner.instances_of(name, accounts).await
-    }
-    async fn start(
-        &self,
-        name: &str,
-        kind: OpKind,
-        targets: &Targets,
-        regions: &[String],
-        operation_id: &str,
-    ) -> AwsResult<String> {
-        if !self.held.lock().unwrap().is_empty() {
-            return Err(AwsError::OperationInProgress);
-        }
-        let id = self
-            .inner
-            .start(name, kind, targets, regions, operation_id)
-            .await?;
-        if self.hold.load(Ordering::SeqCst) {
-            self.held.lock().unwrap().insert(id.clone());
-        }
-        Ok(id)
     }
     async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
         Ok(self.mask(self.inner.operation(name, id).await?))
@@ -147,6 +127,29 @@ impl StackSetApi for Held {
         let pages = results.len().div_ceil(100).max(1) as u32;
         self.result_pages.fetch_add(pages, Ordering::SeqCst);
         Ok(results)
+    }
+}
+
+impl StackSetWriter for Held {
+    async fn start(
+        &self,
+        name: &str,
+        kind: OpKind,
+        targets: &Targets,
+        regions: &[String],
+        operation_id: &str,
+    ) -> AwsResult<String> {
+        if !self.held.lock().unwrap().is_empty() {
+            return Err(AwsError::OperationInProgress);
+        }
+        let id = self
+            .inner
+            .start(name, kind, targets, regions, operation_id)
+            .await?;
+        if self.hold.load(Ordering::SeqCst) {
+            self.held.lock().unwrap().insert(id.clone());
+        }
+        Ok(id)
     }
 }
 

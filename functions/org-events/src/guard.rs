@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use shared::core::StackInstance;
 use shared::ports::{
     AwsError, AwsResult, OpKind, Operation, OperationResult, StackApi, StackSetApi, StackSetInfo,
-    StackState, Targets,
+    StackSetReader, StackSetWriter, StackState, Targets,
 };
 
 use crate::config::{Generation, StackPhase};
@@ -172,7 +172,7 @@ impl<S: StackSetApi, K: StackApi> Guarded<S, K> {
     }
 }
 
-impl<S: StackSetApi, K: StackApi> StackSetApi for Guarded<S, K> {
+impl<S: StackSetReader, K: StackApi> StackSetReader for Guarded<S, K> {
     fn set_call_as(&self, call_as: shared::core::CallAs) {
         self.inner.set_call_as(call_as)
     }
@@ -193,6 +193,26 @@ impl<S: StackSetApi, K: StackApi> StackSetApi for Guarded<S, K> {
         self.inner.instances_of(name, accounts).await
     }
 
+    async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
+        self.inner.operation(name, id).await
+    }
+
+    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
+        let ops = self.inner.recent_operations(name, max).await?;
+        self.with(|a| {
+            if a.baseline.is_none() {
+                a.baseline = Some(ops.first().map(|o| o.id.clone()));
+            }
+        });
+        Ok(ops)
+    }
+
+    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
+        self.inner.operation_results(name, id).await
+    }
+}
+
+impl<S: StackSetApi, K: StackApi> StackSetWriter for Guarded<S, K> {
     async fn start(
         &self,
         name: &str,
@@ -224,23 +244,5 @@ impl<S: StackSetApi, K: StackApi> StackSetApi for Guarded<S, K> {
             self.with(|a| a.own.push(id));
         }
         r
-    }
-
-    async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
-        self.inner.operation(name, id).await
-    }
-
-    async fn recent_operations(&self, name: &str, max: i32) -> AwsResult<Vec<Operation>> {
-        let ops = self.inner.recent_operations(name, max).await?;
-        self.with(|a| {
-            if a.baseline.is_none() {
-                a.baseline = Some(ops.first().map(|o| o.id.clone()));
-            }
-        });
-        Ok(ops)
-    }
-
-    async fn operation_results(&self, name: &str, id: &str) -> AwsResult<Vec<OperationResult>> {
-        self.inner.operation_results(name, id).await
     }
 }

@@ -45,7 +45,9 @@ use shared::engine::{
 };
 use shared::feed::{self, NoFeed, Put};
 use shared::metrics::{self, EventFigures, ReconcileFigures};
-use shared::ports::{AwsError, ChangeFeed, Clock, OpKind, OrganizationsApi, StackApi, StackSetApi};
+use shared::ports::{
+    AwsError, ChangeFeed, Clock, OpKind, OrganizationsApi, StackApi, StackSetApi, StackSetReader,
+};
 use thiserror::Error;
 
 use crate::config::{Config, ConfigError, Generation, StackPhase};

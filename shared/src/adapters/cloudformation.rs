@@ -13,7 +13,8 @@ use aws_smithy_types::DateTime;
 use crate::core::operations::newest_first;
 use crate::core::{AccountId, DetailedStatus, DriftStatus, InstanceStatus, StackInstance};
 use crate::ports::{
-    AwsError, AwsResult, OpKind, Operation, OperationResult, StackSetApi, StackSetInfo, Targets,
+    AwsError, AwsResult, OpKind, Operation, OperationResult, StackSetInfo, StackSetReader,
+    StackSetWriter, Targets,
 };
 
 use super::errors::classify;
@@ -278,7 +279,7 @@ fn secs(a: Option<&DateTime>, b: Option<&DateTime>) -> Option<f64> {
     Some(b?.as_secs_f64() - a?.as_secs_f64())
 }
 
-impl StackSetApi for CfnStackSets {
+impl StackSetReader for CfnStackSets {
     fn set_call_as(&self, call_as: crate::core::CallAs) {
         self.delegated.store(
             call_as == crate::core::CallAs::DelegatedAdmin,
@@ -368,80 +369,6 @@ impl StackSetApi for CfnStackSets {
         Ok(out)
     }
 
-    async fn start(
-        &self,
-        name: &str,
-        kind: OpKind,
-        targets: &Targets,
-        regions: &[String],
-        operation_id: &str,
-    ) -> AwsResult<String> {
-        let c = &self.client;
-        let dt = deployment_targets(targets);
-        let regions = regions.to_vec();
-        let started: AwsResult<Option<String>> = match kind {
-            OpKind::Create => c
-                .create_stack_instances()
-                .stack_set_name(name)
-                .call_as(self.call_as())
-                .deployment_targets(dt.clone())
-                .set_regions(Some(regions.clone()))
-                .operation_preferences(preferences())
-                .operation_id(operation_id)
-                .send()
-                .await
-                .map(|o| o.operation_id().map(str::to_owned))
-                .map_err(|e| classify("cloudformation", "CreateStackInstances", e)),
-            OpKind::Update => c
-                .update_stack_instances()
-                .stack_set_name(name)
-                .call_as(self.call_as())
-                .deployment_targets(dt.clone())
-                .set_parameter_overrides(parameter_overrides(targets))
-                .set_regions(Some(regions.clone()))
-                .operation_preferences(preferences())
-                .operation_id(operation_id)
-                .send()
-                .await
-                .map(|o| o.operation_id().map(str::to_owned))
-                .map_err(|e| classify("cloudformation", "UpdateStackInstances", e)),
-            OpKind::Delete => c
-                .delete_stack_instances()
-                .stack_set_name(name)
-                .call_as(self.call_as())
-                .deployment_targets(dt.clone())
-                .set_regions(Some(regions.clone()))
-                .operation_preferences(preferences())
-                .retain_stacks(targets.retain_stacks)
-                .operation_id(operation_id)
-                .send()
-                .await
-                .map(|o| o.operation_id().map(str::to_owned))
-                .map_err(|e| classify("cloudformation", "DeleteStackInstances", e)),
-            OpKind::DetectDrift => c
-                .detect_stack_set_drift()
-                .stack_set_name(name)
-                .call_as(self.call_as())
-                .operation_preferences(preferences())
-                .operation_id(operation_id)
-                .send()
-                .await
-                .map(|o| o.operation_id().map(str::to_owned))
-                .map_err(|e| classify("cloudformation", "DetectStackSetDrift", e)),
-        };
-        let id = match started {
-            Ok(id) => id.unwrap_or_else(|| operation_id.to_owned()),
-            // This process's own: an earlier delivery of the same request started it.
-            Err(AwsError::OperationIdExists) => {
-                self.remember(name, operation_id, kind, targets);
-                return Err(AwsError::OperationIdExists);
-            }
-            Err(e) => return Err(e),
-        };
-        self.remember(name, &id, kind, targets);
-        Ok(id)
-    }
-
     async fn operation(&self, name: &str, id: &str) -> AwsResult<Operation> {
         let out = self
             .client
@@ -527,6 +454,82 @@ impl StackSetApi for CfnStackSets {
             own.retain(|o| o.unlisted || o.awaits_results);
         }
         Ok(rows)
+    }
+}
+
+impl StackSetWriter for CfnStackSets {
+    async fn start(
+        &self,
+        name: &str,
+        kind: OpKind,
+        targets: &Targets,
+        regions: &[String],
+        operation_id: &str,
+    ) -> AwsResult<String> {
+        let c = &self.client;
+        let dt = deployment_targets(targets);
+        let regions = regions.to_vec();
+        let started: AwsResult<Option<String>> = match kind {
+            OpKind::Create => c
+                .create_stack_instances()
+                .stack_set_name(name)
+                .call_as(self.call_as())
+                .deployment_targets(dt.clone())
+                .set_regions(Some(regions.clone()))
+                .operation_preferences(preferences())
+                .operation_id(operation_id)
+                .send()
+                .await
+                .map(|o| o.operation_id().map(str::to_owned))
+                .map_err(|e| classify("cloudformation", "CreateStackInstances", e)),
+            OpKind::Update => c
+                .update_stack_instances()
+                .stack_set_name(name)
+                .call_as(self.call_as())
+                .deployment_targets(dt.clone())
+                .set_parameter_overrides(parameter_overrides(targets))
+                .set_regions(Some(regions.clone()))
+                .operation_preferences(preferences())
+                .operation_id(operation_id)
+                .send()
+                .await
+                .map(|o| o.operation_id().map(str::to_owned))
+                .map_err(|e| classify("cloudformation", "UpdateStackInstances", e)),
+            OpKind::Delete => c
+                .delete_stack_instances()
+                .stack_set_name(name)
+                .call_as(self.call_as())
+                .deployment_targets(dt.clone())
+                .set_regions(Some(regions.clone()))
+                .operation_preferences(preferences())
+                .retain_stacks(targets.retain_stacks)
+                .operation_id(operation_id)
+                .send()
+                .await
+                .map(|o| o.operation_id().map(str::to_owned))
+                .map_err(|e| classify("cloudformation", "DeleteStackInstances", e)),
+            OpKind::DetectDrift => c
+                .detect_stack_set_drift()
+                .stack_set_name(name)
+                .call_as(self.call_as())
+                .operation_preferences(preferences())
+                .operation_id(operation_id)
+                .send()
+                .await
+                .map(|o| o.operation_id().map(str::to_owned))
+                .map_err(|e| classify("cloudformation", "DetectStackSetDrift", e)),
+        };
+        let id = match started {
+            Ok(id) => id.unwrap_or_else(|| operation_id.to_owned()),
+            // This process's own: an earlier delivery of the same request started it.
+            Err(AwsError::OperationIdExists) => {
+                self.remember(name, operation_id, kind, targets);
+                return Err(AwsError::OperationIdExists);
+            }
+            Err(e) => return Err(e),
+        };
+        self.remember(name, &id, kind, targets);
+        Ok(id)
     }
 }
 
