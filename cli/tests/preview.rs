@@ -6,7 +6,6 @@
 mod common;
 
 use std::process::Output;
-use std::time::Duration;
 
 use common::*;
 use e2e::{Fixture, TestBed, REGION, STACK_SET};
@@ -65,10 +64,6 @@ fn plan_args(
     v
 }
 
-async fn cfn(bed: &TestBed) -> aws_sdk_cloudformation::Client {
-    aws_sdk_cloudformation::Client::new(&bed.sdk_config().await)
-}
-
 /// What the StackSet has now: instances for every account under `ous`, as a stack with that
 /// scope deployed them.
 async fn deploy(bed: &TestBed, f: &Fixture, ous: &[&str]) {
@@ -86,25 +81,7 @@ async fn deploy(bed: &TestBed, f: &Fixture, ous: &[&str]) {
         .send()
         .await
         .expect("CreateStackInstances");
-    tokio::time::sleep(e2e::operations_listing_lag()).await;
-    for _ in 0..100 {
-        let ops = cfn(bed)
-            .await
-            .list_stack_set_operations()
-            .stack_set_name(STACK_SET)
-            .send()
-            .await
-            .expect("ListStackSetOperations");
-        if ops
-            .summaries()
-            .iter()
-            .all(|o| o.status().map(|s| s.as_str()) != Some("RUNNING"))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("operation did not finish");
+    wait_idle(bed).await;
 }
 
 fn stderr(o: &Output) -> String {

@@ -2,15 +2,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use e2e::{Fixture, TestBed, REGION, STACK_SET};
 use serde_json::{json, Value};
-
-async fn cfn(bed: &TestBed) -> aws_sdk_cloudformation::Client {
-    aws_sdk_cloudformation::Client::new(&bed.sdk_config().await)
-}
 
 /// Deploys to Prod and Staging (a wider scope than the one status is asked about), with one
 /// injected failure, then waits for the operation.
@@ -37,29 +31,6 @@ async fn deploy(bed: &TestBed, f: &Fixture, op: &str) {
         .await
         .expect("CreateStackInstances");
     wait_idle(bed).await;
-}
-
-async fn wait_idle(bed: &TestBed) {
-    // The list is eventually consistent: the operations just started show only after its lag.
-    tokio::time::sleep(e2e::operations_listing_lag()).await;
-    for _ in 0..100 {
-        let ops = cfn(bed)
-            .await
-            .list_stack_set_operations()
-            .stack_set_name(STACK_SET)
-            .send()
-            .await
-            .expect("ListStackSetOperations");
-        if ops
-            .summaries()
-            .iter()
-            .all(|o| o.status().map(|s| s.as_str()) != Some("RUNNING"))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("operation did not finish");
 }
 
 fn status_args<'a>(f: &'a Fixture, extra: &[&'a str]) -> Vec<String> {

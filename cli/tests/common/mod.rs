@@ -239,3 +239,32 @@ pub async fn member_env(bed: &TestBed, account: &str) -> Vec<(&'static str, Stri
         ("AWS_SESSION_TOKEN", p.session_token),
     ]
 }
+
+/// A CloudFormation client on the test bed, as the test itself (not as the CLI's principal).
+pub async fn cfn(bed: &TestBed) -> aws_sdk_cloudformation::Client {
+    aws_sdk_cloudformation::Client::new(&bed.sdk_config().await)
+}
+
+/// Waits until no StackSet operation of `STACK_SET` is RUNNING.
+pub async fn wait_idle(bed: &TestBed) {
+    // The list is eventually consistent: the operations just started show only after its lag.
+    tokio::time::sleep(e2e::operations_listing_lag()).await;
+    for _ in 0..100 {
+        let ops = cfn(bed)
+            .await
+            .list_stack_set_operations()
+            .stack_set_name(e2e::STACK_SET)
+            .send()
+            .await
+            .expect("ListStackSetOperations");
+        if ops
+            .summaries()
+            .iter()
+            .all(|o| o.status().map(|s| s.as_str()) != Some("RUNNING"))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("operation did not finish");
+}
