@@ -223,6 +223,22 @@ mod tests {
 
     /// Accounts 1, 2 wanted (1 already has its instance), 3 excluded by the list (has one),
     /// 4 excluded (has none), 5 has one but is outside every target, 6 is gone.
+    /// The preview of `exp` against `instances`, planned as the stack's Update plans.
+    fn planned(
+        exp: &Expansion,
+        instances: &[StackInstance],
+        policy: &PlanPolicy,
+        unreachable: &BTreeSet<AccountId>,
+        outside: &Outside,
+    ) -> Preview {
+        let desired = Desired {
+            accounts: exp.account_ids(),
+            regions: ["us-east-1".to_owned()].into(),
+        };
+        let plan = plan_reaching(&desired, instances, &BTreeMap::new(), policy, unreachable);
+        preview(exp, &plan, instances, outside)
+    }
+
     fn run(on_leave: LeavePolicy, unreachable: &[u64]) -> Preview {
         let exp = Expansion {
             organization_id: "o-x".into(),
@@ -238,21 +254,10 @@ mod tests {
             .iter()
             .map(|n| inst(*n, DetailedStatus::Succeeded))
             .collect();
-        let desired = Desired {
-            accounts: exp.account_ids(),
-            regions: ["us-east-1".to_owned()].into(),
-        };
         let policy = PlanPolicy {
             on_leave,
             ..PlanPolicy::default()
         };
-        let plan = plan_reaching(
-            &desired,
-            &instances,
-            &BTreeMap::new(),
-            &policy,
-            &unreachable.iter().map(|n| id(*n)).collect(),
-        );
         let outside: Outside = [
             (
                 id(5),
@@ -264,7 +269,8 @@ mod tests {
             (id(6), (String::new(), NOT_IN_ORGANIZATION.to_owned())),
         ]
         .into();
-        preview(&exp, &plan, &instances, &outside)
+        let unreachable = unreachable.iter().map(|n| id(*n)).collect();
+        planned(&exp, &instances, &policy, &unreachable, &outside)
     }
 
     fn ids(rows: &[PreviewRow]) -> Vec<AccountId> {
@@ -330,18 +336,13 @@ mod tests {
             inst(1, DetailedStatus::Running),
             inst(2, DetailedStatus::Running),
         ];
-        let desired = Desired {
-            accounts: exp.account_ids(),
-            regions: ["us-east-1".to_owned()].into(),
-        };
-        let plan = plan_reaching(
-            &desired,
+        let p = planned(
+            &exp,
             &instances,
-            &BTreeMap::new(),
             &PlanPolicy::default(),
             &BTreeSet::new(),
+            &Outside::new(),
         );
-        let p = preview(&exp, &plan, &instances, &Outside::new());
         assert_eq!(ids(&p.loss), vec![id(2)]);
         assert!(
             p.loss[0].reason.ends_with(
@@ -364,18 +365,13 @@ mod tests {
             skipped: vec![],
         };
         let instances = vec![inst(1, DetailedStatus::Succeeded)];
-        let desired = Desired {
-            accounts: exp.account_ids(),
-            regions: ["us-east-1".to_owned()].into(),
-        };
-        let plan = plan_reaching(
-            &desired,
+        let p = planned(
+            &exp,
             &instances,
-            &BTreeMap::new(),
             &PlanPolicy::default(),
             &BTreeSet::new(),
+            &Outside::new(),
         );
-        let p = preview(&exp, &plan, &instances, &Outside::new());
         assert!(!p.has_changes());
         assert_eq!(ids(&p.unchanged), vec![id(1)]);
     }
