@@ -6,14 +6,14 @@
 //! stack's own update would plan it) read by `shared::core::preview`; this module only reads
 //! AWS and renders.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde_json::json;
 use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations};
 use shared::core::{
-    expand, plan_reaching, preview, AccountId, Declared, Desired, Expansion, LeavePolicy, OrgTree,
-    PlanPolicy, Preview, PreviewRow, Scope,
+    expand, plan_reaching, preview, Declared, Desired, Expansion, LeavePolicy, OrgTree, PlanPolicy,
+    Preview, PreviewRow, Scope,
 };
 use shared::engine::{Engine, EngineConfig};
 use shared::ports::{StackSetInfo, StackSetReader, TokioClock};
@@ -84,15 +84,7 @@ pub async fn compute(
         accounts: expansion.account_ids(),
         regions: [region.clone()].into(),
     };
-    let leaving: BTreeSet<AccountId> = if on_leave == LeavePolicy::Retain {
-        BTreeSet::new()
-    } else {
-        instances
-            .iter()
-            .filter(|i| !desired.accounts.contains(&i.account))
-            .map(|i| i.account.clone())
-            .collect()
-    };
+    let leaving = desired.leaving(&instances, on_leave);
     let unreachable = engine
         .unreachable(&leaving, &tree)
         .await
@@ -335,6 +327,7 @@ pub fn to_markdown(p: &Previewed) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::core::AccountId;
 
     #[test]
     fn a_cell_cannot_break_the_table_or_inject_markup() {

@@ -148,6 +148,26 @@ pub struct Desired {
     pub regions: BTreeSet<String>,
 }
 
+impl Desired {
+    /// The accounts whose instances would be deleted: those with an instance that are no
+    /// longer desired. None under RETAIN, where leaving accounts keep their instances whatever
+    /// their state (so nobody needs to look their state up).
+    pub fn leaving(
+        &self,
+        instances: &[StackInstance],
+        on_leave: LeavePolicy,
+    ) -> BTreeSet<AccountId> {
+        if on_leave == LeavePolicy::Retain {
+            return BTreeSet::new();
+        }
+        instances
+            .iter()
+            .filter(|i| !self.accounts.contains(&i.account))
+            .map(|i| i.account.clone())
+            .collect()
+    }
+}
+
 /// How to plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanPolicy {

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::{
-    expand, oidc_reuse, plan_reaching, AccountId, Acted, Desired, ExpandError, Expansion,
-    LeavePolicy, OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange, StackInstance,
+    expand, oidc_reuse, plan_reaching, AccountId, Acted, Desired, ExpandError, Expansion, OrgTree,
+    PlanPolicy, ReconcilePlan, Scope, ScopeChange, StackInstance,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo};
 use crate::read::{read_accounts, read_scope, ReadError, ReadStats, DEFAULT_CONCURRENCY};
@@ -306,17 +306,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         let instances = self
             .settled_instances(req.stack_set, req.deadline, only)
             .await?;
-        // Under RETAIN, leaving accounts keep their instances whatever their state: no need
-        // to look their state up.
-        let leaving: BTreeSet<AccountId> = if req.policy.on_leave == LeavePolicy::Retain {
-            BTreeSet::new()
-        } else {
-            instances
-                .iter()
-                .filter(|i| !desired.accounts.contains(&i.account))
-                .map(|i| i.account.clone())
-                .collect()
-        };
+        let leaving = desired.leaving(&instances, req.policy.on_leave);
         let unreachable = self.unreachable(&leaving, &tree).await?;
         let attempts = if req.user_change {
             BTreeMap::new()
