@@ -167,7 +167,7 @@ impl<O: OrganizationsApi, S: StackSetApi> Triage<'_, O, S> {
                 // Only this account's instances: one call, whatever the StackSet's size.
                 let instances = self
                     .stacksets
-                    .instances_of(&self.stack_set, std::slice::from_ref(account))
+                    .instances_of(self.stack_set, std::slice::from_ref(account))
                     .await?;
                 if instances.iter().any(|i| &i.account == account) {
                     return Ok(Decision::Reconcile(format!(
