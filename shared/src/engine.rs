@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::core::{
-    advise, expand, fit_ous, is_execution_role_denied, oidc_reuse, plan_reaching, reuse_oidc_note,
-    AccountId, AccountScope, AccountState, Acted, Batch, Desired, ExpandError, Expansion,
-    InstanceStatus, LeavePolicy, OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange,
+    advise, expand, fit_ous, is_execution_role_denied, oidc_reuse, plan, plan_reaching,
+    reuse_oidc_note, AccountId, AccountScope, AccountState, Acted, Batch, Desired, ExpandError,
+    Expansion, InstanceStatus, LeavePolicy, OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange,
     StackInstance, TargetId, MAX_OUS_PER_OPERATION, REUSE_OIDC_OVERRIDE,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo, Targets};
@@ -402,6 +402,32 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         accounts: &[AccountId],
     ) -> Result<Outcome, EngineError> {
         self.reconcile_in(req, Some(accounts)).await
+    }
+
+    /// What a pass would plan now, without waiting or acting: the scope's expansion (or what
+    /// its rules say about `only` these accounts) against the instances (theirs), by the same
+    /// planner. A preview: earlier failed attempts and reachability are not looked up.
+    pub async fn preview(
+        &self,
+        scope: &Scope,
+        stack_set: &str,
+        regions: &BTreeSet<String>,
+        policy: &PlanPolicy,
+        only: Option<&[AccountId]>,
+    ) -> Result<ReconcilePlan, EngineError> {
+        let (expansion, _) = match only {
+            None => self.expand(scope).await?,
+            Some(accounts) => self.expand_accounts(scope, accounts).await?,
+        };
+        let instances = match only {
+            None => self.stacksets.instances(stack_set).await?,
+            Some(accounts) => self.stacksets.instances_of(stack_set, accounts).await?,
+        };
+        let desired = Desired {
+            accounts: expansion.account_ids(),
+            regions: regions.clone(),
+        };
+        Ok(plan(&desired, &instances, &BTreeMap::new(), policy))
     }
 
     async fn reconcile_in(

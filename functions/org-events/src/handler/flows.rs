@@ -2,10 +2,10 @@
 //! schedule's (reconcile, then start a drift detection), and the reconcile pass they share,
 //! which goes on without listed accounts that left the organization.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 
-use shared::core::{plan, AccountId, Batch, Desired, ExpandError, PlanPolicy, Scope};
+use shared::core::{AccountId, Batch, ExpandError, PlanPolicy, Scope};
 use shared::engine::{EngineError, Outcome, Request};
 use shared::ports::{ChangeFeed, Clock, OpKind, OrganizationsApi, StackApi, StackSetApi};
 
@@ -20,40 +20,24 @@ type Preview = (Vec<Batch>, Vec<Batch>);
 impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
     Handler<O, S, C, K, F>
 {
-    /// Reads the organization and the instances and plans create/delete, without acting:
-    /// the whole scope, or `only` these accounts (what the scope's rules say about them, and
-    /// their instances). The engine's reads and the one planner; nothing re-decided here.
+    /// What a reconcile would create and delete now, without acting: the whole scope, or
+    /// `only` these accounts (the engine's preview: its reads and the one planner).
     async fn preview(
         &self,
         policy: &PlanPolicy,
         only: Option<&[AccountId]>,
     ) -> Result<Preview, EngineError> {
         let cfg = self.cfg();
-        let scope = cfg.scope.clone();
         let engine = self.engine();
-        let ((expansion, _), _) = without_departed(&scope, |scope| {
-            let engine = &engine;
+        let (p, _) = without_departed(&cfg.scope, |scope| {
+            let (engine, cfg) = (&engine, &cfg);
             async move {
-                match only {
-                    None => engine.expand(&scope).await,
-                    Some(accounts) => engine.expand_accounts(&scope, accounts).await,
-                }
+                engine
+                    .preview(&scope, &cfg.stack_set, &cfg.regions, policy, only)
+                    .await
             }
         })
         .await?;
-        let instances = match only {
-            None => self.stacksets.instances(&cfg.stack_set).await?,
-            Some(accounts) => {
-                self.stacksets
-                    .instances_of(&cfg.stack_set, accounts)
-                    .await?
-            }
-        };
-        let desired = Desired {
-            accounts: expansion.account_ids(),
-            regions: cfg.regions.clone(),
-        };
-        let p = plan(&desired, &instances, &BTreeMap::new(), policy);
         Ok((p.create, p.delete))
     }
 
