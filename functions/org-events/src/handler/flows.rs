@@ -100,12 +100,12 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
                 "an operation was still running at the deadline",
             ));
         }
+        let why = match only {
+            Some(_) => "the account changed",
+            None => "the scope changed",
+        };
         // Without a settle time, the reconcile's own read decides (one read, not two).
         if cfg.settle.is_zero() {
-            let why = match only {
-                Some(_) => "the account changed",
-                None => "the scope changed",
-            };
             return self.reconcile(c, inv, seed, policy, why, only).await;
         }
         let mut read_at = now_epoch();
@@ -146,13 +146,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             };
             return Ok(Summary::new(c, Disposition::NoChange, why));
         }
-        if let Some(accounts) = only {
-            return self
-                .reconcile(c, inv, seed, policy, "the account changed", Some(accounts))
-                .await;
-        }
-        self.reconcile(c, inv, seed, policy, "the scope changed", None)
-            .await
+        self.reconcile(c, inv, seed, policy, why, only).await
     }
 
     /// The schedule: reconcile first (creates, deletes, retries and drift repairs from the
