@@ -573,3 +573,32 @@ async fn a_scope_of_300_listed_accounts_deploys() {
     assert_eq!(s.accounts_added.len(), 300, "{s:?}");
     assert_eq!(sw.w.enrolled().await, ids);
 }
+
+/// `SETTLE_SECONDS` above 0: an event's change waits until the engine's preview of the
+/// event's accounts has stayed the same, then reconciles them; the same event again finds the
+/// preview empty and changes nothing.
+#[tokio::test]
+async fn with_a_settle_time_a_move_is_previewed_until_steady_then_reconciled() {
+    let sw = StackWorld::new("Root/Prod", "ALL", "", "0.2").await;
+    let s = sw.invoke(&schedule()).await.unwrap();
+    assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
+    let before = sw.w.enrolled().await;
+
+    let mv = sw.w.mv("staging-1", "Root/Staging", "Root/Prod").await;
+    let s = sw.invoke(&mv).await.unwrap();
+    assert_eq!(s.outcome, Disposition::Reconciled, "{s:?}");
+    let joined: Vec<String> = s.accounts_added.iter().map(|a| a.to_string()).collect();
+    assert_eq!(joined, sw.w.ids(&["staging-1"]), "{s:?}");
+    let mut want = before;
+    want.extend(sw.w.ids(&["staging-1"]));
+    want.sort();
+    assert_eq!(sw.w.enrolled().await, want);
+
+    let s = sw.invoke(&mv).await.unwrap();
+    assert_eq!(s.outcome, Disposition::NoChange, "{s:?}");
+    assert!(
+        s.reason.contains("already matches the scope for account"),
+        "{s:?}"
+    );
+    assert!(s.operations.is_empty(), "{s:?}");
+}

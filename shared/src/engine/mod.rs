@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::{
-    expand, oidc_reuse, plan_reaching, AccountId, Acted, Desired, ExpandError, Expansion, OrgTree,
-    PlanPolicy, ReconcilePlan, Scope, ScopeChange, StackInstance,
+    expand, oidc_reuse, plan, plan_reaching, AccountId, Acted, Desired, ExpandError, Expansion,
+    OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange, StackInstance,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo};
 use crate::read::{read_accounts, read_scope, ReadError, ReadStats, DEFAULT_CONCURRENCY};
@@ -273,6 +273,32 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         accounts: &[AccountId],
     ) -> Result<Outcome, EngineError> {
         self.reconcile_in(req, Some(accounts)).await
+    }
+
+    /// What a pass would plan now, without waiting or acting: the scope's expansion (or what
+    /// its rules say about `only` these accounts) against the instances (theirs), by the same
+    /// planner. A preview: earlier failed attempts and reachability are not looked up.
+    pub async fn preview(
+        &self,
+        scope: &Scope,
+        stack_set: &str,
+        regions: &BTreeSet<String>,
+        policy: &PlanPolicy,
+        only: Option<&[AccountId]>,
+    ) -> Result<ReconcilePlan, EngineError> {
+        let (expansion, _) = match only {
+            None => self.expand(scope).await?,
+            Some(accounts) => self.expand_accounts(scope, accounts).await?,
+        };
+        let instances = match only {
+            None => self.stacksets.instances(stack_set).await?,
+            Some(accounts) => self.stacksets.instances_of(stack_set, accounts).await?,
+        };
+        let desired = Desired {
+            accounts: expansion.account_ids(),
+            regions: regions.clone(),
+        };
+        Ok(plan(&desired, &instances, &BTreeMap::new(), policy))
     }
 
     async fn reconcile_in(
