@@ -28,8 +28,6 @@ pub const PORT_OIDC_URL: &str =
 pub const PORT_AUDIENCE: &str = "sts.amazonaws.com";
 /// The only region whose EventBridge sees AWS Organizations events (`core::regions`).
 pub use crate::core::regions::EVENTS_REGION;
-/// The template's default `IntegrationIdentifier`.
-pub const DEFAULT_INTEGRATION: &str = "aws-v3-multi";
 /// The tag every Port resource of the stack carries.
 pub const INTEGRATION_TAG: &str = "port:integration";
 

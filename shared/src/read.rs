@@ -104,7 +104,7 @@ type Task<'a> = Pin<Box<dyn Future<Output = Done> + Send + 'a>>;
 /// gives every account with its `State` in pages of 20, with no tree walk (pages + 2 calls,
 /// where the walk costs two pages per OU). Each account's recorded parent is then the root,
 /// which is all the scope's rules ask (every account is under it). `orgscope plan`, which
-/// draws the tree, reads it with [`read_org`] instead.
+/// draws the tree, reads it with [`read_target_subtrees`] instead.
 pub async fn read_scope<O: OrganizationsApi>(
     api: &O,
     scope: &Scope,
@@ -112,7 +112,7 @@ pub async fn read_scope<O: OrganizationsApi>(
 ) -> Result<(OrgTree, ReadStats), ReadError> {
     match scope.targets.iter().collect::<Vec<_>>().as_slice() {
         [root] if root.is_root() => read_whole_org(api, scope, root.as_str()).await,
-        _ => read_org(api, scope, concurrency).await,
+        _ => read_target_subtrees(api, scope, concurrency).await,
     }
 }
 
@@ -276,7 +276,7 @@ async fn read_whole_org<O: OrganizationsApi>(
 
 /// Reads the target subtrees (every page), the targets' ancestors, and the listed accounts
 /// that live elsewhere.
-pub async fn read_org<O: OrganizationsApi>(
+pub async fn read_target_subtrees<O: OrganizationsApi>(
     api: &O,
     scope: &Scope,
     concurrency: usize,

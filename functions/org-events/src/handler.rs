@@ -46,6 +46,7 @@ use shared::engine::{
 use shared::feed::{self, NoFeed, Put};
 use shared::metrics::{self, EventFigures, ReconcileFigures};
 use shared::ports::{AwsError, ChangeFeed, Clock, OpKind, OrganizationsApi, StackApi, StackSetApi};
+use shared::wall::epoch_ms;
 use thiserror::Error;
 
 use crate::config::{Config, ConfigError, Generation, StackPhase};
@@ -103,11 +104,9 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// From `Context.request_id` and `Context.deadline` (epoch milliseconds), minus a margin
-    /// to answer in.
-    pub fn from_lambda(request_id: &str, deadline_epoch_ms: u64) -> Self {
-        let now_ms = (now_epoch() * 1000.0) as u64;
-        let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
+    /// From `Context.request_id` and `Context::deadline()`, minus a margin to answer in.
+    pub fn from_lambda(request_id: &str, deadline: std::time::SystemTime) -> Self {
+        let left = shared::wall::left_until(deadline);
         let left = if left.is_zero() {
             // No deadline given (a local run): a generous default.
             Duration::from_secs(300)
@@ -1268,10 +1267,6 @@ fn named_in<'a>(events: impl Iterator<Item = &'a Classified>) -> BTreeSet<Accoun
     events
         .filter_map(|e| e.trigger.account().cloned())
         .collect()
-}
-
-fn epoch_ms() -> u64 {
-    (now_epoch() * 1000.0) as u64
 }
 
 fn ids(v: &[AccountId]) -> String {
