@@ -1,5 +1,6 @@
-//! `orgscope doctor`: gathers the facts (read-only calls only), lets `shared::doctor` judge
-//! them, and prints the checklist.
+//! `orgscope doctor`: gathers the facts (read-only calls only), lets the checks (`checks`, and
+//! `shared::doctor` for those the stack's preflight shares) judge them, and prints the
+//! checklist.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write;
@@ -11,10 +12,7 @@ use shared::adapters::iam::SdkIam;
 use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations, SdkQuotas};
 use shared::core::{decide, parse_role_policies, Declared, ModeFacts};
 use shared::core::{expand, Expansion, OrgTree, Scope, TargetId};
-use shared::doctor::{
-    checks, default_role_name, has_failure, organization_error, suggest, to_read, Check, Inputs,
-    KnownOu, RolePolicyFacts, Status, TargetFinding, EVENTS_REGION, PORT_OIDC_URL,
-};
+use shared::doctor::{has_failure, organization_error, Check, Status};
 use shared::metrics::DEFAULT_INTEGRATION_IDENTIFIER;
 use shared::ports::{
     AwsError, CloudTrailApi, IamApi, IdentityApi, OrgInfo, OrganizationsApi, QuotaApi, StackSetApi,
@@ -24,6 +22,19 @@ use shared::read::{read_target_subtrees, DEFAULT_CONCURRENCY};
 
 use crate::render::{plan_text, wrap, Paint};
 use crate::{parse_scope, Output, ScopeArgs, StackSetArgs};
+
+mod checks;
+mod cloudtrail;
+mod oidc;
+mod region;
+mod role_policies;
+mod targets;
+
+use checks::{
+    checks, default_role_name, to_read, Inputs, KnownOu, RolePolicyFacts, TargetFinding,
+    EVENTS_REGION, PORT_OIDC_URL,
+};
+use targets::suggest;
 
 /// The most OUs listed when looking for suggestions for an unknown OU.
 const SUGGEST_MAX_CALLS: usize = 200;
