@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use shared::adapters::{load_config, SdkOrganizations};
 use shared::core::{RawList, Scope};
-use shared::read::{read_org, DEFAULT_CONCURRENCY};
+use shared::read::{read_target_subtrees, DEFAULT_CONCURRENCY};
 
 /// Preview and check which AWS accounts receive Port's read-only role.
 ///
@@ -208,7 +208,7 @@ async fn plan(args: PlanArgs) -> ExitCode {
     };
     let conf = load_config().await;
     let org = SdkOrganizations::new(&conf);
-    let (tree, stats) = match read_org(&org, &scope, DEFAULT_CONCURRENCY).await {
+    let (tree, stats) = match read_target_subtrees(&org, &scope, DEFAULT_CONCURRENCY).await {
         Ok(x) => x,
         Err(e) => return fail(1, &e.to_string()),
     };

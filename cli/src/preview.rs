@@ -18,7 +18,7 @@ use shared::core::{
 use shared::engine::{Engine, EngineConfig};
 use shared::ports::{StackSetInfo, StackSetReader, TokioClock};
 use shared::preflight::deploy_mode;
-use shared::read::{read_org, DEFAULT_CONCURRENCY};
+use shared::read::{read_target_subtrees, DEFAULT_CONCURRENCY};
 
 use crate::render::{clip, wrap, Paint};
 use crate::status::{locate, Located};
@@ -75,7 +75,7 @@ pub async fn compute(
         .check_stack_set(stack_set)
         .await
         .map_err(|e| e.to_string())?;
-    let (mut tree, _) = read_org(&org, &scope, DEFAULT_CONCURRENCY)
+    let (mut tree, _) = read_target_subtrees(&org, &scope, DEFAULT_CONCURRENCY)
         .await
         .map_err(|e| e.to_string())?;
     let expansion = expand(&scope, &tree).map_err(|e| e.to_string())?;

@@ -18,7 +18,7 @@ use shared::core::{
 use shared::engine::{is_oidc_reuse, is_own_change, is_scheduled_check, EngineError};
 use shared::ports::{AwsError, Operation, OrganizationsApi, StackSetInfo, StackSetReader};
 use shared::preflight::deploy_mode;
-use shared::read::{read_org, DEFAULT_CONCURRENCY};
+use shared::read::{read_target_subtrees, DEFAULT_CONCURRENCY};
 
 use crate::render::{clip, wrap, Paint};
 use crate::{fail, parse_scope, Output, ScopeArgs, StackSetArgs};
@@ -448,7 +448,7 @@ pub async fn run(args: StatusArgs, color: bool) -> ExitCode {
         .map(|r| r.to_string())
         .unwrap_or_else(|| "no region".into());
     let name = args.stack_set.stack_set_name.clone();
-    let (mut tree, _) = match read_org(&org, &scope, DEFAULT_CONCURRENCY).await {
+    let (mut tree, _) = match read_target_subtrees(&org, &scope, DEFAULT_CONCURRENCY).await {
         Ok(x) => x,
         Err(e) => return fail(1, &e.to_string()),
     };

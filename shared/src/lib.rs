@@ -13,3 +13,4 @@ pub mod ou_parents;
 pub mod ports;
 pub mod preflight;
 pub mod read;
+pub mod wall;

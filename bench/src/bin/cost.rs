@@ -27,7 +27,7 @@ use e2e::TestBed;
 use serde_json::json;
 use shared::core::{RawList, Scope};
 use shared::ports::OrganizationsApi;
-use shared::read::{read_org, read_scope, DEFAULT_CONCURRENCY};
+use shared::read::{read_scope, read_target_subtrees, DEFAULT_CONCURRENCY};
 
 const LATENCY: Duration = Duration::from_millis(25);
 
@@ -107,7 +107,7 @@ async fn main() {
         let new_calls = mem.calls.total();
         let old = MemOrg::new(tree.clone(), LATENCY);
         let t = Instant::now();
-        let (old_tree, _) = read_org(&old, &root, DEFAULT_CONCURRENCY)
+        let (old_tree, _) = read_target_subtrees(&old, &root, DEFAULT_CONCURRENCY)
             .await
             .expect("read");
         let old_wall = t.elapsed();
@@ -137,7 +137,9 @@ async fn main() {
         let s = scope(&tops);
         let mem = MemOrg::new(tree.clone(), LATENCY);
         let t = Instant::now();
-        let (read, _) = read_org(&mem, &s, DEFAULT_CONCURRENCY).await.expect("read");
+        let (read, _) = read_target_subtrees(&mem, &s, DEFAULT_CONCURRENCY)
+            .await
+            .expect("read");
         let ours = t.elapsed();
         let port = MemOrg::new(tree.clone(), LATENCY);
         let t = Instant::now();

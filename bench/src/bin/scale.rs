@@ -18,7 +18,7 @@ use bench::{emit, load, machine, run_measured, verdict, MemOrg, Tree};
 use e2e::TestBed;
 use serde_json::{json, Value};
 use shared::core::{expand, RawList, Scope};
-use shared::read::{read_org, DEFAULT_CONCURRENCY};
+use shared::read::{read_target_subtrees, DEFAULT_CONCURRENCY};
 
 const LATENCY: Duration = Duration::from_millis(25);
 const LISTED: usize = 500;
@@ -196,7 +196,7 @@ async fn measure(bed: &TestBed, bin: &Path, tree: &Tree, case: Case) -> Row {
     // 2. The same read against an in-process organization with 25 ms per call.
     let mem = MemOrg::new(tree.clone(), LATENCY);
     let t = Instant::now();
-    let (read, _stats) = read_org(&mem, &scope, DEFAULT_CONCURRENCY)
+    let (read, _stats) = read_target_subtrees(&mem, &scope, DEFAULT_CONCURRENCY)
         .await
         .expect("in-process read");
     let mem_wall = t.elapsed();

@@ -2,7 +2,6 @@
 #![recursion_limit = "256"]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use custom_resource::aws::{HttpResponder, LambdaReinvoker};
 use custom_resource::handler::{Handler, Invocation, Settings};
@@ -48,20 +47,11 @@ async fn main() -> Result<(), Error> {
         async move {
             let inv = Invocation {
                 request_id: event.context.request_id.clone(),
-                deadline: deadline(event.context.deadline),
+                deadline: shared::wall::instant_at(event.context.deadline()),
             };
             let summary = handler.handle(event.payload, inv).await;
             Ok::<Value, Error>(serde_json::to_value(summary)?)
         }
     }))
     .await
-}
-
-/// Lambda's deadline (ms since the epoch) as an `Instant`.
-fn deadline(ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    Instant::now() + Duration::from_millis(ms.saturating_sub(now_ms))
 }

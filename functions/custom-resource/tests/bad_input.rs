@@ -1063,7 +1063,7 @@ async fn raw_non_utf8_bytes_are_an_invocation_error_and_the_binary_keeps_serving
 
 /// The unknown-OU message is meant to name the organization ("does not exist in this
 /// organization (o-…)"). When ListAccountsForParent fails before DescribeOrganization has
-/// returned, `read_org` stops and drains the calls in flight without keeping the
+/// returned, `read_target_subtrees` stops and drains the calls in flight without keeping the
 /// organization's ID, so the message says "(the organization)" instead: a race.
 #[tokio::test]
 async fn an_unknown_ou_message_names_the_organization_id() {

@@ -59,7 +59,7 @@ async fn main() -> Result<(), Error> {
     }
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let inv = Invocation::from_lambda(&event.context.request_id, event.context.deadline);
+        let inv = Invocation::from_lambda(&event.context.request_id, event.context.deadline());
         handler
             .handle(&event.payload, &inv)
             .await

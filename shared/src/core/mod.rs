@@ -50,4 +50,4 @@ pub use scope::{
 };
 
 #[cfg(test)]
-mod props;
+mod proptests;

@@ -20,7 +20,7 @@ use crate::core::{Account, OrgNode, OrgTree, Scope};
 use crate::ports::{AwsError, OrganizationsApi};
 
 pub use accounts::read_accounts;
-pub use walk::read_org;
+pub use walk::read_target_subtrees;
 
 /// How many Organizations calls may be in flight at once. AWS Organizations has low rate limits.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -97,7 +97,7 @@ fn classify(e: AwsError) -> ReadError {
 /// gives every account with its `State` in pages of 20, with no tree walk (pages + 2 calls,
 /// where the walk costs two pages per OU). Each account's recorded parent is then the root,
 /// which is all the scope's rules ask (every account is under it). `orgscope plan`, which
-/// draws the tree, reads it with [`read_org`] instead.
+/// draws the tree, reads it with [`read_target_subtrees`] instead.
 pub async fn read_scope<O: OrganizationsApi>(
     api: &O,
     scope: &Scope,
@@ -105,7 +105,7 @@ pub async fn read_scope<O: OrganizationsApi>(
 ) -> Result<(OrgTree, ReadStats), ReadError> {
     match scope.targets.iter().collect::<Vec<_>>().as_slice() {
         [root] if root.is_root() => read_whole_org(api, scope, root.as_str()).await,
-        _ => read_org(api, scope, concurrency).await,
+        _ => read_target_subtrees(api, scope, concurrency).await,
     }
 }
 

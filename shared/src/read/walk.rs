@@ -26,7 +26,7 @@ type Task<'a> = Pin<Box<dyn Future<Output = Done> + Send + 'a>>;
 
 /// Reads the target subtrees (every page), the targets' ancestors, and the listed accounts
 /// that live elsewhere.
-pub async fn read_org<O: OrganizationsApi>(
+pub async fn read_target_subtrees<O: OrganizationsApi>(
     api: &O,
     scope: &Scope,
     concurrency: usize,

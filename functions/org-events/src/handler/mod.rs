@@ -51,9 +51,9 @@ use thiserror::Error;
 
 use crate::config::{Config, ConfigError, Generation};
 use crate::guard::{Guarded, NoStack, Trip};
-use crate::time::now_epoch;
 use crate::trigger::{deliveries, lead, Classified, Trigger};
 use memo::Memo;
+use shared::wall::epoch_ms;
 use summary::log_summary;
 pub use summary::{BatchItemFailure, Disposition, GivenUp, Summary};
 use triage::{named_in, Triage};
@@ -107,11 +107,9 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// From `Context.request_id` and `Context.deadline` (epoch milliseconds), minus a margin
-    /// to answer in.
-    pub fn from_lambda(request_id: &str, deadline_epoch_ms: u64) -> Self {
-        let now_ms = (now_epoch() * 1000.0) as u64;
-        let left = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms));
+    /// From `Context.request_id` and `Context::deadline()`, minus a margin to answer in.
+    pub fn from_lambda(request_id: &str, deadline: std::time::SystemTime) -> Self {
+        let left = shared::wall::left_until(deadline);
         let left = if left.is_zero() {
             // No deadline given (a local run): a generous default.
             Duration::from_secs(300)
@@ -433,8 +431,4 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
         self.engine().check_stack_set(&cfg.stack_set).await?;
         self.on_event(c, inv, &seed, &target).await
     }
-}
-
-fn epoch_ms() -> u64 {
-    (now_epoch() * 1000.0) as u64
 }

@@ -1,5 +1,6 @@
-//! `orgscope doctor`: gathers the facts (read-only calls only), lets `shared::doctor` judge
-//! them, and prints the checklist.
+//! `orgscope doctor`: gathers the facts (read-only calls only), lets the checks (`checks`, and
+//! `shared::doctor` for those the stack's preflight shares) judge them, and prints the
+//! checklist.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write;
@@ -11,20 +12,30 @@ use shared::adapters::iam::SdkIam;
 use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations, SdkQuotas};
 use shared::core::{decide, parse_role_policies, Declared, ModeFacts};
 use shared::core::{expand, Expansion, OrgTree, Scope, TargetId};
-use shared::doctor::{
-    checks, default_role_name, has_failure, organization_error, suggest, to_read, Check, Inputs,
-    KnownOu, RolePolicyFacts, Status, TargetFinding, DEFAULT_INTEGRATION, EVENTS_REGION,
-    PORT_OIDC_URL,
-};
+use shared::doctor::{has_failure, organization_error, Check, Status};
+use shared::metrics::DEFAULT_INTEGRATION_IDENTIFIER;
 use shared::ports::{
     AwsError, CloudTrailApi, IamApi, IdentityApi, OrgInfo, OrganizationsApi, QuotaApi,
     StackSetReader,
 };
 use shared::preflight::{registration, STACKSETS_PRINCIPAL};
-use shared::read::{read_org, DEFAULT_CONCURRENCY};
+use shared::read::{read_target_subtrees, DEFAULT_CONCURRENCY};
 
 use crate::render::{plan_text, wrap, Paint};
 use crate::{parse_scope, Output, ScopeArgs, StackSetArgs};
+
+mod checks;
+mod cloudtrail;
+mod oidc;
+mod region;
+mod role_policies;
+mod targets;
+
+use checks::{
+    checks, default_role_name, to_read, Inputs, KnownOu, RolePolicyFacts, TargetFinding,
+    EVENTS_REGION, PORT_OIDC_URL,
+};
+use targets::suggest;
 
 /// The most OUs listed when looking for suggestions for an unknown OU.
 const SUGGEST_MAX_CALLS: usize = 200;
@@ -36,7 +47,7 @@ pub struct DoctorArgs {
     #[command(flatten)]
     stack_set: StackSetArgs,
     /// The IntegrationIdentifier you will enter in Port (names the role and tags resources).
-    #[arg(long, env = "INTEGRATION_IDENTIFIER", default_value = DEFAULT_INTEGRATION)]
+    #[arg(long, env = "INTEGRATION_IDENTIFIER", default_value = DEFAULT_INTEGRATION_IDENTIFIER)]
     integration_identifier: String,
     /// The CustomRoleName, if you set one. Default: PortIntegrationRole-<integration identifier>.
     #[arg(long, env = "CUSTOM_ROLE_NAME")]
@@ -139,7 +150,7 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
             .unwrap_or("<this account>"),
     )
     .await;
-    let facts = read_scope(&org, &scope, organization.is_ok()).await;
+    let facts = read_scope_facts(&org, &scope, organization.is_ok()).await;
     let inputs = Inputs {
         caller: caller.map_err(|e| e.to_string()),
         organization,
@@ -192,7 +203,7 @@ struct ScopeFacts {
 }
 
 /// Which targets exist, then the tree and expansion over those that do.
-async fn read_scope<O: OrganizationsApi>(api: &O, scope: &Scope, org_ok: bool) -> ScopeFacts {
+async fn read_scope_facts<O: OrganizationsApi>(api: &O, scope: &Scope, org_ok: bool) -> ScopeFacts {
     let mut findings: BTreeMap<TargetId, Result<TargetFinding, String>> = BTreeMap::new();
     let roots = if org_ok {
         api.roots().await.map_err(org_error)
@@ -259,7 +270,7 @@ async fn read_scope<O: OrganizationsApi>(api: &O, scope: &Scope, org_ok: bool) -
     let read = if !org_ok {
         Err("the organization could not be read".to_owned())
     } else {
-        match read_org(api, &sub, DEFAULT_CONCURRENCY).await {
+        match read_target_subtrees(api, &sub, DEFAULT_CONCURRENCY).await {
             Err(e) => Err(e.to_string()),
             Ok((tree, _)) => {
                 not_in_organization = tree.not_in_organization.clone();
