@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::mode::other_mode_needs;
-use crate::core::{decide, AccountId, Declared, ModeFacts, Registration};
-use crate::ports::OrgInfo;
+use crate::core::{decide, Declared, Registration, TRUSTED_ACCESS_FIX, TRUSTED_ACCESS_OFF};
+use crate::ports::{AwsError, OrgInfo};
+use crate::preflight::{ModeReading, Unread};
 
 /// `PASS`, `WARN` or `FAIL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -67,16 +68,14 @@ impl Check {
 /// the StackSet, so a first deploy from the wrong account fails with these words, not with
 /// AWS's StackSet error.
 pub fn before_stack_set(
-    caller: &Result<AccountId, String>,
-    organization: &Result<OrgInfo, String>,
-    registration: &Result<Registration, String>,
+    mode: &ModeReading,
     declared: &Declared,
-    trusted: &Result<bool, String>,
+    trusted: &Result<bool, AwsError>,
 ) -> Vec<Check> {
     vec![
-        deployment_mode(caller, organization, registration, declared),
-        trusted_access(trusted),
-        all_features(organization),
+        deployment_mode(mode, declared),
+        trusted_access(&trusted.clone().map_err(organization_error)),
+        all_features(&mode.organization.clone().map_err(organization_error)),
     ]
 }
 
@@ -95,14 +94,8 @@ pub fn failure_text(checks: &[Check]) -> Option<String> {
 }
 
 /// How an Organizations read error reads in a check's detail.
-pub fn organization_error(e: crate::ports::AwsError) -> String {
-    use crate::ports::AwsError;
-    use crate::read::ReadError;
-    match e {
-        AwsError::NoOrganization => ReadError::NoOrganization.to_string(),
-        AwsError::AccessDenied(m) => ReadError::AccessDenied(m).to_string(),
-        e => e.to_string(),
-    }
+pub fn organization_error(e: AwsError) -> String {
+    crate::preflight::organization_error(e).to_string()
 }
 
 /// Exit status: any FAIL.
@@ -112,76 +105,65 @@ pub fn has_failure(checks: &[Check]) -> bool {
 
 /// Which mode the deployment runs in and why (`core::mode::decide`), and what the other mode
 /// would need.
-fn deployment_mode(
-    caller: &Result<AccountId, String>,
-    organization: &Result<OrgInfo, String>,
-    registration: &Result<Registration, String>,
-    declared: &Declared,
-) -> Check {
+fn deployment_mode(mode: &ModeReading, declared: &Declared) -> Check {
     const ID: &str = "deployment-mode";
     const T: &str = "Deployment mode";
-    let org = match organization {
-        Ok(o) => o,
-        Err(e) => {
-            return check(ID, Status::Fail, T, e.clone()).fix(
-                "Sign in to your organization's management account (AWS Organizations > \
+    let facts =
+        match mode.facts(declared.clone()) {
+            Ok(f) => f,
+            Err(Unread::Organization(e)) => {
+                return check(ID, Status::Fail, T, organization_error(e)).fix(
+                    "Sign in to your organization's management account (AWS Organizations > \
                  Settings shows it), or to a delegated administrator for CloudFormation \
                  StackSets, and run again.",
-            )
-        }
-    };
-    let caller = match caller {
-        Ok(c) => c,
-        Err(e) => {
-            return check(
-                ID,
-                Status::Fail,
-                T,
-                format!("could not tell which account you are signed in to: {e}"),
-            )
-            .fix("Check your AWS credentials (`aws sts get-caller-identity`).")
-        }
-    };
-    let in_management = *caller == org.management_account_id;
-    let listed = match registration {
-        Ok(r) => r.clone(),
-        // The management account needs no listing to know its mode.
-        Err(_) if in_management => Registration::NotAsked,
-        Err(e) => {
-            return check(
+                )
+            }
+            Err(Unread::Caller(e)) => {
+                return check(
+                    ID,
+                    Status::Fail,
+                    T,
+                    format!("could not tell which account you are signed in to: {e}"),
+                )
+                .fix("Check your AWS credentials (`aws sts get-caller-identity`).")
+            }
+            Err(Unread::Registration(e)) => {
+                let caller = mode.caller.as_ref().map(|c| c.as_str()).unwrap_or("?");
+                let org = mode
+                    .organization
+                    .as_ref()
+                    .map(|o| o.id.as_str())
+                    .unwrap_or("?");
+                return check(
                 ID,
                 Status::Fail,
                 T,
                 format!(
-                    "signed in to {caller}, a member account of organization {}; whether it is \
-                     a delegated administrator for CloudFormation StackSets could not be read: \
-                     {e}",
-                    org.id
+                    "signed in to {caller}, a member account of organization {org}; whether it \
+                     is a delegated administrator for CloudFormation StackSets could not be \
+                     read: {e}"
                 ),
             )
-            .fix("Allow organizations:ListDelegatedAdministrators to this identity and run again.")
-        }
-    };
-    let facts = ModeFacts {
-        caller: caller.clone(),
-        management: org.management_account_id.clone(),
-        registration: if in_management {
-            Registration::NotAsked
-        } else {
-            listed.clone()
-        },
-        declared: declared.clone(),
-    };
+            .fix("Allow organizations:ListDelegatedAdministrators to this identity and run again.");
+            }
+        };
+    // What the other mode needs is told from the listing, when it was read (in the management
+    // account too, under `Listing::Always`).
+    let listed = mode.registration.clone().unwrap_or(Registration::NotAsked);
+    let org_id = mode
+        .organization
+        .as_ref()
+        .map(|o| o.id.as_str())
+        .unwrap_or("?");
     match decide(&facts) {
-        Ok(mode) => check(
+        Ok(decided) => check(
             ID,
             Status::Pass,
             T,
             format!(
-                "{} of organization {}. For the other mode: {}",
-                mode.why(),
-                org.id,
-                other_mode_needs(&mode, &listed)
+                "{} of organization {org_id}. For the other mode: {}",
+                decided.why(),
+                other_mode_needs(&decided, &listed)
             ),
         ),
         Err(e) => check(ID, Status::Fail, T, e.problem()).fix(e.fix()),
@@ -190,8 +172,7 @@ fn deployment_mode(
 
 fn trusted_access(trusted: &Result<bool, String>) -> Check {
     const T: &str = "Trusted access";
-    const FIX: &str = "aws cloudformation activate-organizations-access   (in the management \
-                       account; or CloudFormation > StackSets > Activate trusted access)";
+    const FIX: &str = TRUSTED_ACCESS_FIX;
     match trusted {
         Ok(true) => check(
             "trusted-access",
@@ -203,9 +184,7 @@ fn trusted_access(trusted: &Result<bool, String>) -> Check {
             "trusted-access",
             Status::Fail,
             T,
-            "trusted access for CloudFormation StackSets is off: service-managed StackSets \
-             cannot deploy (\"You must enable organizations access\")"
-                .into(),
+            format!("{TRUSTED_ACCESS_OFF} (\"You must enable organizations access\")"),
         )
         .fix(FIX),
         Err(e) => check(

@@ -26,9 +26,9 @@ pub enum AwsError {
     #[error("this account is not a member of an AWS organization")]
     NoOrganization,
     #[error(
-        "trusted access for CloudFormation StackSets is not enabled in AWS Organizations. Fix: in \
-         the management account run `aws cloudformation activate-organizations-access` (or \
-         CloudFormation console > StackSets > Activate trusted access). AWS said: {0}"
+        "{off}. Fix: {fix}. AWS said: {0}",
+        off = crate::core::TRUSTED_ACCESS_OFF,
+        fix = crate::core::TRUSTED_ACCESS_FIX
     )]
     TrustedAccessDisabled(String),
     #[error("AWS rejected the request: {0}")]

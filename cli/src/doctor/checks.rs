@@ -10,12 +10,13 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::core::{
-    known_cloudformation_document, AccountId, Declared, Expansion, OrgTree, Registration,
-    RolePolicies, RolePolicy, Scope, TargetId, STACK_INSTANCE_QUOTA, STACK_INSTANCE_QUOTA_CODE,
+    known_cloudformation_document, AccountId, Declared, Expansion, OrgTree, RolePolicies,
+    RolePolicy, Scope, TargetId, STACK_INSTANCE_QUOTA, STACK_INSTANCE_QUOTA_CODE,
     STACK_INSTANCE_QUOTA_SERVICE,
 };
 use shared::doctor::{before_stack_set, check, Check, Status};
-use shared::ports::{OidcProvider, OrgInfo, Role, StackSetInfo, Trail};
+use shared::ports::{AwsError, OidcProvider, OrgInfo, Role, StackSetInfo, Trail};
+use shared::preflight::ModeReading;
 
 use super::cloudtrail::*;
 use super::oidc::*;
@@ -64,10 +65,11 @@ pub struct Inputs<'a> {
     pub caller: Result<AccountId, String>,
     pub organization: Result<OrgInfo, String>,
     /// The delegated administrators for StackSets (`ListDelegatedAdministrators`).
-    pub registration: Result<Registration, String>,
+    /// The deployment mode's facts as read (`shared::preflight::read_mode`).
+    pub mode: ModeReading,
     /// The `ManagementAccountId` given (`--management-account-id`), if any.
     pub declared: Declared,
-    pub trusted_access: Result<bool, String>,
+    pub trusted_access: Result<bool, AwsError>,
     pub region: Option<String>,
     /// The trails that record events in us-east-1 (`CloudTrailApi::trails`).
     pub trails: Result<Vec<Trail>, String>,
@@ -122,13 +124,7 @@ pub fn to_read(p: &RolePolicies, partition: &str, account: &str) -> Vec<String> 
 
 /// Every check, in the order a user would fix them.
 pub fn checks(i: &Inputs<'_>) -> Vec<Check> {
-    let mut out = before_stack_set(
-        &i.caller,
-        &i.organization,
-        &i.registration,
-        &i.declared,
-        &i.trusted_access,
-    );
+    let mut out = before_stack_set(&i.mode, &i.declared, &i.trusted_access);
     out.extend([region(i), cloudtrail(&i.trails)]);
     out.extend(targets(i));
     out.extend(listed_accounts(i));

@@ -10,15 +10,14 @@ use serde_json::json;
 use shared::adapters::cloudtrail::SdkCloudTrail;
 use shared::adapters::iam::SdkIam;
 use shared::adapters::{load_config, CfnStackSets, SdkIdentity, SdkOrganizations, SdkQuotas};
-use shared::core::{decide, parse_role_policies, Declared, ModeFacts};
+use shared::core::parse_role_policies;
 use shared::core::{expand, Expansion, OrgTree, Scope, TargetId};
 use shared::doctor::{has_failure, organization_error, Check, Status};
 use shared::metrics::DEFAULT_INTEGRATION_IDENTIFIER;
 use shared::ports::{
-    AwsError, CloudTrailApi, IamApi, IdentityApi, OrgInfo, OrganizationsApi, QuotaApi,
-    StackSetReader,
+    AwsError, CloudTrailApi, IamApi, OrgInfo, OrganizationsApi, QuotaApi, StackSetReader,
 };
-use shared::preflight::{registration, STACKSETS_PRINCIPAL};
+use shared::preflight::{read_mode, trusted_access, Listing};
 use shared::read::{read_target_subtrees, DEFAULT_CONCURRENCY};
 
 use crate::render::{plan_text, wrap, Paint};
@@ -104,35 +103,25 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
         Ok(d) => d,
         Err(e) => return crate::fail(2, &e.to_string()),
     };
-    let (caller, organization, registration, trusted, trails, provider, role, quota) = tokio::join!(
-        sts.caller_account(),
-        org.describe_organization(),
-        // Always asked: in the management account it tells what delegated-administrator mode
-        // would need; elsewhere it decides whether this account may run the integration.
-        registration(&org),
-        org.service_access_enabled(STACKSETS_PRINCIPAL),
+    let (mode, trusted, trails, provider, role, quota) = tokio::join!(
+        // The listing is asked in the management account too: there it tells what
+        // delegated-administrator mode would need.
+        read_mode(&org, &sts, Listing::Always),
+        trusted_access(&org),
         // Asked in us-east-1 whatever the region: that is where Organizations' events arrive.
         cloudtrail.trails(EVENTS_REGION),
         iam.oidc_provider(&args.oidc_provider_url),
         iam.role(&role_name),
         quotas.stack_instance_quota(),
     );
-    let registration = registration.map_err(|e| e.to_string());
     // The StackSet is read with the CallAs of the mode the facts decide (SELF when they do not
     // decide one: the deployment-mode check then FAILs and says why).
-    if let (Ok(c), Ok(o), Ok(r)) = (&caller, &organization, &registration) {
-        let facts = ModeFacts {
-            caller: c.clone(),
-            management: o.management_account_id.clone(),
-            registration: r.clone(),
-            declared: Declared::Unknown,
-        };
-        if let Ok(mode) = decide(&facts) {
-            cfn.set_call_as(mode.call_as);
-        }
+    if let Some(call_as) = mode.call_as() {
+        cfn.set_call_as(call_as);
     }
+    let caller = mode.caller.clone();
     let stack_set = cfn.describe(&stack_set_name).await;
-    let organization: Result<OrgInfo, String> = organization.map_err(org_error);
+    let organization: Result<OrgInfo, String> = mode.organization.clone().map_err(org_error);
     let stack_set = match stack_set {
         Ok(s) => Ok(Some(s)),
         Err(AwsError::NotFound { .. }) => Ok(None),
@@ -154,9 +143,9 @@ pub async fn run(args: DoctorArgs, color: bool) -> ExitCode {
     let inputs = Inputs {
         caller: caller.map_err(|e| e.to_string()),
         organization,
-        registration,
+        mode,
         declared,
-        trusted_access: trusted.map_err(org_error),
+        trusted_access: trusted,
         region: region.clone(),
         trails: trails.map_err(|e| e.to_string()),
         scope: &scope,

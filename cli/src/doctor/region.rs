@@ -1,7 +1,7 @@
 //! The region the stack runs in, against the deployment mode.
 
 use shared::core::regions::{enable_region_command, is_opt_in};
-use shared::core::{decide, region_allowed, CallAs, Declared, ModeFacts, DELEGATED_ADMIN_REGIONS};
+use shared::core::{region_allowed, CallAs, DELEGATED_ADMIN_REGIONS};
 use shared::doctor::{check, Check, Status};
 
 use super::checks::*;
@@ -10,18 +10,7 @@ use super::checks::*;
 /// without the declared `ManagementAccountId`: the region rule follows where the stack runs.
 /// `None` when the facts decide no mode (the deployment-mode check then FAILs and says why).
 pub(super) fn facts_call_as(i: &Inputs<'_>) -> Option<CallAs> {
-    let caller = i.caller.as_ref().ok()?;
-    let org = i.organization.as_ref().ok()?;
-    if *caller == org.management_account_id {
-        return Some(CallAs::Self_);
-    }
-    let facts = ModeFacts {
-        caller: caller.clone(),
-        management: org.management_account_id.clone(),
-        registration: i.registration.as_ref().ok()?.clone(),
-        declared: Declared::Unknown,
-    };
-    decide(&facts).ok().map(|m| m.call_as)
+    i.mode.call_as()
 }
 
 pub(super) fn region(i: &Inputs<'_>) -> Check {

@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 use shared::core::{parse_role_policies, partition_of, Declared, RolePolicies};
-use shared::doctor::{before_stack_set, failure_text, organization_error};
+use shared::doctor::{before_stack_set, failure_text};
 use shared::ports::{IdentityApi, OrganizationsApi};
-use shared::preflight::{registration, STACKSETS_PRINCIPAL};
+use shared::preflight::{read_mode, trusted_access, Listing};
 
 /// The `ResourceType` that asks for the preflight only.
 pub const RESOURCE_TYPE: &str = "Custom::PortPreflight";
@@ -23,25 +23,11 @@ where
     O: OrganizationsApi,
     I: IdentityApi,
 {
-    let (caller, organization, trusted) = tokio::join!(
-        identity.caller_account(),
-        org.describe_organization(),
-        org.service_access_enabled(STACKSETS_PRINCIPAL),
+    let (mode, trusted) = tokio::join!(
+        read_mode(org, identity, Listing::MemberOnly),
+        trusted_access(org),
     );
-    let in_management =
-        matches!((&caller, &organization), (Ok(c), Ok(o)) if *c == o.management_account_id);
-    let listed = if in_management {
-        Ok(shared::core::Registration::NotAsked)
-    } else {
-        registration(org).await.map_err(|e| e.to_string())
-    };
-    let checks = before_stack_set(
-        &caller.map_err(|e| e.to_string()),
-        &organization.map_err(organization_error),
-        &listed,
-        declared,
-        &trusted.map_err(organization_error),
-    );
+    let checks = before_stack_set(&mode, declared, &trusted);
     for c in &checks {
         tracing::info!(check = %c.id, status = c.status.as_str(), detail = %c.detail, "preflight");
     }

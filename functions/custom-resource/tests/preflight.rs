@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use shared::adapters::SdkOrganizations;
 use shared::core::AccountId;
 use shared::doctor::{before_stack_set, failure_text};
-use shared::ports::{AwsError, OrganizationsApi};
+use shared::ports::OrganizationsApi;
+use shared::preflight::ModeReading;
 
 /// A request for the preflight resource, as the template sends it.
 /// (Create: the events/cfn-preflight-create.json sample; Update and Delete: the other samples
@@ -46,18 +47,14 @@ async fn stackset_calls(bed: &e2e::TestBed) -> Vec<String> {
 
 /// What `orgscope doctor`'s checks (shared::doctor) say for these facts, as one text.
 async fn doctor_text(bed: &e2e::TestBed, caller: &str, trusted: bool) -> String {
-    let org = SdkOrganizations::new(&bed.sdk_config().await)
-        .describe_organization()
-        .await
-        .map_err(|e: AwsError| e.to_string());
-    let registration =
-        shared::preflight::registration(&SdkOrganizations::new(&bed.sdk_config().await))
-            .await
-            .map_err(|e| e.to_string());
+    let org = SdkOrganizations::new(&bed.sdk_config().await);
+    let mode = ModeReading {
+        caller: Ok(AccountId::parse(caller).unwrap()),
+        organization: org.describe_organization().await,
+        registration: shared::preflight::registration(&org).await,
+    };
     failure_text(&before_stack_set(
-        &Ok(AccountId::parse(caller).unwrap()),
-        &org,
-        &registration,
+        &mode,
         &shared::core::Declared::InManagementAccount,
         &Ok(trusted),
     ))
@@ -134,8 +131,8 @@ async fn a_preflight_with_trusted_access_off_fails_with_the_doctors_fix_and_call
     assert!(reason.contains(&doctor), "{reason}\n---\n{doctor}");
     assert!(
         reason.contains(
-            "Trusted access: trusted access for CloudFormation StackSets is off: service-managed \
-             StackSets cannot deploy"
+            "Trusted access: trusted access for CloudFormation StackSets is not enabled in AWS \
+             Organizations: service-managed StackSets cannot deploy"
         ),
         "{reason}"
     );

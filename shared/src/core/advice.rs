@@ -69,8 +69,9 @@ pub fn advise(account: &str, status_reason: &str) -> String {
     {
         return format!(
             "account {account}: StackSets could not act in the account ({r}). Check that \
-             trusted access for StackSets is on: `aws cloudformation \
-             activate-organizations-access` in the management account."
+             trusted access for CloudFormation StackSets is enabled in AWS Organizations; if it \
+             is not: {}",
+            super::TRUSTED_ACCESS_FIX
         );
     }
     format!("account {account}: {}", truncate(r, 300))

@@ -29,6 +29,7 @@ pub use expand::{expand, Entry, ExpandError, Expansion, Reason};
 pub use ids::{AccountId, TargetId};
 pub use mode::{
     decide, CallAs, Declared, DeployMode, ModeError, ModeFacts, Registration, STACKSETS_PRINCIPAL,
+    TRUSTED_ACCESS_FIX, TRUSTED_ACCESS_OFF,
 };
 pub use org::{Account, AccountState, OrgNode, OrgTree};
 pub use plan::{

@@ -18,6 +18,15 @@ use super::ids::AccountId;
 /// delegated administrators).
 pub const STACKSETS_PRINCIPAL: &str = "member.org.stacksets.cloudformation.amazonaws.com";
 
+/// What trusted access off means, in the one wording the doctor, the preflight and the
+/// engine's error use.
+pub const TRUSTED_ACCESS_OFF: &str = "trusted access for CloudFormation StackSets is not enabled \
+     in AWS Organizations: service-managed StackSets cannot deploy";
+/// The fix for [`TRUSTED_ACCESS_OFF`] (AWS CloudFormation User Guide, "Activate trusted access
+/// for stack sets with AWS Organizations").
+pub const TRUSTED_ACCESS_FIX: &str = "aws cloudformation activate-organizations-access   (in the \
+     management account; or CloudFormation console > StackSets > Activate trusted access)";
+
 /// The stack parameter (and custom resource property) that declares the mode.
 pub const MANAGEMENT_ACCOUNT_ID: &str = "ManagementAccountId";
 
