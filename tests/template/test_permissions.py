@@ -10,11 +10,12 @@ STACKSET = f"arn:aws:cloudformation:{cfn.REGION}:{cfn.ACCOUNT}:stackset/Port-Int
 STACKSET_TARGET = f"arn:aws:cloudformation:*:{cfn.ACCOUNT}:stackset-target/Port-Integration-v3:*"
 MEMBER_TYPES = "arn:aws:cloudformation:*:*:type/resource/AWS-IAM-*"
 
-# The services whose SDK clients each adapter file drives (shared/src/adapters/<file>.rs),
-# and the custom-resource function's own Lambda client (its self-invocation).
+# The services whose SDK clients each adapter drives (shared/src/adapters/<file>.rs, or every
+# .rs file of a directory adapter), and the custom-resource function's own Lambda client (its
+# self-invocation).
 ADAPTER_SERVICES = {
     "shared/src/adapters/organizations.rs": "organizations",
-    "shared/src/adapters/cloudformation.rs": "cloudformation",
+    "shared/src/adapters/cloudformation": "cloudformation",
     "shared/src/adapters/eventbridge.rs": "events",
     "shared/src/adapters/sts.rs": "sts",
     "shared/src/adapters/iam.rs": "iam",
@@ -42,7 +43,10 @@ def actions_the_code_sends():
     session = get_session()
     out = set()
     for path, service in ADAPTER_SERVICES.items():
-        src = (cfn.ROOT / path).read_text()
+        where = cfn.ROOT / path
+        files = sorted(where.rglob("*.rs")) if where.is_dir() else [where]
+        assert files, path
+        src = "\n".join(f.read_text() for f in files)
         for op in session.get_service_model(service).operation_names:
             if re.search(rf"\.{xform_name(op)}\(\)", src):
                 action = f"{service.replace('-', '')}:{op}"
