@@ -5,6 +5,13 @@ Usage: .venv/emulator/bin/python tests/emulator/server.py [--port 0] [--host 127
 
 Prints exactly one line ``ENDPOINT http://HOST:PORT`` on stdout once the socket accepts
 connections; everything else goes to stderr. Exits 0 on SIGTERM / SIGINT.
+
+``--zygote``: imports moto and warms it once, prints ``ZYGOTE HOST:PORT``, and then forks one
+fresh emulator per TCP connection to that address: the child binds its own port, writes its
+``ENDPOINT http://HOST:PORT`` line on the connection, and serves until the connection closes.
+A child is a copy of the warmed process taken before any request reached it, so each starts
+exactly as a new ``server.py`` does, without paying the imports again (about 3 CPU seconds).
+The zygote exits when its standard input closes (the test process that started it is gone).
 """
 
 from __future__ import annotations
@@ -72,18 +79,75 @@ def make_server(host: str, port: int, app, quiet: bool = False):
     return wz_make_server(host, port, app, threaded=True, request_handler=handler)
 
 
+def _serve_child(conn, host: str, quiet: bool, app) -> None:
+    """In a forked child: serve `app` on a new port until `conn` closes, then exit."""
+    server = make_server(host, 0, app, quiet=quiet)
+    child_host, child_port = server.server_address[:2]
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    conn.sendall(f"ENDPOINT http://{child_host}:{child_port}\n".encode())
+    try:
+        while conn.recv(4096):
+            pass
+    except OSError:
+        pass
+    os._exit(0)
+
+
+def zygote(host: str, quiet: bool) -> int:
+    import select
+    import socket
+
+    app = build_app()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, 0))
+    listener.listen(64)
+    # Children are reaped by the kernel; a child puts the default back (its own subprocesses).
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    sys.stdout.write(f"ZYGOTE {host}:{listener.getsockname()[1]}\n")
+    sys.stdout.flush()
+    stdin = sys.stdin.fileno()
+    while True:
+        ready, _, _ = select.select([listener, stdin], [], [])
+        if stdin in ready and not os.read(stdin, 4096):
+            return 0
+        if listener not in ready:
+            continue
+        conn, _ = listener.accept()
+        if os.fork() == 0:
+            # A fork copies the random generators' state: seed them afresh, as a new process
+            # does (moto draws its IDs from its own generator, mock_random).
+            import random
+
+            from moto.moto_api._internal import mock_random
+
+            random.seed()
+            mock_random.seed()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            listener.close()
+            try:
+                _serve_child(conn, host, quiet, app)
+            finally:
+                os._exit(1)
+        conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 = pick a free one)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--quiet", action="store_true",
                         help="do not log each request (also: EMULATOR_QUIET=1)")
+    parser.add_argument("--zygote", action="store_true",
+                        help="fork a fresh emulator per connection (see the module doc)")
     args = parser.parse_args(argv)
     args.quiet = args.quiet or os.environ.get("EMULATOR_QUIET", "") not in ("", "0")
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if args.zygote:
+        return zygote(args.host, args.quiet)
     app = build_app()
     server = make_server(args.host, args.port, app, quiet=args.quiet)
     host, port = server.server_address[:2]

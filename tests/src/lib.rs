@@ -13,7 +13,6 @@ pub mod variants;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tokio::process::Child;
 
 pub use iam::{Deployment, Function, Principal, MANAGEMENT_ACCOUNT};
 pub use variants::{
@@ -121,7 +120,7 @@ impl DeployAs {
 
 /// One running emulator; killed on drop.
 pub struct TestBed {
-    child: Child,
+    emulator: bed::emulator::Emulator,
     pub endpoint: String,
     http: reqwest::Client,
 }

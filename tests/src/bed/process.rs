@@ -1,51 +1,21 @@
 //! The emulator process (start, kill), its control API (`/_fidelity/...`) and the SDK
 //! configuration and environment aimed at it.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
+use super::emulator::Emulator;
 use crate::{
-    operations_listing, organizations_pages, repo_root, sdk_config_for, TestBed,
+    operations_listing, organizations_pages, sdk_config_for, TestBed,
     OPERATIONS_LISTING_VAR, ORGANIZATIONS_PAGES_VAR, REGION,
 };
 
 impl TestBed {
-    /// Starts an emulator on a free port. Needs `tests/emulator/setup` to have run.
+    /// Starts an emulator on a free port (`bed::emulator`). Needs `tests/emulator/setup` to
+    /// have run.
     pub async fn start() -> Self {
-        let root = repo_root();
-        let python = root.join(".venv/emulator/bin/python");
-        assert!(
-            python.exists(),
-            "the emulator is not installed: run tests/emulator/setup (scripts/test does)"
-        );
-        let mut child = Command::new(python)
-            .arg(root.join("tests/emulator/server.py"))
-            .args(["--port", "0", "--quiet"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start emulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("emulator did not start within 60 s")
-            .expect("read emulator stdout")
-            .expect("emulator exited before announcing its endpoint");
-        let endpoint = line
-            .strip_prefix("ENDPOINT ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .trim()
-            .to_owned();
-        // Keep draining stdout so the pipe never fills.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (emulator, endpoint) = Emulator::start().await;
         let bed = Self {
-            child,
+            emulator,
             endpoint,
             http: reqwest::Client::new(),
         };
@@ -135,6 +105,6 @@ impl TestBed {
 
     /// Stops the emulator now (as a crash would).
     pub async fn kill(&mut self) {
-        let _ = self.child.kill().await;
+        self.emulator.kill(&self.endpoint).await;
     }
 }
