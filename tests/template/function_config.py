@@ -2,7 +2,7 @@
 parameter values: its LoggingConfig and its environment variables, evaluated the way
 CloudFormation would (cfn.Evaluator), with SAM's Globals merged in (a map in Globals.Function
 is merged with the function's, the function's keys winning: AWS SAM developer guide, "Globals
-section of the AWS SAM template"). The test bed's Lambda runner (tests/src/lambda_logs.rs)
+section of the AWS SAM template"). The test bed's Lambda runner (tests/src/lambda_logs/)
 reads it, so that the local runs apply the template's own log-level filter.
 
 Usage: function_config.py LOGICAL_ID [Name=Value ...]
