@@ -15,6 +15,7 @@ pub mod regions;
 pub mod role_policies;
 pub mod schedule;
 pub mod scope;
+pub mod tags;
 
 pub use advice::{
     advise, is_execution_role_denied, is_existing_oidc_provider, missing_policy, reuse_oidc_note,
@@ -49,6 +50,7 @@ pub use schedule::{alarm_window, schedule_interval, AlarmWindow, ScheduleError};
 pub use scope::{
     parse_regions, parse_stack_set_name, AccountScope, Filtered, LeavePolicy, RawList, Scope,
 };
+pub use tags::{TagFilter, TagFilterError, TagTerm, TagTerms, TagVerdict, Tags};
 
 #[cfg(test)]
 mod proptests;
