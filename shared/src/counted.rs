@@ -1,13 +1,14 @@
 //! Counts the AWS calls made through the ports, for the functions' metrics
 //! (`OrganizationsCalls`, `CloudFormationCalls`). A decorator: it adds no call and changes no
 //! answer. A listing the port returns whole (`StackSetReader::instances`, and
-//! `OrganizationsApi::roots`, `parent_of`, `delegated_admins`, `service_access_enabled`) counts as one call,
+//! `OrganizationsApi::roots`, `parent_of`, `delegated_admins`, `service_access_enabled`,
+//! `tags_of`) counts as one call,
 //! whatever its number of pages.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::core::{Account, AccountId, AccountState, OrgNode, StackInstance};
+use crate::core::{Account, AccountId, AccountState, OrgNode, StackInstance, Tags};
 use crate::metrics::Calls;
 use crate::ports::{
     AwsResult, OpKind, Operation, OperationResult, OrgInfo, OrganizationsApi, Page, ParentRef,
@@ -90,6 +91,9 @@ impl<T: OrganizationsApi> OrganizationsApi for Counted<T> {
     }
     async fn delegated_admins(&self, principal: &str) -> AwsResult<Vec<AccountId>> {
         self.org().delegated_admins(principal).await
+    }
+    async fn tags_of(&self, account: &AccountId) -> AwsResult<Tags> {
+        self.org().tags_of(account).await
     }
 }
 

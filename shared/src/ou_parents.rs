@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::core::{Account, AccountId, AccountState, OrgNode};
+use crate::core::{Account, AccountId, AccountState, OrgNode, Tags};
 use crate::ports::{AwsResult, OrgInfo, OrganizationsApi, Page, ParentRef};
 
 /// `inner`, with `ListParents` of OUs answered from memory after the first time.
@@ -86,6 +86,9 @@ impl<O: OrganizationsApi> OrganizationsApi for OuParents<O> {
     async fn delegated_admins(&self, principal: &str) -> AwsResult<Vec<AccountId>> {
         self.inner.delegated_admins(principal).await
     }
+    async fn tags_of(&self, account: &AccountId) -> AwsResult<Tags> {
+        self.inner.tags_of(account).await
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +141,9 @@ mod tests {
             unimplemented!()
         }
         async fn delegated_admins(&self, _: &str) -> AwsResult<Vec<AccountId>> {
+            unimplemented!()
+        }
+        async fn tags_of(&self, _: &AccountId) -> AwsResult<Tags> {
             unimplemented!()
         }
     }

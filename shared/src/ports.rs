@@ -109,6 +109,12 @@ pub trait OrganizationsApi: Send + Sync {
         &self,
         principal: &str,
     ) -> impl Future<Output = AwsResult<Vec<AccountId>>> + Send;
+    /// `ListTagsForResource` with the account's ID as `ResourceId`, every page: the account's
+    /// tags. Read only when the scope has a tag filter.
+    fn tags_of(
+        &self,
+        account: &AccountId,
+    ) -> impl Future<Output = AwsResult<crate::core::Tags>> + Send;
 }
 
 /// `sts:GetCallerIdentity`.

@@ -55,6 +55,7 @@ impl Ask {
                 targets: [TargetId::parse(PROD).expect("OU")].into_iter().collect(),
                 mode: AccountScope::All,
                 accounts: BTreeSet::new(),
+                tags: Default::default(),
             },
             regions: ["us-east-1".to_owned()].into_iter().collect(),
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use shared::core::{AccountId, AccountScope, Scope, TargetId};
+use shared::core::{expand, AccountId, AccountScope, RawList, Scope, TagFilter, TargetId};
 use shared::read::{read_accounts, read_scope, ReadError};
 use test_support::{small_tree, MemOrg, MANAGEMENT, PAGE, ROOT};
 
@@ -27,6 +27,7 @@ fn scope(targets: &[&str]) -> Scope {
             .collect(),
         mode: AccountScope::All,
         accounts: BTreeSet::new(),
+        tags: Default::default(),
     }
 }
 
@@ -92,4 +93,136 @@ async fn a_target_not_in_the_organization_is_named_in_the_error() {
         "{err:?}"
     );
     assert!(err.to_string().contains(missing), "{err}");
+}
+
+/// `scope(targets)` narrowed by `TargetAccountTags` = `env=prod`.
+fn prod_tagged(targets: &[&str]) -> Scope {
+    scope(targets).with_tags(TagFilter::parse("env=prod", "").expect("filter"))
+}
+
+/// Tags every account of `org` with an odd number `env=prod`, the even ones `env=dev`.
+fn tag_odd_prod(org: &MemOrg, accounts: std::ops::RangeInclusive<u64>) {
+    for n in accounts {
+        let env = if n % 2 == 1 { "prod" } else { "dev" };
+        org.set_tags(&id(n), &[("env", env)]);
+    }
+}
+
+#[tokio::test]
+async fn with_a_tag_filter_each_account_the_target_gives_has_its_tags_read_once() {
+    // 25 accounts in Prod (two pages of ListAccountsForParent), 25 in Dev.
+    let org = org(25);
+    tag_odd_prod(&org, 1..=50);
+    let (tree, stats) = read_scope(&org, &prod_tagged(&[PROD]), 4)
+        .await
+        .expect("read");
+    assert_eq!(
+        org.tag_calls(),
+        25,
+        "one ListTagsForResource per Prod account"
+    );
+    assert_eq!(stats.list_tags, 25);
+    assert_eq!(stats.total(), org.calls.total(), "{stats:?}");
+    for n in 1..=25 {
+        let env = if n % 2 == 1 { "prod" } else { "dev" };
+        assert_eq!(
+            tree.accounts[&id(n)].tags.as_ref().expect("read")["env"],
+            env
+        );
+    }
+    assert!(
+        !tree.accounts.contains_key(&id(26)),
+        "Dev is not read at all"
+    );
+    let e = expand(&prod_tagged(&[PROD]), &tree).expect("expand");
+    let odd: BTreeSet<AccountId> = (1..=25).step_by(2).map(id).collect();
+    assert_eq!(e.account_ids(), odd);
+}
+
+#[tokio::test]
+async fn without_a_tag_filter_no_tags_are_read_by_any_read() {
+    let org = org(PAGE);
+    tag_odd_prod(&org, 1..=(2 * PAGE as u64));
+    let (a, _) = read_scope(&org, &scope(&[PROD]), 4).await.expect("walk");
+    let (b, _) = read_scope(&org, &scope(&[ROOT]), 4).await.expect("root");
+    let (c, stats) = read_accounts(&org, &scope(&[PROD]), &[id(1), id(2)])
+        .await
+        .expect("accounts");
+    assert_eq!(org.tag_calls(), 0);
+    assert_eq!(stats.list_tags, 0);
+    for t in [a, b, c] {
+        assert!(t.accounts.values().all(|x| x.tags.is_none()));
+    }
+}
+
+#[tokio::test]
+async fn the_root_target_with_a_tag_filter_reads_every_account_but_the_management_one() {
+    let org = org(PAGE);
+    tag_odd_prod(&org, 1..=(2 * PAGE as u64));
+    let (tree, stats) = read_scope(&org, &prod_tagged(&[ROOT]), 4)
+        .await
+        .expect("read");
+    assert_eq!(
+        stats.list_all_accounts_pages, 3,
+        "still ListAccounts, no walk"
+    );
+    assert_eq!(
+        org.tag_calls(),
+        2 * PAGE as u32,
+        "StackSets never deploy to the management account: its tags decide nothing"
+    );
+    assert_eq!(stats.total(), org.calls.total(), "{stats:?}");
+    let mgmt = AccountId::parse(MANAGEMENT).expect("management");
+    assert!(tree.accounts[&mgmt].tags.is_none());
+    let e = expand(&prod_tagged(&[ROOT]), &tree).expect("expand");
+    assert_eq!(e.included.len(), PAGE);
+}
+
+#[tokio::test]
+async fn intersection_with_a_tag_filter_reads_the_tags_of_the_listed_accounts_under_the_targets_only(
+) {
+    // Listed: 1 and 2 in Prod (the target), 5 in Dev (outside). The 3 unlisted Prod accounts
+    // are out whatever their tags: not read.
+    let org = org(4);
+    tag_odd_prod(&org, 1..=8);
+    let s = Scope::parse(
+        &RawList::from(PROD),
+        "INTERSECTION",
+        &RawList::Items(vec![
+            id(1).as_str().into(),
+            id(2).as_str().into(),
+            id(5).as_str().into(),
+        ]),
+    )
+    .expect("scope")
+    .with_tags(TagFilter::parse("env=prod", "").expect("filter"));
+    let (tree, stats) = read_scope(&org, &s, 4).await.expect("read");
+    assert_eq!(org.tag_calls(), 2);
+    assert_eq!(stats.total(), org.calls.total(), "{stats:?}");
+    assert!(
+        tree.accounts[&id(5)].tags.is_none(),
+        "listed outside the targets: not read"
+    );
+    assert!(
+        tree.accounts[&id(3)].tags.is_none(),
+        "not listed: INTERSECTION drops it"
+    );
+    let e = expand(&s, &tree).expect("expand");
+    assert_eq!(e.account_ids(), [id(1)].into_iter().collect());
+}
+
+#[tokio::test]
+async fn reading_a_few_accounts_with_a_tag_filter_reads_the_tags_of_those_under_the_targets() {
+    let org = org(3);
+    tag_odd_prod(&org, 1..=6);
+    // 1 and 2 are in Prod (the target), 5 in Dev.
+    let (tree, stats) = read_accounts(&org, &prod_tagged(&[PROD]), &[id(1), id(2), id(5)])
+        .await
+        .expect("read");
+    assert_eq!(org.tag_calls(), 2);
+    assert_eq!(stats.list_tags, 2);
+    assert_eq!(stats.total(), org.calls.total(), "{stats:?}");
+    assert!(tree.accounts[&id(5)].tags.is_none());
+    let e = expand(&prod_tagged(&[PROD]), &tree).expect("expand");
+    assert_eq!(e.account_ids(), [id(1)].into_iter().collect());
 }

@@ -44,6 +44,9 @@ impl OrganizationsApi for PanickingOrg {
     async fn delegated_admins(&self, _: &str) -> AwsResult<Vec<AccountId>> {
         unreachable!()
     }
+    async fn tags_of(&self, _: &AccountId) -> AwsResult<shared::core::Tags> {
+        unreachable!()
+    }
 }
 
 /// A StackSet client (the real adapter, in the fault tests) with a bug that panics once an

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use shared::core::{Account, AccountId, AccountState, OrgNode};
+use shared::core::{Account, AccountId, AccountState, OrgNode, Tags};
 use shared::ports::{AwsError, AwsResult, OrgInfo, OrganizationsApi, Page, ParentRef};
 
 /// Organizations page size (AWS's and the emulator's).
@@ -74,6 +74,7 @@ impl Tree {
             name: "management".into(),
             state: AccountState::Active,
             parent: root.clone(),
+            tags: None,
         });
         for (name, a) in accts {
             let parent = id_of[a["ou_path"].as_str().expect("ou_path")].to_owned();
@@ -82,6 +83,7 @@ impl Tree {
                 name: name.clone(),
                 state: AccountState::parse(a["state"].as_str().unwrap_or("ACTIVE")),
                 parent,
+                tags: None,
             });
         }
         t
@@ -209,6 +211,8 @@ pub struct Calls {
     pub list_parents: AtomicU32,
     pub describe_ou: AtomicU32,
     pub describe_account: AtomicU32,
+    /// `ListTagsForResource`.
+    pub list_tags: AtomicU32,
     pub other: AtomicU32,
 }
 
@@ -222,6 +226,7 @@ impl Calls {
             &self.list_parents,
             &self.describe_ou,
             &self.describe_account,
+            &self.list_tags,
             &self.other,
         ]
         .iter()
@@ -245,6 +250,8 @@ struct OrgState {
     tree: Tree,
     parent_of: BTreeMap<String, String>,
     account_at: BTreeMap<AccountId, Account>,
+    /// Accounts' tags ([`MemOrg::set_tags`]); an account not here has none.
+    tags: BTreeMap<AccountId, Tags>,
 }
 
 impl MemOrg {
@@ -267,6 +274,7 @@ impl MemOrg {
                 tree,
                 parent_of,
                 account_at,
+                tags: BTreeMap::new(),
             })),
         }
     }
@@ -296,6 +304,21 @@ impl MemOrg {
         s.parent_of
             .insert(account.as_str().to_owned(), to.to_owned());
         s.account_at.insert(account.clone(), moved);
+    }
+
+    /// `TagResource` / `UntagResource` on an account, not counted: its tags become `tags`.
+    pub fn set_tags(&self, account: &AccountId, tags: &[(&str, &str)]) {
+        let mut s = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let tags: Tags = tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        s.tags.insert(account.clone(), tags);
+    }
+
+    /// How many `ListTagsForResource` calls were made.
+    pub fn tag_calls(&self) -> u32 {
+        self.calls.list_tags.load(Ordering::Relaxed)
     }
 
     /// The account's parent now, not counted.
@@ -448,6 +471,15 @@ impl OrganizationsApi for MemOrg {
     async fn delegated_admins(&self, _: &str) -> AwsResult<Vec<AccountId>> {
         self.call(&self.calls.other).await;
         Ok(vec![])
+    }
+
+    async fn tags_of(&self, account: &AccountId) -> AwsResult<Tags> {
+        self.call(&self.calls.list_tags).await;
+        let s = self.read();
+        if !s.account_at.contains_key(account) {
+            return Err(Self::not_found(account.as_str()));
+        }
+        Ok(s.tags.get(account).cloned().unwrap_or_default())
     }
 }
 

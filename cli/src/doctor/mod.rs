@@ -254,6 +254,7 @@ async fn read_scope_facts<O: OrganizationsApi>(api: &O, scope: &Scope, org_ok: b
         targets: existing,
         mode: scope.mode,
         accounts: scope.accounts.clone(),
+        tags: scope.tags.clone(),
     };
     let mut not_in_organization = BTreeSet::new();
     let read = if !org_ok {

@@ -177,6 +177,7 @@ mod tests {
             ou_path: "Root/Prod (ou-ab12-aaaaaaaa)".into(),
             state: AccountState::Active,
             reason,
+            tags_matched: Vec::new(),
         }
     }
 

@@ -181,6 +181,7 @@ fn organization(ous: usize, per_ou: usize) -> (Tree, Vec<String>) {
             name: "management".into(),
             state: AccountState::Active,
             parent: ROOT.into(),
+            tags: None,
         }],
     );
     let mut ids = Vec::new();
@@ -196,6 +197,7 @@ fn organization(ous: usize, per_ou: usize) -> (Tree, Vec<String>) {
                 name: format!("acct-{o}-{i}"),
                 state: AccountState::Active,
                 parent: ou.clone(),
+                tags: None,
             })
             .collect();
         t.accounts.insert(ou.clone(), accounts);

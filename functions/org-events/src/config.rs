@@ -180,6 +180,7 @@ impl Config {
                 targets: Default::default(),
                 mode: AccountScope::All,
                 accounts: Default::default(),
+                tags: Default::default(),
             };
             (unread, String::new(), LeavePolicy::Delete)
         } else {

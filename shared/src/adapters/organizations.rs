@@ -8,7 +8,7 @@
 
 use aws_sdk_organizations::types::{OrganizationFeatureSet, ParentType};
 
-use crate::core::{Account, AccountId, AccountState, OrgNode};
+use crate::core::{Account, AccountId, AccountState, OrgNode, Tags};
 use crate::ports::{AwsError, AwsResult, OrgInfo, OrganizationsApi, Page, ParentRef};
 
 use super::errors::classify;
@@ -106,6 +106,7 @@ impl OrganizationsApi for SdkOrganizations {
                 name: a.name().unwrap_or_default().to_owned(),
                 state: state_of(a),
                 parent: parent.to_owned(),
+                tags: None,
             });
         }
         Ok(Page {
@@ -130,6 +131,7 @@ impl OrganizationsApi for SdkOrganizations {
                 name: a.name().unwrap_or_default().to_owned(),
                 state: state_of(a),
                 parent: String::new(),
+                tags: None,
             });
         }
         Ok(Page {
@@ -262,6 +264,31 @@ impl OrganizationsApi for SdkOrganizations {
             match page.next_token() {
                 Some(t) => token = Some(t.to_owned()),
                 None => return Ok(out),
+            }
+        }
+    }
+
+    async fn tags_of(&self, account: &AccountId) -> AwsResult<Tags> {
+        // `ResourceId` takes an account ID (12 digits), an OU, a root or a policy ID (AWS
+        // Organizations API Reference, ListTagsForResource); a List call, so read until
+        // NextToken is null.
+        let mut tags = Tags::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_tags_for_resource()
+                .resource_id(account.as_str())
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify("organizations", "ListTagsForResource", e))?;
+            for t in page.tags() {
+                tags.insert(t.key().to_owned(), t.value().to_owned());
+            }
+            match page.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(tags),
             }
         }
     }

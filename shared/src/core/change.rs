@@ -423,6 +423,7 @@ mod tests {
             ou_path: "Root/Prod".into(),
             state: AccountState::Active,
             reason,
+            tags_matched: Vec::new(),
         }
     }
 

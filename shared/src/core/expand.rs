@@ -1,5 +1,14 @@
 //! Scope expansion: `OrgTree` × `Scope` → the exact accounts, each with the reason it is in
 //! or out.
+//!
+//! An account under a target is in when every filter keeps it: it is not the management
+//! account, it is ACTIVE, the tag filter (`TargetAccountTags`, `ExcludedAccountTags`) keeps
+//! it, and the mode with the listed accounts (`ALL` / `INTERSECTION` / `DIFFERENCE`) keeps
+//! it. The tag filter narrows the accounts the target OUs give, and the mode then applies to
+//! what is left; the filters commute (an account is in only if each keeps it), so the order
+//! decides only the reason shown for an account two filters drop. The list's reason is
+//! shown then: it needs no tag read, so tags are read only for the accounts the list keeps
+//! ([`tags_decide`]; under INTERSECTION, the listed ones only).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -8,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::ids::AccountId;
-use super::org::{AccountState, OrgTree};
+use super::org::{Account, AccountState, OrgTree};
 use super::scope::{AccountScope, Filtered, Scope};
+use super::tags::{TagTerm, TagVerdict};
 
 /// Why an account is in or out of the scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +39,14 @@ pub enum Reason {
     ExcludedByList,
     /// Listed, but it lives outside every target OU.
     OutsideTargets { actual: String },
+    /// Under a target, but this `TargetAccountTags` term is unmet; `actual`: the account's
+    /// value of the term's key (`None`: it has no such tag).
+    TargetTagUnmet {
+        term: TagTerm,
+        actual: Option<String>,
+    },
+    /// Under a target, but this `ExcludedAccountTags` term matched (`actual`: the value).
+    ExcludedByTag { term: TagTerm, actual: String },
 }
 
 impl Reason {
@@ -61,6 +79,24 @@ impl fmt::Display for Reason {
                 "listed, but it is in {actual}, outside every target OU; add that OU to \
                  TargetOUIds or move the account"
             ),
+            Self::TargetTagUnmet { term, actual } => match actual {
+                Some(v) => write!(
+                    f,
+                    "TargetAccountTags: `{term}` is unmet (its {} tag is `{v}`)",
+                    term.key
+                ),
+                None => write!(
+                    f,
+                    "TargetAccountTags: `{term}` is unmet (it has no {} tag)",
+                    term.key
+                ),
+            },
+            Self::ExcludedByTag { term, actual } => write!(
+                f,
+                "ExcludedAccountTags: `{term}` matches (its {} tag is `{actual}`), which \
+                 excludes it whatever else says",
+                term.key
+            ),
         }
     }
 }
@@ -73,6 +109,10 @@ pub struct Entry {
     pub ou_path: String,
     pub state: AccountState,
     pub reason: Reason,
+    /// An included account's `TargetAccountTags` terms, each of which it meets: the tags that
+    /// kept it. Empty without target terms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags_matched: Vec<TagTerm>,
 }
 
 /// The scope, expanded: sorted by account ID, deterministic.
@@ -100,6 +140,24 @@ pub enum ExpandError {
         .0.iter().map(AccountId::as_str).collect::<Vec<_>>().join(", ")
     )]
     AccountsNotInOrganization(Vec<AccountId>),
+    #[error(
+        "internal error: the scope has a tag filter, but the tags of account {0} were not \
+         read, so whether it is in cannot be decided; nothing was changed. Please report \
+         this bug."
+    )]
+    TagsNotRead(AccountId),
+}
+
+/// Whether the tag filter decides `acct`, so its tags must be read: a filter is set, and the
+/// account is under a target, is not the management account, is ACTIVE, and the mode with
+/// the listed accounts keeps it. The one place this rule lives: the reads ask it before
+/// reading tags, [`expand`] before deciding.
+pub fn tags_decide(scope: &Scope, tree: &OrgTree, acct: &Account) -> bool {
+    scope.tags.is_set()
+        && tree.covering_target(&acct.parent, &scope.targets).is_some()
+        && tree.management_account_id.as_ref() != Some(&acct.id)
+        && acct.state == AccountState::Active
+        && scope.filter(&acct.id) == Filtered::Selected
 }
 
 /// Decides every account under the targets, and every listed account.
@@ -118,6 +176,7 @@ pub fn expand(scope: &Scope, tree: &OrgTree) -> Result<Expansion, ExpandError> {
     for acct in tree.accounts.values() {
         let listed = scope.accounts.contains(&acct.id);
         let target = tree.covering_target(&acct.parent, &scope.targets);
+        let mut tags_matched = Vec::new();
         let reason = match target {
             None if listed => Reason::OutsideTargets {
                 actual: tree.path(&acct.parent),
@@ -133,12 +192,32 @@ pub fn expand(scope: &Scope, tree: &OrgTree) -> Result<Expansion, ExpandError> {
                     }
                 } else {
                     match scope.filter(&acct.id) {
-                        Filtered::Selected if scope.mode == AccountScope::Intersection => {
-                            Reason::ListedUnderTarget { target }
-                        }
-                        Filtered::Selected => Reason::UnderTarget { target },
                         Filtered::NotListed => Reason::NotListed,
                         Filtered::ExcludedByList => Reason::ExcludedByList,
+                        Filtered::Selected => match tag_verdict(scope, tree, acct)? {
+                            TagVerdict::Unmet { term } => Reason::TargetTagUnmet {
+                                actual: acct.tags.as_ref().and_then(|t| t.get(&term.key).cloned()),
+                                term,
+                            },
+                            TagVerdict::Excluded { term } => Reason::ExcludedByTag {
+                                actual: acct
+                                    .tags
+                                    .as_ref()
+                                    .and_then(|t| t.get(&term.key).cloned())
+                                    .unwrap_or_default(),
+                                term,
+                            },
+                            verdict => {
+                                if let TagVerdict::Kept { matched } = verdict {
+                                    tags_matched = matched;
+                                }
+                                if scope.mode == AccountScope::Intersection {
+                                    Reason::ListedUnderTarget { target }
+                                } else {
+                                    Reason::UnderTarget { target }
+                                }
+                            }
+                        },
                     }
                 }
             }
@@ -149,6 +228,7 @@ pub fn expand(scope: &Scope, tree: &OrgTree) -> Result<Expansion, ExpandError> {
             ou_path: tree.path(&acct.parent),
             state: acct.state.clone(),
             reason,
+            tags_matched,
         };
         if entry.reason.is_included() {
             included.push(entry);
@@ -163,4 +243,15 @@ pub fn expand(scope: &Scope, tree: &OrgTree) -> Result<Expansion, ExpandError> {
         included,
         skipped,
     })
+}
+
+/// The tag filter's verdict on an account [`tags_decide`] names; its tags must have been read.
+fn tag_verdict(scope: &Scope, tree: &OrgTree, acct: &Account) -> Result<TagVerdict, ExpandError> {
+    if !tags_decide(scope, tree, acct) {
+        return Ok(TagVerdict::Unfiltered);
+    }
+    match &acct.tags {
+        Some(tags) => Ok(scope.tags.verdict(tags)),
+        None => Err(ExpandError::TagsNotRead(acct.id.clone())),
+    }
 }

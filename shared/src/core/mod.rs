@@ -26,7 +26,7 @@ pub use change::{
     ChangeKind, ScopeChange,
 };
 pub use error::ScopeError;
-pub use expand::{expand, Entry, ExpandError, Expansion, Reason};
+pub use expand::{expand, tags_decide, Entry, ExpandError, Expansion, Reason};
 pub use ids::{AccountId, TargetId};
 pub use mode::{
     decide, CallAs, Declared, DeployMode, ModeError, ModeFacts, Registration, STACKSETS_PRINCIPAL,

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AccountId, TargetId};
+use super::tags::Tags;
 
 /// An account's lifecycle state (AWS Organizations `State`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -52,6 +53,10 @@ pub struct Account {
     pub state: AccountState,
     /// The OU or root that directly contains the account.
     pub parent: String,
+    /// Its tags (`ListTagsForResource`), read only when the scope has a tag filter and the
+    /// filter decides this account; `None`: not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
 }
 
 /// An OU or a root. A root has no parent.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ScopeError;
 use super::ids::{shown, AccountId, TargetId};
+use super::tags::TagFilter;
 
 /// The most IDs one list may hold. Listing more than this is a sign the user wants an OU.
 pub const MAX_LISTED_IDS: usize = 1000;
@@ -180,6 +181,15 @@ pub struct Scope {
     pub targets: BTreeSet<TargetId>,
     pub mode: AccountScope,
     pub accounts: BTreeSet<AccountId>,
+    /// `TargetAccountTags` / `ExcludedAccountTags`: they narrow the accounts the target OUs
+    /// give, before the mode and the listed accounts apply. Default: no filter, no tag read.
+    /// Absent from JSON written before tags existed, and not written when unset.
+    #[serde(default, skip_serializing_if = "no_tag_filter")]
+    pub tags: TagFilter,
+}
+
+fn no_tag_filter(t: &TagFilter) -> bool {
+    !t.is_set()
 }
 
 impl Scope {
@@ -211,7 +221,13 @@ impl Scope {
             targets,
             mode,
             accounts,
+            tags: TagFilter::default(),
         })
+    }
+
+    /// This scope, narrowed by `tags` (parsed with [`TagFilter::parse`]).
+    pub fn with_tags(self, tags: TagFilter) -> Self {
+        Self { tags, ..self }
     }
 }
 
@@ -449,6 +465,23 @@ mod tests {
         for bad in ["1abc", "Port_Integration", "a b", ""] {
             assert!(parse_stack_set_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_scope_without_tags_is_written_as_before_and_old_json_still_reads() {
+        let s = scope("r-ab12", "DIFFERENCE", "123456789012").unwrap();
+        assert!(!s.tags.is_set());
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            json,
+            r#"{"targets":["r-ab12"],"mode":"DIFFERENCE","accounts":["123456789012"]}"#
+        );
+        let back: Scope = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        let tagged = s.with_tags(TagFilter::parse("env=prod", "port:exclude=true").unwrap());
+        let json = serde_json::to_string(&tagged).unwrap();
+        assert!(json.contains("port:exclude"), "{json}");
+        assert_eq!(serde_json::from_str::<Scope>(&json).unwrap(), tagged);
     }
 
     #[test]

@@ -61,6 +61,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                 .collect(),
                 mode: AccountScope::All,
                 accounts: BTreeSet::new(),
+                // Only the accounts' states are asked here: no tags read.
+                tags: Default::default(),
             };
             let (tree, _) = read_scope(self.org, &whole, self.config.concurrency).await?;
             for a in unknown {

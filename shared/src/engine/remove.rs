@@ -60,6 +60,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
                 targets: BTreeSet::new(),
                 mode: AccountScope::All,
                 accounts: BTreeSet::new(),
+                tags: Default::default(),
             };
             self.fit(
                 &mut the_plan,

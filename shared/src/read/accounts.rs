@@ -4,7 +4,9 @@
 use crate::core::{Account, AccountId, OrgNode, OrgTree, Scope};
 use crate::ports::{AwsError, OrganizationsApi};
 
-use super::{classify, insert_root, ReadError, ReadStats, MAX_DEPTH};
+use super::{
+    classify, insert_root, read_tags, ReadError, ReadStats, DEFAULT_CONCURRENCY, MAX_DEPTH,
+};
 
 /// What the scope's rules need to know about a few accounts only, for an event that concerns
 /// them: `DescribeOrganization` (the management account), then for each account
@@ -13,6 +15,9 @@ use super::{classify, insert_root, ReadError, ReadStats, MAX_DEPTH};
 /// `DescribeOrganizationalUnit`, and its ancestors'). At most 2 + the depth of the
 /// organization calls per account, plus about 2 per target reached, however large the
 /// organization.
+///
+/// With a tag filter, one `ListTagsForResource` per account the filter decides (an account
+/// under a target, ACTIVE, kept by the list), so at most one more call per account.
 ///
 /// The tree holds the accounts that are in the organization, each with its chain of parents
 /// up to the first target (or the root): `expand` then decides them by the same rules as a
@@ -52,6 +57,7 @@ pub async fn read_accounts<O: OrganizationsApi>(
                 name,
                 state,
                 parent: parent.id.clone(),
+                tags: None,
             },
         );
         // Up the chain until a target (which decides) or the root (outside every target).
@@ -91,6 +97,8 @@ pub async fn read_accounts<O: OrganizationsApi>(
             .map_err(classify)?;
         stats.ancestor_calls += calls;
     }
+    // With a tag filter, the tags of these accounts (those the filter decides), no others.
+    read_tags(api, scope, &mut tree, DEFAULT_CONCURRENCY, &mut stats).await?;
     Ok((tree, stats))
 }
 

@@ -6,6 +6,11 @@
 //! few calls that name a non-root target's ancestors (`ListParents`, `DescribeOrganizationalUnit`)
 //! and that locate listed accounts outside the targets.
 //!
+//! With a tag filter (`scope.tags.is_set()`), one `ListTagsForResource` per account the
+//! filter decides ([`crate::core::tags_decide`]: under a target, ACTIVE, not the management
+//! account, kept by the mode and the listed accounts), with the same bounded concurrency;
+//! without one, none.
+//!
 //! `walk` reads target subtrees, `accounts` reads a few accounts only.
 
 mod accounts;
@@ -13,10 +18,11 @@ mod walk;
 
 use std::collections::BTreeMap;
 
+use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::core::{Account, OrgNode, OrgTree, Scope};
+use crate::core::{tags_decide, Account, AccountId, OrgNode, OrgTree, Scope};
 use crate::ports::{AwsError, OrganizationsApi};
 
 pub use accounts::read_accounts;
@@ -39,6 +45,9 @@ pub struct ReadStats {
     pub ancestor_calls: u32,
     pub listed_lookup_calls: u32,
     pub ous_walked: u32,
+    /// `ListTagsForResource` calls (only with a tag filter), one per account it decides.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub list_tags: u32,
 }
 
 impl ReadStats {
@@ -50,6 +59,7 @@ impl ReadStats {
             + self.list_ous_pages
             + self.ancestor_calls
             + self.listed_lookup_calls
+            + self.list_tags
     }
 }
 
@@ -104,8 +114,60 @@ pub async fn read_scope<O: OrganizationsApi>(
     concurrency: usize,
 ) -> Result<(OrgTree, ReadStats), ReadError> {
     match scope.targets.iter().collect::<Vec<_>>().as_slice() {
-        [root] if root.is_root() => read_whole_org(api, scope, root.as_str()).await,
+        [root] if root.is_root() => {
+            let (mut tree, mut stats) = read_whole_org(api, scope, root.as_str()).await?;
+            read_tags(api, scope, &mut tree, concurrency, &mut stats).await?;
+            Ok((tree, stats))
+        }
         _ => read_target_subtrees(api, scope, concurrency).await,
+    }
+}
+
+/// Reads the tags of the accounts the scope's tag filter decides ([`tags_decide`]), at most
+/// `concurrency` calls at a time, into `Account::tags`. No filter: no call. An account that
+/// left the organization since it was listed (`NotFound`) leaves the tree, as it would have
+/// a moment later.
+pub(crate) async fn read_tags<O: OrganizationsApi>(
+    api: &O,
+    scope: &Scope,
+    tree: &mut OrgTree,
+    concurrency: usize,
+    stats: &mut ReadStats,
+) -> Result<(), ReadError> {
+    if !scope.tags.is_set() {
+        return Ok(());
+    }
+    let wanted: Vec<AccountId> = tree
+        .accounts
+        .values()
+        .filter(|a| tags_decide(scope, tree, a))
+        .map(|a| a.id.clone())
+        .collect();
+    let mut answers = stream::iter(wanted)
+        .map(|id| async move {
+            let r = api.tags_of(&id).await;
+            (id, r)
+        })
+        .buffer_unordered(concurrency.max(1));
+    let mut first_error = None;
+    while let Some((id, r)) = answers.next().await {
+        stats.list_tags += 1;
+        match r {
+            Ok(tags) => {
+                if let Some(a) = tree.accounts.get_mut(&id) {
+                    a.tags = Some(tags);
+                }
+            }
+            Err(AwsError::NotFound { .. }) => {
+                tree.accounts.remove(&id);
+            }
+            // Calls already in flight finish before the error is returned.
+            Err(e) => first_error = first_error.or(Some(classify(e))),
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::core::{Account, AccountId, OrgNode, OrgTree, Scope, TargetId};
 use crate::ports::{AwsError, OrganizationsApi, ParentRef};
 
 use super::accounts::add_parent_chain;
-use super::{classify, insert_root, ReadError, ReadStats};
+use super::{classify, insert_root, read_tags, ReadError, ReadStats};
 
 enum Done {
     Org(Result<crate::ports::OrgInfo, AwsError>),
@@ -218,6 +218,7 @@ pub async fn read_target_subtrees<O: OrganizationsApi>(
                         name,
                         state,
                         parent: parent.id,
+                        tags: None,
                     },
                 );
             }
@@ -227,6 +228,7 @@ pub async fn read_target_subtrees<O: OrganizationsApi>(
             Err(e) => return Err(classify(e)),
         }
     }
+    read_tags(api, scope, &mut tree, concurrency, &mut stats).await?;
     Ok((tree, stats))
 }
 

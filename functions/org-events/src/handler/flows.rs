@@ -288,5 +288,6 @@ fn without(scope: &Scope, missing: &[AccountId]) -> Scope {
             .filter(|a| !gone.contains(a))
             .cloned()
             .collect(),
+        tags: scope.tags.clone(),
     }
 }

@@ -94,6 +94,9 @@ impl OrganizationsApi for Org {
     async fn delegated_admins(&self, _: &str) -> AwsResult<Vec<AccountId>> {
         unimplemented!()
     }
+    async fn tags_of(&self, _: &AccountId) -> AwsResult<shared::core::Tags> {
+        unimplemented!()
+    }
 }
 
 /// The StackSet's instances, for `ListStackInstances` filtered by account; `fail` makes
