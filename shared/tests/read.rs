@@ -226,3 +226,46 @@ async fn reading_a_few_accounts_with_a_tag_filter_reads_the_tags_of_those_under_
     let e = expand(&prod_tagged(&[PROD]), &tree).expect("expand");
     assert_eq!(e.account_ids(), [id(1)].into_iter().collect());
 }
+
+#[tokio::test]
+async fn tags_are_read_with_the_reads_bounded_concurrency() {
+    // With a latency per call, the 25 tag reads overlap, never more than the bound at once.
+    let org = MemOrg::new(
+        small_tree(&[("Prod", PROD), ("Dev", DEV)], 25),
+        Duration::from_millis(2),
+    );
+    tag_odd_prod(&org, 1..=50);
+    read_scope(&org, &prod_tagged(&[PROD]), 4)
+        .await
+        .expect("read");
+    assert_eq!(org.tag_calls(), 25);
+    let most = org.calls.list_tags_most_in_flight.load(Ordering::SeqCst);
+    assert!(
+        (2..=4).contains(&most),
+        "{most} tag calls in flight at once"
+    );
+}
+
+#[tokio::test]
+async fn the_call_counting_and_ou_parent_wrappers_pass_tag_reads_through_and_count_each() {
+    let org = org(5);
+    tag_odd_prod(&org, 1..=10);
+    let counts = shared::counted::CallCounts::new();
+    let wrapped = shared::counted::Counted::new(
+        shared::ou_parents::OuParents::new(org.clone()),
+        counts.clone(),
+    );
+    let (tree, _) = read_scope(&wrapped, &prod_tagged(&[PROD]), 4)
+        .await
+        .expect("read");
+    assert_eq!(org.tag_calls(), 5);
+    assert_eq!(
+        counts.snapshot().organizations,
+        u64::from(org.calls.total()),
+        "OrganizationsCalls counts each ListTagsForResource"
+    );
+    assert_eq!(
+        tree.accounts[&id(1)].tags.as_ref().expect("read")["env"],
+        "prod"
+    );
+}

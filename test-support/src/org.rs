@@ -213,6 +213,9 @@ pub struct Calls {
     pub describe_account: AtomicU32,
     /// `ListTagsForResource`.
     pub list_tags: AtomicU32,
+    /// The most `ListTagsForResource` calls that were in flight at once (with a latency).
+    pub list_tags_most_in_flight: AtomicU32,
+    list_tags_in_flight: AtomicU32,
     pub other: AtomicU32,
 }
 
@@ -474,7 +477,18 @@ impl OrganizationsApi for MemOrg {
     }
 
     async fn tags_of(&self, account: &AccountId) -> AwsResult<Tags> {
+        let now = self
+            .calls
+            .list_tags_in_flight
+            .fetch_add(1, Ordering::SeqCst)
+            + 1;
+        self.calls
+            .list_tags_most_in_flight
+            .fetch_max(now, Ordering::SeqCst);
         self.call(&self.calls.list_tags).await;
+        self.calls
+            .list_tags_in_flight
+            .fetch_sub(1, Ordering::SeqCst);
         let s = self.read();
         if !s.account_at.contains_key(account) {
             return Err(Self::not_found(account.as_str()));
