@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use shared::core::{AccountId, AccountScope, PlanPolicy, Scope, TargetId};
+use shared::core::{AccountId, AccountScope, PlanPolicy, Scope, TagFilter, TargetId};
 use shared::engine::{Engine, EngineConfig, EngineError, Outcome, Report, Request};
 use shared::ports::{OpKind, TokioClock};
 use test_support::{small_tree, MemOrg, MemStackSet};
@@ -59,6 +59,16 @@ impl Ask {
             },
             regions: ["us-east-1".to_owned()].into_iter().collect(),
         }
+    }
+
+    /// Prod, narrowed by `TargetAccountTags` = `env=prod` and `ExcludedAccountTags` =
+    /// `port:exclude=true`.
+    fn prod_tagged() -> Self {
+        let mut ask = Self::prod();
+        ask.scope = ask
+            .scope
+            .with_tags(TagFilter::parse("env=prod", "port:exclude=true").expect("filter"));
+        ask
     }
 
     fn request<'a>(&'a self, done_kinds: &'a [OpKind], deadline: Instant) -> Request<'a> {
@@ -252,4 +262,79 @@ async fn drift_detection_started_twice_with_one_seed_is_one_operation() {
     assert_eq!(first, again);
     assert!(first.is_some_and(|id| id.starts_with("orgscope-drift-")));
     assert_eq!(set.operations(), [("DETECT_DRIFT".to_owned(), 0)]);
+}
+
+#[tokio::test]
+async fn a_tag_filter_enrolls_the_tagged_accounts_only_and_an_excluded_tag_withdraws_one() {
+    let (org, set) = world(Duration::ZERO);
+    org.set_tags(&id(1), &[("env", "prod")]);
+    org.set_tags(&id(2), &[("env", "prod"), ("team", "payments")]);
+    org.set_tags(&id(3), &[("env", "dev")]);
+    let ask = Ask::prod_tagged();
+    let report = done(
+        engine(&org, &set)
+            .reconcile(&ask.request(&[], far()))
+            .await
+            .expect("reconcile"),
+    );
+    assert!(report.succeeded(), "{:?}", report.failures);
+    assert_eq!(set.enrolled(), [id(1), id(2)].into_iter().collect());
+    assert_eq!(
+        org.tag_calls(),
+        3,
+        "one ListTagsForResource per Prod account"
+    );
+
+    org.set_tags(&id(2), &[("env", "prod"), ("port:exclude", "true")]);
+    let report = done(
+        engine(&org, &set)
+            .reconcile(&ask.request(&[], far()))
+            .await
+            .expect("reconcile"),
+    );
+    assert!(report.succeeded(), "{:?}", report.failures);
+    let kinds: Vec<OpKind> = report.operations.iter().map(|o| o.kind).collect();
+    assert_eq!(kinds, [OpKind::Delete]);
+    assert_eq!(report.operations[0].accounts, [id(2)]);
+    assert_eq!(set.enrolled(), [id(1)].into_iter().collect());
+}
+
+#[tokio::test]
+async fn an_account_pass_with_a_tag_filter_reads_the_tags_of_its_accounts_under_the_targets_only() {
+    let (org, set) = world(Duration::ZERO);
+    org.set_tags(&id(1), &[("env", "prod")]);
+    org.set_tags(&id(4), &[("env", "prod")]);
+    let ask = Ask::prod_tagged();
+    let report = done(
+        engine(&org, &set)
+            .reconcile_accounts(&ask.request(&[], far()), &[id(1), id(4)])
+            .await
+            .expect("reconcile"),
+    );
+    assert!(report.succeeded(), "{:?}", report.failures);
+    assert_eq!(set.enrolled(), [id(1)].into_iter().collect());
+    assert_eq!(
+        org.tag_calls(),
+        1,
+        "4 is in Dev, outside the target: not read"
+    );
+}
+
+#[tokio::test]
+async fn without_a_tag_filter_a_pass_reads_no_tags() {
+    let (org, set) = world(Duration::ZERO);
+    org.set_tags(&id(1), &[("port:exclude", "true")]);
+    let ask = Ask::prod();
+    done(
+        engine(&org, &set)
+            .reconcile(&ask.request(&[], far()))
+            .await
+            .expect("reconcile"),
+    );
+    engine(&org, &set)
+        .reconcile_accounts(&ask.request(&[], far()), &[id(1), id(4)])
+        .await
+        .expect("reconcile");
+    assert_eq!(org.tag_calls(), 0);
+    assert_eq!(set.enrolled(), [id(1), id(2), id(3)].into_iter().collect());
 }
