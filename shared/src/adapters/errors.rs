@@ -21,7 +21,10 @@ where
         | "OrganizationalUnitNotFoundException"
         | "StackSetNotFoundException"
         | "OperationNotFoundException"
-        | "StackInstanceNotFoundException" => AwsError::NotFound {
+        | "StackInstanceNotFoundException"
+        // ListTagsForResource on an account that is not (or no longer) in the organization
+        // (AWS Organizations API Reference, ListTagsForResource, Errors).
+        | "TargetNotFoundException" => AwsError::NotFound {
             what: if msg.is_empty() { code } else { msg },
         },
         "TooManyRequestsException" | "Throttling" | "ThrottlingException" => {
