@@ -137,7 +137,9 @@ impl Emulator {
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                panic!("the forked emulator at {addr} still accepts connections 5 s after its kill");
+                panic!(
+                    "the forked emulator at {addr} still accepts connections 5 s after its kill"
+                );
             }
         }
     }

@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 
 use super::emulator::Emulator;
 use crate::{
-    operations_listing, organizations_pages, sdk_config_for, TestBed,
-    OPERATIONS_LISTING_VAR, ORGANIZATIONS_PAGES_VAR, REGION,
+    operations_listing, organizations_pages, sdk_config_for, TestBed, OPERATIONS_LISTING_VAR,
+    ORGANIZATIONS_PAGES_VAR, REGION,
 };
 
 impl TestBed {
