@@ -130,18 +130,15 @@ where
 {
     let (caller, organization) =
         tokio::join!(identity.caller_account(), org.describe_organization());
-    let in_management =
-        matches!((&caller, &organization), (Ok(c), Ok(o)) if *c == o.management_account_id);
-    let registration = if in_management && listing == Listing::MemberOnly {
-        Ok(Registration::NotAsked)
-    } else {
-        registration(org).await
-    };
-    ModeReading {
+    let mut reading = ModeReading {
         caller,
         organization,
-        registration,
+        registration: Ok(Registration::NotAsked),
+    };
+    if listing == Listing::Always || !reading.in_management() {
+        reading.registration = registration(org).await;
     }
+    reading
 }
 
 /// The facts of the deployment mode ([`read_mode`], [`ModeReading::facts`]).
