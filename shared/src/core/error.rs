@@ -117,4 +117,9 @@ pub enum ScopeError {
         got: String,
         example: &'static str,
     },
+
+    /// `TargetAccountTags` / `ExcludedAccountTags`: the same words from the custom resource's
+    /// preflight, org-events' start-up and the CLI.
+    #[error("{0}")]
+    Tags(#[from] super::tags::TagFilterError),
 }

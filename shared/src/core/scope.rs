@@ -229,6 +229,19 @@ impl Scope {
     pub fn with_tags(self, tags: TagFilter) -> Self {
         Self { tags, ..self }
     }
+
+    /// This scope, narrowed by the raw `TargetAccountTags` and `ExcludedAccountTags` values:
+    /// the one entry point the custom resource, org-events and the CLI parse them through, so
+    /// a bad term gets the same message everywhere. Blank values: no filter.
+    pub fn with_tag_parameters(self, target: &str, excluded: &str) -> Result<Self, ScopeError> {
+        for (field, raw) in [
+            ("TargetAccountTags", target),
+            ("ExcludedAccountTags", excluded),
+        ] {
+            check_len(field, raw)?;
+        }
+        Ok(self.with_tags(TagFilter::parse(target, excluded)?))
+    }
 }
 
 /// What the account filter (the mode and the listed accounts) says of one account under a
@@ -489,5 +502,39 @@ mod tests {
         let r = parse_regions(&"".into(), "eu-west-1").unwrap();
         assert_eq!(r.into_iter().collect::<Vec<_>>(), ["eu-west-1"]);
         assert!(parse_regions(&"us-east-1,Europe".into(), "us-east-1").is_err());
+    }
+
+    #[test]
+    fn tag_parameters_narrow_the_scope_and_a_bad_term_is_named_with_its_parameter() {
+        let base = scope("r-abcd", "ALL", "").unwrap();
+        let tagged = base
+            .clone()
+            .with_tag_parameters("env=prod|staging, team", "port:exclude=true")
+            .unwrap();
+        assert_eq!(tagged.tags.target.to_string(), "env=prod|staging,team");
+        assert_eq!(tagged.tags.excluded.to_string(), "port:exclude=true");
+        let blank = base.clone().with_tag_parameters(" ", "").unwrap();
+        assert!(!blank.tags.is_set());
+        let e = base
+            .clone()
+            .with_tag_parameters("env=prod", "=true")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("ExcludedAccountTags: the term `=true` has an empty key"),
+            "{e}"
+        );
+        let long = "a".repeat(MAX_VALUE_BYTES + 1);
+        let e = base.with_tag_parameters(&long, "").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ScopeError::ValueTooLong {
+                    field: "TargetAccountTags",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 }
