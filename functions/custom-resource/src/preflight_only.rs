@@ -40,6 +40,15 @@ where
     }
 }
 
+/// The properties `TargetAccountTags` and `ExcludedAccountTags` (absent: no filter), parsed
+/// as the custom resource parses them (`crate::props::tag_filter`, the one shared parse), so
+/// a bad term fails here, before the StackSet changes, with the words it gets everywhere.
+pub fn tag_filter(props: &Value) -> Result<(), String> {
+    crate::props::tag_filter(props)
+        .map(|_| ())
+        .map_err(|e| format!("Preflight failed, nothing was changed: {e}"))
+}
+
 /// The properties `PortRolePolicyArns` and `PortRolePermissionsBoundaryArn` (the template's
 /// parameters), checked by `shared::core::role_policies` in the stack's partition (from its
 /// StackId). Absent, as in a stack deployed before they existed: the default, ReadOnlyAccess,
@@ -70,6 +79,20 @@ mod tests {
     use serde_json::json;
 
     const STACK: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/port/1";
+
+    #[test]
+    fn a_bad_tag_term_fails_the_preflight_naming_it_and_absent_tags_pass() {
+        assert_eq!(tag_filter(&json!({"StackSetName": "S"})), Ok(()));
+        assert_eq!(
+            tag_filter(&json!({"TargetAccountTags": "", "ExcludedAccountTags": ""})),
+            Ok(())
+        );
+        let e = tag_filter(&json!({"ExcludedAccountTags": "port:exclude=true,=yes"})).unwrap_err();
+        assert!(
+            e.starts_with("Preflight failed, nothing was changed: ExcludedAccountTags: the term `=yes` has an empty key"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn absent_properties_are_the_default_read_only_access() {

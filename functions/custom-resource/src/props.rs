@@ -6,6 +6,21 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use shared::core::{parse_regions, parse_stack_set_name, LeavePolicy, RawList, Scope, ScopeError};
 
+/// An example `TargetAccountTags` value, for the message when it is not a string.
+pub const TARGET_TAGS_EXAMPLE: &str = "env=prod|staging,team=payments";
+/// An example `ExcludedAccountTags` value.
+pub const EXCLUDED_TAGS_EXAMPLE: &str = "port:exclude=true";
+
+/// `TargetAccountTags` and `ExcludedAccountTags` of `props` (absent: empty), checked by the
+/// one parse every entry point uses ([`Scope::with_tag_parameters`], through
+/// [`shared::core::tag_parameters`]): the custom resource's preflight runs it before the
+/// StackSet changes.
+pub fn tag_filter(props: &Value) -> Result<shared::core::TagFilter, ScopeError> {
+    let target = text(props, "TargetAccountTags", TARGET_TAGS_EXAMPLE)?.unwrap_or_default();
+    let excluded = text(props, "ExcludedAccountTags", EXCLUDED_TAGS_EXAMPLE)?.unwrap_or_default();
+    shared::core::tag_parameters(&target, &excluded)
+}
+
 /// Validated `ResourceProperties`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Props {
@@ -50,7 +65,13 @@ impl Props {
             help: "Use ALL, INTERSECTION or DIFFERENCE.",
         })?;
         let accounts = list(props, "TargetAccountIds")?.unwrap_or(RawList::Text(String::new()));
-        let scope = Scope::parse(&ous, &mode, &accounts)?;
+        // Absent (a stack deployed before they existed): no tag filter.
+        let target_tags =
+            text(props, "TargetAccountTags", TARGET_TAGS_EXAMPLE)?.unwrap_or_default();
+        let excluded_tags =
+            text(props, "ExcludedAccountTags", EXCLUDED_TAGS_EXAMPLE)?.unwrap_or_default();
+        let scope = Scope::parse(&ous, &mode, &accounts)?
+            .with_tag_parameters(&target_tags, &excluded_tags)?;
         let stack_set = parse_stack_set_name(
             &text(props, "StackSetName", "Port-Integration-v3")?.unwrap_or_default(),
         )?;
@@ -93,6 +114,72 @@ mod tests {
         assert_eq!(p.scope.targets.len(), 2);
         assert_eq!(p.regions.iter().next().unwrap(), "us-east-1");
         assert_eq!(p.on_leave, LeavePolicy::Delete);
+    }
+
+    fn with_tags(target: Value, excluded: Value) -> Result<Props, ScopeError> {
+        let mut p = json!({"TargetOUIds": "r-ab12", "AccountScope": "ALL", "StackSetName": "S"});
+        for (k, v) in [
+            ("TargetAccountTags", target),
+            ("ExcludedAccountTags", excluded),
+        ] {
+            if !v.is_null() {
+                p[k] = v;
+            }
+        }
+        Props::parse(&p, "us-east-1")
+    }
+
+    #[test]
+    fn absent_or_empty_tag_properties_are_no_filter() {
+        let absent = with_tags(Value::Null, Value::Null).unwrap();
+        let empty = with_tags(json!(""), json!("")).unwrap();
+        assert!(!absent.scope.tags.is_set());
+        assert_eq!(
+            absent, empty,
+            "an empty parameter is today's scope, exactly"
+        );
+    }
+
+    #[test]
+    fn tag_properties_narrow_the_scope_as_the_one_parse_reads_them() {
+        let p = with_tags(json!("env=prod|staging, team"), json!("port:exclude=true")).unwrap();
+        let expected = Scope::parse(&"r-ab12".into(), "ALL", &"".into())
+            .unwrap()
+            .with_tag_parameters("env=prod|staging,team", "port:exclude=true")
+            .unwrap();
+        assert_eq!(p.scope, expected);
+        assert_eq!(p.scope.tags.target.to_string(), "env=prod|staging,team");
+        assert_eq!(p.scope.tags.excluded.to_string(), "port:exclude=true");
+    }
+
+    #[test]
+    fn a_bad_tag_term_gets_the_shared_message_here_and_in_the_preflight_check() {
+        let base = Scope::parse(&"r-ab12".into(), "ALL", &"".into()).unwrap();
+        for (target, excluded) in [("env=prod,=x", ""), ("", "port:exclude=tr#ue"), ("a,a", "")] {
+            let shared = base
+                .clone()
+                .with_tag_parameters(target, excluded)
+                .unwrap_err();
+            let here = with_tags(json!(target), json!(excluded)).unwrap_err();
+            assert_eq!(here, shared, "{target} / {excluded}");
+            let props = json!({"TargetAccountTags": target, "ExcludedAccountTags": excluded});
+            assert_eq!(tag_filter(&props).unwrap_err(), shared);
+        }
+        let e = with_tags(json!("env=prod,=x"), json!("")).unwrap_err();
+        assert!(
+            e.to_string().contains("TargetAccountTags: the term `=x`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_tag_property_that_is_not_a_string_is_named_with_an_example() {
+        let e = with_tags(json!(["env=prod"]), Value::Null).unwrap_err();
+        assert!(e.to_string().contains("TargetAccountTags"), "{e}");
+        assert!(
+            e.to_string().contains("env=prod|staging,team=payments"),
+            "{e}"
+        );
     }
 
     #[test]

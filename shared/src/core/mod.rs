@@ -48,7 +48,8 @@ pub use role_policies::{
 };
 pub use schedule::{alarm_window, schedule_interval, AlarmWindow, ScheduleError};
 pub use scope::{
-    parse_regions, parse_stack_set_name, AccountScope, Filtered, LeavePolicy, RawList, Scope,
+    parse_regions, parse_stack_set_name, tag_parameters, AccountScope, Filtered, LeavePolicy,
+    RawList, Scope,
 };
 pub use tags::{TagFilter, TagFilterError, TagTerm, TagTerms, TagVerdict, Tags};
 

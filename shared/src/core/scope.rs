@@ -234,14 +234,21 @@ impl Scope {
     /// the one entry point the custom resource, org-events and the CLI parse them through, so
     /// a bad term gets the same message everywhere. Blank values: no filter.
     pub fn with_tag_parameters(self, target: &str, excluded: &str) -> Result<Self, ScopeError> {
-        for (field, raw) in [
-            ("TargetAccountTags", target),
-            ("ExcludedAccountTags", excluded),
-        ] {
-            check_len(field, raw)?;
-        }
-        Ok(self.with_tags(TagFilter::parse(target, excluded)?))
+        Ok(self.with_tags(tag_parameters(target, excluded)?))
     }
+}
+
+/// The raw `TargetAccountTags` and `ExcludedAccountTags` values, parsed as
+/// [`Scope::with_tag_parameters`] parses them, for a check that has no scope (the custom
+/// resource's preflight): the same message for a bad term.
+pub fn tag_parameters(target: &str, excluded: &str) -> Result<TagFilter, ScopeError> {
+    for (field, raw) in [
+        ("TargetAccountTags", target),
+        ("ExcludedAccountTags", excluded),
+    ] {
+        check_len(field, raw)?;
+    }
+    Ok(TagFilter::parse(target, excluded)?)
 }
 
 /// What the account filter (the mode and the listed accounts) says of one account under a

@@ -46,11 +46,14 @@ where
     }
 
     /// `Custom::PortPreflight`: Create/Update check, Delete does nothing; never a change.
-    /// Port's role's policies and boundary are checked first, without any AWS call.
+    /// The tag filter and Port's role's policies and boundary are checked first, without any
+    /// AWS call.
     pub(super) async fn preflight_only(&self, c: &Common, declared: &Declared) -> Step {
         let outcome = match c.request_type {
             RequestType::Delete => Ok(()),
-            _ => match preflight_only::role_policies(&c.props, &c.stack_id) {
+            _ => match preflight_only::tag_filter(&c.props)
+                .and_then(|_| preflight_only::role_policies(&c.props, &c.stack_id))
+            {
                 Err(reason) => Err(reason),
                 Ok(_) => preflight_only::run(&self.org, &self.identity, declared).await,
             },
