@@ -380,7 +380,7 @@ fn samconfig_scope_gives_the_workflow_the_saved_parameters_and_the_defaults() {
         &file,
         r#"version = 0.1
 [default.deploy.parameters]
-parameter_overrides = "TargetOUIds=\"ou-ab12-11111111,ou-ab12-22222222\" AccountScope=\"DIFFERENCE\" TargetAccountIds=\"111111111111\" PortOrgId=\"org_x\""
+parameter_overrides = "TargetOUIds=\"ou-ab12-11111111,ou-ab12-22222222\" AccountScope=\"DIFFERENCE\" TargetAccountIds=\"111111111111\" TargetAccountTags=\"env=prod|staging,team\" PortOrgId=\"org_x\""
 [prod.deploy.parameters]
 parameter_overrides = ["TargetOUIds=r-ab12", "OnAccountLeavesScope=RETAIN", "StackSetName=Port-Prod"]
 "#,
@@ -392,13 +392,15 @@ parameter_overrides = ["TargetOUIds=r-ab12", "OnAccountLeavesScope=RETAIN", "Sta
     assert_eq!(
         stdout(&out),
         "TARGET_OU_IDS=ou-ab12-11111111,ou-ab12-22222222\nACCOUNT_SCOPE=DIFFERENCE\n\
-         TARGET_ACCOUNT_IDS=111111111111\nSTACK_SET_NAME=Port-Integration-v3\n\
+         TARGET_ACCOUNT_IDS=111111111111\nTARGET_ACCOUNT_TAGS=env=prod|staging,team\n\
+         EXCLUDED_ACCOUNT_TAGS=\nSTACK_SET_NAME=Port-Integration-v3\n\
          ON_ACCOUNT_LEAVES_SCOPE=DELETE\nMANAGEMENT_ACCOUNT_ID=\n"
     );
     let out = samconfig_scope(&[path, "prod"]);
     assert_eq!(
         stdout(&out),
         "TARGET_OU_IDS=r-ab12\nACCOUNT_SCOPE=ALL\nTARGET_ACCOUNT_IDS=\n\
+         TARGET_ACCOUNT_TAGS=\nEXCLUDED_ACCOUNT_TAGS=\n\
          STACK_SET_NAME=Port-Prod\nON_ACCOUNT_LEAVES_SCOPE=RETAIN\nMANAGEMENT_ACCOUNT_ID=\n"
     );
     // This repository's samconfig.toml saves no parameters on purpose: an error naming it.

@@ -1,5 +1,6 @@
 """Parameters a first-timer can fill in, and Rules that stop impossible combinations."""
 
+import json
 import re
 
 import pytest
@@ -8,7 +9,14 @@ import cfn
 from conftest import REQUIRED
 
 SEED_GROUPS = {
-    "Scope of Rollout": ["TargetOUIds", "AccountScope", "TargetAccountIds"],
+    # The seed's three, then the tag filter that narrows them (issue 23).
+    "Scope of Rollout": [
+        "TargetOUIds",
+        "AccountScope",
+        "TargetAccountIds",
+        "TargetAccountTags",
+        "ExcludedAccountTags",
+    ],
     "Port Identifiers": ["PortOrgId", "IntegrationIdentifier"],
     # The seed's CustomRoleName, then the role's permissions (issue 24).
     "IAM Role Settings": ["CustomRoleName", "PortRolePolicyArns", "PortRolePermissionsBoundaryArn"],
@@ -132,3 +140,38 @@ def test_rules_require_us_east_1_in_the_management_account(template):
     assert rules(template, region="eu-west-1") == ["DeployInUsEast1"]
     desc = template["Rules"]["DeployInUsEast1"]["Assertions"][0]["AssertDescription"]
     assert "us-east-1" in desc and "Organizations" in desc and "global" in desc
+
+
+TAG_PARAMETERS = ("TargetAccountTags", "ExcludedAccountTags")
+
+
+def test_tag_parameters_are_optional_and_say_syntax_order_and_inheritance(template):
+    p = template["Parameters"]
+    for name in TAG_PARAMETERS:
+        spec = p[name]
+        assert (spec["Type"], spec["Default"]) == ("String", ""), name
+        text = " ".join(str(spec["Description"]).split())
+        assert "key=value1|value2" in text and "key alone" in text, f"{name}: the syntax"
+        assert "before Account Scope with Target Account IDs" in text, f"{name}: the order"
+        assert "not inherited" in text, f"{name}: OU and root tags do not reach accounts"
+    worked = " ".join(str(p["TargetAccountTags"]["Description"]).split())
+    assert "env=prod leaves A and B; DIFFERENCE with B listed then leaves A" in worked
+    assert "port:exclude=true" in str(p["ExcludedAccountTags"]["Description"])
+
+
+def test_tag_parameters_reach_the_preflight_and_the_custom_resource_as_given(template):
+    """Both as properties of the same names (checked first by the preflight, before the
+    StackSet changes); with the defaults "" the custom resource sees no tag filter, and the
+    StackSet, the member template and its parameters do not depend on them: an empty filter
+    deploys what was deployed before these parameters existed."""
+    res = template["Resources"]
+    for name in ("PortPreflight", "PortStackSetInstances"):
+        props = cfn.plain(res[name]["Properties"])
+        for param in TAG_PARAMETERS:
+            assert props[param] == {"Ref": param}, f"{name}.{param}"
+    stack_set = json.dumps(cfn.plain(res["PortStackSet"]))
+    for param in TAG_PARAMETERS:
+        assert param not in stack_set
+    ev = cfn.Evaluator(template, dict(REQUIRED))
+    props = ev.eval(res["PortStackSetInstances"]["Properties"])
+    assert (props["TargetAccountTags"], props["ExcludedAccountTags"]) == ("", "")
