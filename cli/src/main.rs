@@ -38,6 +38,16 @@ struct ScopeArgs {
     /// Comma-separated 12-digit account IDs, e.g. 123456789012,098765432109.
     #[arg(long, env = "TARGET_ACCOUNT_IDS", default_value = "")]
     target_account_ids: String,
+    /// Only accounts with these account tags (the stack's TargetAccountTags): comma-separated
+    /// terms, all must match; key=value, key=value1|value2 or key alone, e.g.
+    /// env=prod|staging,team=payments. They narrow the accounts the target OUs give, before
+    /// --account-scope with --target-account-ids applies. Empty: no tag filter.
+    #[arg(long, env = "TARGET_ACCOUNT_TAGS", default_value = "")]
+    target_account_tags: String,
+    /// Accounts with any of these account tags are out, whatever else says (the stack's
+    /// ExcludedAccountTags), e.g. port:exclude=true. Same syntax as --target-account-tags.
+    #[arg(long, env = "EXCLUDED_ACCOUNT_TAGS", default_value = "")]
+    excluded_account_tags: String,
 }
 
 /// Where the StackSet lives.
@@ -278,6 +288,7 @@ fn parse_scope(a: &ScopeArgs) -> Result<Scope, ExitCode> {
         &a.account_scope,
         &RawList::from(a.target_account_ids.as_str()),
     )
+    .and_then(|s| s.with_tag_parameters(&a.target_account_tags, &a.excluded_account_tags))
     .map_err(|e| fail(2, &e.to_string()))
 }
 

@@ -20,7 +20,7 @@ use shared::ports::{StackSetInfo, StackSetReader, TokioClock};
 use shared::preflight::deploy_mode;
 use shared::read::{read_target_subtrees, DEFAULT_CONCURRENCY};
 
-use crate::render::{clip, wrap, Paint};
+use crate::render::{clip, tag_lines, wrap, Paint};
 use crate::status::{locate, Located};
 
 /// A section of the markdown longer than this is folded (`<details>`).
@@ -164,6 +164,11 @@ pub fn to_text(p: &Previewed, color: bool) -> String {
         ))
     );
     out.push_str(&wrap(&format!("Scope: {}", scope_line(p)), "", 7, WIDTH));
+    if let Some(lines) = tag_lines(&p.scope) {
+        for l in lines.lines() {
+            out.push_str(&wrap(l, "", 7, WIDTH));
+        }
+    }
     let _ = writeln!(out, "\n{}", counts_line(&p.preview));
     let sections: [(&str, &[PreviewRow], String); 3] = [
         ("Gain Port's role", &p.preview.gain, paint.green("+")),
@@ -198,6 +203,8 @@ pub fn to_json(p: &Previewed) -> String {
         "stack_set": p.info,
         "region": p.region,
         "account_scope": p.expansion.mode,
+        "target_account_tags": p.scope.tags.target.to_string(),
+        "excluded_account_tags": p.scope.tags.excluded.to_string(),
         "targets": p.scope.targets.iter().map(|t| json!({"id": t, "path": p.tree.path(t.as_str())})).collect::<Vec<_>>(),
         "stack_instances": p.instances,
         "changes": p.preview.has_changes(),
@@ -287,6 +294,11 @@ pub fn to_markdown(p: &Previewed) -> String {
         cell(&p.region)
     );
     let _ = writeln!(out, "Scope: {}  ", cell(&scope_line(p)));
+    if let Some(lines) = tag_lines(&p.scope) {
+        for l in lines.lines() {
+            let _ = writeln!(out, "{}  ", cell(l));
+        }
+    }
     let _ = writeln!(
         out,
         "Now: {}.\n",

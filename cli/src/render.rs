@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use shared::core::{Entry, Expansion, OrgTree, Scope, TargetId};
+use shared::core::{AccountScope, Entry, Expansion, OrgTree, Reason, Scope, TargetId};
 use shared::read::ReadStats;
 
 /// ANSI colors, or none.
@@ -87,6 +87,53 @@ pub(crate) fn wrap(text: &str, first: &str, indent: usize, width: usize) -> Stri
     out
 }
 
+/// The tag filter and the order it applies in, as every output that states a scope shows
+/// them (plan, the scope preview, doctor, status); `None` without a tag filter, so that the
+/// output of a scope without tags is what it was before they existed.
+pub(crate) fn tag_lines(scope: &Scope) -> Option<String> {
+    let tags = &scope.tags;
+    if !tags.is_set() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !tags.target.is_empty() {
+        parts.push(format!(
+            "TargetAccountTags {} (all must match)",
+            tags.target
+        ));
+    }
+    if !tags.excluded.is_empty() {
+        parts.push(format!(
+            "ExcludedAccountTags {} (any one excludes)",
+            tags.excluded
+        ));
+    }
+    let then = match scope.mode {
+        AccountScope::All => "then ALL keeps every account left".to_owned(),
+        mode => format!("then {mode} with TargetAccountIds applies to the accounts left"),
+    };
+    Some(format!(
+        "Tags: {}\nOrder: the account tags narrow the accounts the target OUs give, {then}. \
+         Tags on OUs and the root are not inherited by their accounts.\n",
+        parts.join("; ")
+    ))
+}
+
+/// How a skipped account is counted in a summary (`2 excluded by tag`): one rule for plan and
+/// doctor. Exhaustive, so that a new reason is counted by name, never as "other".
+pub(crate) fn skip_kind(reason: &Reason) -> String {
+    match reason {
+        Reason::ManagementAccount => "management account".into(),
+        Reason::NotActive { state } => state.to_string(),
+        Reason::NotListed => "not listed".into(),
+        Reason::ExcludedByList => "excluded by list".into(),
+        Reason::OutsideTargets { .. } => "outside targets".into(),
+        Reason::TargetTagUnmet { .. } => "target tag unmet".into(),
+        Reason::ExcludedByTag { .. } => "excluded by tag".into(),
+        Reason::UnderTarget { .. } | Reason::ListedUnderTarget { .. } => "in scope".into(),
+    }
+}
+
 /// The targeted part of the tree, each account marked in (✔) or out (✘) and why.
 pub fn plan_text(scope: &Scope, tree: &OrgTree, e: &Expansion, color: bool) -> String {
     let p = Paint(color);
@@ -117,6 +164,10 @@ pub fn plan_text(scope: &Scope, tree: &OrgTree, e: &Expansion, color: bool) -> S
             String::new()
         }
     );
+    if let Some(lines) = tag_lines(scope) {
+        out.push_str(&p.dim(lines.trim_end()));
+        out.push('\n');
+    }
     let verdicts: BTreeMap<&str, &Entry> = e
         .included
         .iter()
@@ -166,7 +217,7 @@ pub fn plan_text(scope: &Scope, tree: &OrgTree, e: &Expansion, color: bool) -> S
     let outside: Vec<&Entry> = e
         .skipped
         .iter()
-        .filter(|x| matches!(x.reason, shared::core::Reason::OutsideTargets { .. }))
+        .filter(|x| matches!(x.reason, Reason::OutsideTargets { .. }))
         .collect();
     if !outside.is_empty() {
         let _ = writeln!(out, "\nListed accounts outside the target OUs:");
@@ -183,15 +234,7 @@ pub fn plan_text(scope: &Scope, tree: &OrgTree, e: &Expansion, color: bool) -> S
     }
     let mut why: BTreeMap<String, usize> = BTreeMap::new();
     for x in &e.skipped {
-        let k = match &x.reason {
-            shared::core::Reason::ManagementAccount => "management account".to_owned(),
-            shared::core::Reason::NotActive { state } => format!("{state}"),
-            shared::core::Reason::NotListed => "not listed".into(),
-            shared::core::Reason::ExcludedByList => "excluded by list".into(),
-            shared::core::Reason::OutsideTargets { .. } => "outside targets".into(),
-            _ => "other".into(),
-        };
-        *why.entry(k).or_default() += 1;
+        *why.entry(skip_kind(&x.reason)).or_default() += 1;
     }
     let why: Vec<String> = why.into_iter().map(|(k, n)| format!("{n} {k}")).collect();
     let _ = writeln!(
@@ -207,7 +250,7 @@ pub fn plan_text(scope: &Scope, tree: &OrgTree, e: &Expansion, color: bool) -> S
     );
     if e.skipped
         .iter()
-        .any(|x| x.reason == shared::core::Reason::ManagementAccount)
+        .any(|x| x.reason == Reason::ManagementAccount)
     {
         let _ = writeln!(
             out,
@@ -255,10 +298,16 @@ fn draw(
         i += 1;
         let last = i == total;
         let x = verdicts[a];
+        // In: nothing to say unless tags kept it; out: why.
         let (mark, note) = if x.reason.is_included() {
-            (p.green("✔"), String::new())
+            (
+                p.green("✔"),
+                x.tags_note()
+                    .map(|n| p.dim(&clip(&n, 60)))
+                    .unwrap_or_default(),
+            )
         } else {
-            (p.red("✘"), p.dim(&clip(&x.reason.to_string(), 60)))
+            (p.red("✘"), p.dim(&clip(&x.why(), 60)))
         };
         let line = format!(
             "{indent}{}{mark} {}  {:<22} {note}",
@@ -311,7 +360,10 @@ pub fn write_plan_json(
         ou_path: &'a str,
         state: String,
         reason: String,
-        reason_code: &'a shared::core::Reason,
+        reason_code: &'a Reason,
+        /// The `TargetAccountTags` terms that kept an included account.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tags_matched: Vec<String>,
     }
     struct Entries<'a>(&'a [Entry]);
     impl serde::Serialize for Entries<'_> {
@@ -321,8 +373,9 @@ pub fn write_plan_json(
                 name: &x.name,
                 ou_path: &x.ou_path,
                 state: x.state.to_string(),
-                reason: x.reason.to_string(),
+                reason: x.why(),
                 reason_code: &x.reason,
+                tags_matched: x.tags_matched.iter().map(ToString::to_string).collect(),
             }))
         }
     }
@@ -340,7 +393,11 @@ pub fn write_plan_json(
     struct PlanOut<'a> {
         organization_id: &'a str,
         management_account_id: &'a Option<shared::core::AccountId>,
-        account_scope: shared::core::AccountScope,
+        account_scope: AccountScope,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        target_account_tags: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        excluded_account_tags: Option<String>,
         targets: Vec<TargetOut<'a>>,
         accounts: Entries<'a>,
         skipped: Entries<'a>,
@@ -351,6 +408,9 @@ pub fn write_plan_json(
         organization_id: &e.organization_id,
         management_account_id: &e.management_account_id,
         account_scope: e.mode,
+        target_account_tags: (!scope.tags.target.is_empty()).then(|| scope.tags.target.to_string()),
+        excluded_account_tags: (!scope.tags.excluded.is_empty())
+            .then(|| scope.tags.excluded.to_string()),
         targets: scope
             .targets
             .iter()

@@ -133,6 +133,7 @@ pub fn checks(i: &Inputs<'_>) -> Vec<Check> {
     out.push(role(i));
     out.push(stack_set(i));
     out.push(scope(i));
+    out.extend(account_tags(i));
     out.extend(stack_instance_quota(i));
     out.extend(role_policies(i));
     out

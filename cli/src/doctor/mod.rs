@@ -396,7 +396,13 @@ fn to_json(i: &Inputs<'_>, checks: &[Check]) -> String {
     let scope = match &i.read {
         Ok((_, e)) => json!({
             "account_scope": e.mode,
-            "in_scope": e.included.iter().map(|x| json!({"id": x.id, "name": x.name, "ou_path": x.ou_path})).collect::<Vec<_>>(),
+            "in_scope": e.included.iter().map(|x| {
+                let mut v = json!({"id": x.id, "name": x.name, "ou_path": x.ou_path});
+                if !x.tags_matched.is_empty() {
+                    v["tags_matched"] = json!(x.tags_matched.iter().map(ToString::to_string).collect::<Vec<_>>());
+                }
+                v
+            }).collect::<Vec<_>>(),
             "in_scope_count": e.included.len(),
             "skipped_count": e.skipped.len(),
         }),

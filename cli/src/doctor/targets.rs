@@ -140,7 +140,23 @@ pub(super) fn listed_accounts(i: &Inputs<'_>) -> Vec<Check> {
                     id,
                     Status::Pass,
                     T,
-                    format!("{who} in {}: in scope", e.ou_path),
+                    match e.tags_note() {
+                        Some(note) => format!("{who} in {}: in scope; {note}", e.ou_path),
+                        None => format!("{who} in {}: in scope", e.ou_path),
+                    },
+                ),
+                Reason::TargetTagUnmet { .. } | Reason::ExcludedByTag { .. } => check(
+                    id,
+                    Status::Warn,
+                    T,
+                    format!(
+                        "{who} in {} is listed, but the tags drop it: {}",
+                        e.ou_path,
+                        e.why()
+                    ),
+                )
+                .fix(
+                    "Tag the account as the tag parameters ask (AWS Organizations > AWS                      accounts > the account > Tags), or remove it from --target-account-ids.",
                 ),
                 Reason::ExcludedByList => check(
                     id,
@@ -291,15 +307,7 @@ pub(super) fn scope(i: &Inputs<'_>) -> Check {
                 .count();
             let mut why: BTreeMap<String, usize> = BTreeMap::new();
             for x in &e.skipped {
-                let k = match &x.reason {
-                    Reason::ManagementAccount => "management account".to_owned(),
-                    Reason::NotActive { state } => state.to_string(),
-                    Reason::NotListed => "not listed".into(),
-                    Reason::ExcludedByList => "excluded by list".into(),
-                    Reason::OutsideTargets { .. } => "outside targets".into(),
-                    _ => "other".into(),
-                };
-                *why.entry(k).or_default() += 1;
+                *why.entry(crate::render::skip_kind(&x.reason)).or_default() += 1;
             }
             let why: Vec<String> = why.into_iter().map(|(k, n)| format!("{n} {k}")).collect();
             let detail = format!(
@@ -333,6 +341,51 @@ pub(super) fn scope(i: &Inputs<'_>) -> Check {
             }
         }
     }
+}
+
+/// The most accounts the tag check names (all are counted; `--verbose` draws every one).
+pub const TAG_NAMED: usize = 20;
+
+/// With a tag filter only: the filter, the order it applies in, how many accounts it kept,
+/// and the accounts it dropped, each with the term and the account's value (the verdict as
+/// `orgscope plan` shows it).
+pub(super) fn account_tags(i: &Inputs<'_>) -> Option<Check> {
+    const T: &str = "Account tags";
+    let lines = crate::render::tag_lines(i.scope)?;
+    let (_, e) = i.read.as_ref().ok()?;
+    let kept = e.included.len();
+    let dropped: Vec<&shared::core::Entry> = e
+        .skipped
+        .iter()
+        .filter(|x| {
+            matches!(
+                x.reason,
+                Reason::TargetTagUnmet { .. } | Reason::ExcludedByTag { .. }
+            )
+        })
+        .collect();
+    let mut detail = format!(
+        "{} {kept} account{} in scope after the tags, {} dropped by them",
+        lines.replace('\n', " ").trim_end(),
+        if kept == 1 { "" } else { "s" },
+        dropped.len()
+    );
+    for x in dropped.iter().take(TAG_NAMED) {
+        detail.push_str(&format!("; {} ({}): {}", x.id, x.name, x.why()));
+    }
+    if dropped.len() > TAG_NAMED {
+        detail.push_str(&format!(
+            "; and {} more (orgscope plan names every account)",
+            dropped.len() - TAG_NAMED
+        ));
+    }
+    Some(if kept == 0 {
+        check("account-tags", Status::Warn, T, detail).fix(
+            "No account under the targets has the tags: check the terms against the accounts'              tags (AWS Organizations > AWS accounts > the account > Tags). OU and root tags do              not count.",
+        )
+    } else {
+        check("account-tags", Status::Pass, T, detail)
+    })
 }
 
 /// Edit distance (Levenshtein), by characters.

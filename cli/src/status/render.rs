@@ -54,6 +54,11 @@ pub(super) fn to_text(
         instances,
         if instances == 1 { "" } else { "s" },
     );
+    if let Some(lines) = crate::render::tag_lines(scope) {
+        for l in lines.lines() {
+            out.push_str(&wrap(l, "", 7, WIDTH));
+        }
+    }
     let _ = writeln!(out);
     for st in State::ALL {
         let n = s.rows.iter().filter(|r| r.state == st).count();

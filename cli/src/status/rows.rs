@@ -27,6 +27,21 @@ pub struct Row {
     /// already held Port's OIDC provider, and its stack reuses it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reuses_oidc_provider: bool,
+    /// With a tag filter: the scope's verdict on the account as every output shows it (the
+    /// tags that kept it, or the term that dropped it); `None` when the tags did not decide.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<String>,
+}
+
+/// The verdict of an account the tags decided (kept by target terms, or dropped by a term).
+fn tags_verdict(e: Option<&&shared::core::Entry>) -> Option<String> {
+    let e = e?;
+    let by_tags = !e.tags_matched.is_empty()
+        || matches!(
+            e.reason,
+            Reason::TargetTagUnmet { .. } | Reason::ExcludedByTag { .. }
+        );
+    by_tags.then(|| e.why())
 }
 
 /// Where an account outside the read tree lives: `(name, path)`.
@@ -113,6 +128,7 @@ pub fn classify(exp: &Expansion, instances: &[StackInstance], located: &Located)
             detail,
             advice,
             reuses_oidc_provider: false,
+            tags: tags_verdict(entry),
         });
     }
     for e in &exp.included {
@@ -123,9 +139,13 @@ pub fn classify(exp: &Expansion, instances: &[StackInstance], located: &Located)
                 ou_path: e.ou_path.clone(),
                 region: None,
                 state: State::Missing,
-                detail: "in scope, but it has no stack instance".into(),
+                detail: match e.tags_note() {
+                    Some(note) => format!("in scope ({note}), but it has no stack instance"),
+                    None => "in scope, but it has no stack instance".into(),
+                },
                 advice: Some("The next reconcile creates it.".into()),
                 reuses_oidc_provider: false,
+                tags: tags_verdict(Some(&e)),
             });
         }
     }
@@ -197,6 +217,66 @@ mod tests {
             drift,
             ou: None,
         }
+    }
+
+    #[test]
+    fn an_enrolled_account_a_tag_now_drops_is_extra_with_the_tag_term_and_its_value() {
+        let term = |t: &str| {
+            shared::core::TagTerms::parse("ExcludedAccountTags", t)
+                .unwrap()
+                .0
+                .remove(0)
+        };
+        let mut kept = entry(
+            "111111111111",
+            Reason::UnderTarget {
+                target: "Root/Prod".into(),
+            },
+        );
+        kept.tags_matched = vec![term("env=prod")];
+        let exp = Expansion {
+            organization_id: "o-x".into(),
+            management_account_id: None,
+            mode: AccountScope::All,
+            included: vec![kept],
+            skipped: vec![entry(
+                "222222222222",
+                Reason::ExcludedByTag {
+                    term: term("port:exclude=true"),
+                    actual: "true".into(),
+                },
+            )],
+        };
+        let current = |a: &str| {
+            inst(
+                a,
+                InstanceStatus::Current,
+                DetailedStatus::Succeeded,
+                DriftStatus::InSync,
+            )
+        };
+        let rows = classify(
+            &exp,
+            &[current("111111111111"), current("222222222222")],
+            &Located::new(),
+        );
+        let row = |a: &str| rows.iter().find(|r| r.account.as_str() == a).unwrap();
+        assert_eq!(row("111111111111").state, State::Current);
+        assert_eq!(
+            row("111111111111").tags.as_deref(),
+            Some("under target Root/Prod; TargetAccountTags `env=prod` met")
+        );
+        let out = row("222222222222");
+        assert_eq!(out.state, State::Extra);
+        assert_eq!(
+            out.detail,
+            "out of scope: ExcludedAccountTags: `port:exclude=true` matches (its port:exclude \
+             tag is `true`), which excludes it whatever else says"
+        );
+        assert_eq!(
+            out.tags.as_deref(),
+            Some(&out.detail["out of scope: ".len()..])
+        );
     }
 
     #[test]

@@ -115,6 +115,28 @@ pub struct Entry {
     pub tags_matched: Vec<TagTerm>,
 }
 
+impl Entry {
+    /// The `TargetAccountTags` terms that kept an included account, as every output shows
+    /// them: ``TargetAccountTags `env=prod`, `team` met``; `None` without target terms.
+    pub fn tags_note(&self) -> Option<String> {
+        if self.tags_matched.is_empty() {
+            return None;
+        }
+        let terms: Vec<String> = self.tags_matched.iter().map(|t| format!("`{t}`")).collect();
+        Some(format!("TargetAccountTags {} met", terms.join(", ")))
+    }
+
+    /// Why the account is in or out, in full: the reason and, for an included account, the
+    /// tags that kept it. The one rendering of an account's verdict (plan, preview, doctor,
+    /// status).
+    pub fn why(&self) -> String {
+        match self.tags_note() {
+            Some(note) => format!("{}; {note}", self.reason),
+            None => self.reason.to_string(),
+        }
+    }
+}
+
 /// The scope, expanded: sorted by account ID, deterministic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expansion {

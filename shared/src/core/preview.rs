@@ -109,7 +109,7 @@ pub fn preview(
         };
         // Why the scope wants the account, or does not (where it is: the row's `ou_path`).
         let why = match verdict.get(a) {
-            Some(e) => e.reason.to_string(),
+            Some(e) => e.why(),
             None if ou_path == NOT_IN_ORGANIZATION => "no longer in the organization".to_owned(),
             None => "not under any target OU".to_owned(),
         };

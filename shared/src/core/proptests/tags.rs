@@ -246,3 +246,53 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_verdict_shown_names_the_tags_that_kept_an_account_and_the_one_that_dropped_it() {
+    let tree = tagged(&[
+        (2, &[("env", "prod"), ("team", "payments")]),
+        (3, &[("env", "prod")]),
+        (
+            4,
+            &[
+                ("env", "prod"),
+                ("team", "payments"),
+                ("port:exclude", "true"),
+            ],
+        ),
+    ]);
+    let scope = with_tags(
+        "ou-root-prod0000",
+        "ALL",
+        "",
+        "env=prod,team",
+        "port:exclude=true",
+    );
+    let e = expand(&scope, &tree).unwrap();
+    assert_eq!(ids(&e), [2]);
+    let kept = &e.included[0];
+    assert_eq!(
+        kept.tags_note().unwrap(),
+        "TargetAccountTags `env=prod`, `team` met"
+    );
+    assert_eq!(
+        kept.why(),
+        format!("{}; TargetAccountTags `env=prod`, `team` met", kept.reason)
+    );
+    let dropped = |n: u64| e.skipped.iter().find(|s| s.id == acct(n)).unwrap();
+    assert_eq!(
+        dropped(3).why(),
+        "TargetAccountTags: `team` is unmet (it has no team tag)"
+    );
+    assert_eq!(
+        dropped(4).why(),
+        "ExcludedAccountTags: `port:exclude=true` matches (its port:exclude tag is `true`), \
+         which excludes it whatever else says"
+    );
+    // Without target terms nothing is added: the output of a scope without tags is unchanged.
+    let plain = expand(&with_tags("ou-root-prod0000", "ALL", "", "", ""), &tree).unwrap();
+    assert!(plain
+        .included
+        .iter()
+        .all(|x| x.tags_note().is_none() && x.why() == x.reason.to_string()));
+}
