@@ -12,6 +12,9 @@ Each test's docstring states the AWS rule it checks. The sample organization (RE
     │   └── US: prod-us-1
     ├── Staging: staging-1, staging-2, staging-suspended (SUSPENDED)
     └── Sandbox (empty)
+
+Account tags: env=prod on the Prod accounts but prod-eu-1, team=payments on the two
+payments accounts, port:exclude=true on prod-eu-pci, env=staging on staging-1 and -2.
 """
 
 from __future__ import annotations
@@ -140,6 +143,21 @@ def test_sample_fixture_builds_the_documented_tree(emu, sample, org):
     assert parents == [{"Id": ou(sample, "Root/Infrastructure"), "Type": "ORGANIZATIONAL_UNIT"}]
     assert org.list_accounts_for_parent(ParentId=ou(sample, "Root/Sandbox"))["Accounts"] == []
     assert org.describe_organization()["Organization"]["FeatureSet"] == "ALL"
+
+
+def test_sample_accounts_carry_the_documented_tags_and_ous_none(emu, sample, org):
+    """ListTagsForResource with an account ID gives the account's own tags (AWS Organizations
+    API Reference, ListTagsForResource); an OU's tags are not the accounts' (AWS Organizations
+    User Guide, "Tagging AWS Organizations resources": tags are not inherited)."""
+    def tags(resource: str) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in org.list_tags_for_resource(ResourceId=resource)["Tags"]}
+
+    assert tags(acct(sample, "prod-eu-pci")) == {"env": "prod", "team": "payments", "port:exclude": "true"}
+    assert tags(acct(sample, "prod-web")) == {"env": "prod"} == sample["accounts"]["prod-web"]["tags"]
+    assert tags(acct(sample, "staging-1")) == {"env": "staging"}
+    for untagged in ("prod-eu-1", "shared-services", "sandbox-orphan", "staging-suspended"):
+        assert tags(acct(sample, untagged)) == {}, untagged
+    assert tags(ou(sample, "Root/Prod")) == {}
 
 
 def test_generate_fixture_builds_2000_accounts_in_seconds(emu, org):

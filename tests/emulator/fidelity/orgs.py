@@ -467,6 +467,19 @@ SAMPLE_TREE: list[tuple[str, list[str]]] = [
     ("Root/Sandbox", []),
 ]
 SAMPLE_SUSPENDED = {"staging-suspended"}
+# Account tags (issue 23), read only when a scope has a tag filter: env on the prod and
+# staging accounts, except prod-eu-1 (a prod account nobody tagged); a team on the payments
+# accounts; the opt-out tag on the PCI account. Untagged: prod-eu-1, shared-services,
+# sandbox-orphan, staging-suspended and the management account.
+SAMPLE_TAGS: dict[str, dict[str, str]] = {
+    "prod-web": {"env": "prod"},
+    "prod-data": {"env": "prod"},
+    "prod-eu-payments": {"env": "prod", "team": "payments"},
+    "prod-eu-pci": {"env": "prod", "team": "payments", "port:exclude": "true"},
+    "prod-us-1": {"env": "prod"},
+    "staging-1": {"env": "staging"},
+    "staging-2": {"env": "staging"},
+}
 MANAGEMENT_NAME = "acme-management"
 MANAGEMENT_OU = "Root/Infrastructure"
 
@@ -495,7 +508,13 @@ def build_sample(trusted_access: bool = True, account_id: str = DEFAULT_ACCOUNT_
             existing.parent_id = ou_paths[path]
             if name in SAMPLE_SUSPENDED:
                 set_account_state(existing.id, "SUSPENDED")
-            accounts[name] = {"id": existing.id, "ou_path": path, "state": existing.state}
+            existing.tags = dict(SAMPLE_TAGS.get(name, {}))
+            accounts[name] = {
+                "id": existing.id,
+                "ou_path": path,
+                "state": existing.state,
+                "tags": dict(existing.tags),
+            }
     mgmt = be.get_account_by_id(be.org.master_account_id)
     mgmt.name = MANAGEMENT_NAME
     mgmt.parent_id = ou_paths[MANAGEMENT_OU]
