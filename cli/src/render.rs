@@ -134,6 +134,15 @@ pub(crate) fn skip_kind(reason: &Reason) -> String {
     }
 }
 
+/// How much of an account's reason the tree shows: 60 characters, and a tag's reason whole
+/// up to 120 (the term and the account's value are the point of it).
+fn note_chars(reason: &Reason) -> usize {
+    match reason {
+        Reason::TargetTagUnmet { .. } | Reason::ExcludedByTag { .. } => 120,
+        _ => 60,
+    }
+}
+
 /// The targeted part of the tree, each account marked in (✔) or out (✘) and why.
 pub fn plan_text(scope: &Scope, tree: &OrgTree, e: &Expansion, color: bool) -> String {
     let p = Paint(color);
@@ -307,7 +316,7 @@ fn draw(
                     .unwrap_or_default(),
             )
         } else {
-            (p.red("✘"), p.dim(&clip(&x.why(), 60)))
+            (p.red("✘"), p.dim(&clip(&x.why(), note_chars(&x.reason))))
         };
         let line = format!(
             "{indent}{}{mark} {}  {:<22} {note}",
