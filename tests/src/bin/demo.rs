@@ -170,6 +170,28 @@ async fn main() {
         .expect("orgscope");
     print!("{}", String::from_utf8_lossy(&plan.stdout));
     eprint!("{}", String::from_utf8_lossy(&plan.stderr));
+    // The sample accounts carry tags (env, team, port:exclude): the same OUs narrowed by them,
+    // for show only (the stack below deploys the scope above, without tags).
+    println!(
+        "\nThe same OUs, ALL, narrowed by account tags: --target-account-tags env=prod \
+         --excluded-account-tags port:exclude=true\n"
+    );
+    let tags = tokio::process::Command::new(bin("orgscope"))
+        .args([
+            "plan",
+            "--target-ou-ids",
+            &targets,
+            "--target-account-tags",
+            "env=prod",
+            "--excluded-account-tags",
+            "port:exclude=true",
+        ])
+        .envs(bed.env())
+        .output()
+        .await
+        .expect("orgscope");
+    print!("{}", String::from_utf8_lossy(&tags.stdout));
+    eprint!("{}", String::from_utf8_lossy(&tags.stderr));
 
     section("4. CloudFormation Create → the real custom-resource binary (local Lambda runtime)");
     let sink = ResponseSink::start().await;
