@@ -263,3 +263,211 @@ async fn a_bad_tag_term_exits_2_with_the_shared_message() {
         stderr(&out)
     );
 }
+
+fn check<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}: {v:#}"))
+}
+
+/// doctor with a tag filter: an "Account tags" check states the filter and the order, counts
+/// what is left, and names each account the tags dropped with its reason; a listed account
+/// the tags drop is a WARN with the fix. Without a filter there is no such check.
+#[tokio::test]
+async fn doctor_names_the_accounts_the_tags_drop_and_warns_for_a_listed_one() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    let prod = f.ou("Root/Prod");
+    let listed = format!("{},{}", f.account("prod-web"), f.account("prod-eu-1"));
+    let out = orgscope(
+        &bed,
+        &[
+            "doctor",
+            "--target-ou-ids",
+            &prod,
+            "--account-scope",
+            "INTERSECTION",
+            "--target-account-ids",
+            &listed,
+            "--target-account-tags",
+            "env=prod",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let v = common::json(&out);
+    let tags = check(&v, "account-tags");
+    assert_eq!(tags["status"], "PASS", "{tags}");
+    let detail = tags["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("Tags: TargetAccountTags env=prod (all must match) Order: the account tags narrow the accounts the target OUs give, then INTERSECTION with TargetAccountIds applies to the accounts left."),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(&format!(
+            "1 account in scope after the tags, 1 dropped by them; {} (prod-eu-1): \
+             TargetAccountTags: `env=prod` is unmet (it has no env tag)",
+            f.account("prod-eu-1")
+        )),
+        "{detail}"
+    );
+    let eu1 = check(&v, &format!("account:{}", f.account("prod-eu-1")));
+    assert_eq!(eu1["status"], "WARN", "{eu1}");
+    assert!(
+        eu1["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is listed, but the tags drop it: TargetAccountTags: `env=prod` is unmet"),
+        "{eu1}"
+    );
+    assert!(eu1["fix"].as_str().unwrap().contains("Tag the account"));
+    let web = check(&v, &format!("account:{}", f.account("prod-web")));
+    assert_eq!(web["status"], "PASS");
+    assert!(web["detail"]
+        .as_str()
+        .unwrap()
+        .ends_with("in scope; TargetAccountTags `env=prod` met"));
+    assert_eq!(
+        v["scope"]["in_scope"][0]["tags_matched"],
+        serde_json::json!(["env=prod"])
+    );
+
+    // Nothing left: a WARN that says where tags are set, and that OU tags do not count.
+    let out = orgscope(
+        &bed,
+        &[
+            "doctor",
+            "--target-ou-ids",
+            &prod,
+            "--target-account-tags",
+            "team=nobody",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let v = common::json(&out);
+    let tags = check(&v, "account-tags");
+    assert_eq!(tags["status"], "WARN", "{tags}");
+    assert!(tags["fix"]
+        .as_str()
+        .unwrap()
+        .contains("OU and root tags do not count"));
+
+    let out = orgscope(
+        &bed,
+        &["doctor", "--target-ou-ids", &prod, "--output", "json"],
+    )
+    .await;
+    let v = common::json(&out);
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["id"] != "account-tags"),
+        "no filter, no tag check"
+    );
+}
+
+/// status with a tag filter, after every Prod account was enrolled: the filter and its order
+/// under the scope line; the enrolled account the opt-out tag now drops is EXTRA with the
+/// term and its value; the kept accounts carry the terms they met (`tags` in the JSON).
+#[tokio::test]
+async fn status_shows_an_enrolled_account_a_tag_now_drops_as_extra_with_the_tag() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(e2e::STACK_SET, true).await;
+    common::cfn(&bed)
+        .await
+        .create_stack_instances()
+        .stack_set_name(e2e::STACK_SET)
+        .deployment_targets(
+            aws_sdk_cloudformation::types::DeploymentTargets::builder()
+                .organizational_unit_ids(f.ou("Root/Prod"))
+                .build(),
+        )
+        .regions(e2e::REGION)
+        .send()
+        .await
+        .expect("CreateStackInstances");
+    common::wait_idle(&bed).await;
+    let args = |output: &'static str| {
+        vec![
+            "status".to_owned(),
+            "--target-ou-ids".to_owned(),
+            f.ou("Root/Prod"),
+            "--target-account-tags".to_owned(),
+            "env=prod".to_owned(),
+            "--excluded-account-tags".to_owned(),
+            "port:exclude=true".to_owned(),
+            "--output".to_owned(),
+            output.to_owned(),
+        ]
+    };
+    let json_args = args("json");
+    let out = orgscope(
+        &bed,
+        &json_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let v = common::json(&out);
+    let row = |name: &str| {
+        v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["account"] == f.account(name))
+            .unwrap_or_else(|| panic!("{name}: {v:#}"))
+            .clone()
+    };
+    let pci = row("prod-eu-pci");
+    assert_eq!(pci["state"], "extra", "{pci}");
+    assert_eq!(
+        pci["detail"],
+        "out of scope: ExcludedAccountTags: `port:exclude=true` matches (its port:exclude tag is \
+         `true`), which excludes it whatever else says"
+    );
+    let eu1 = row("prod-eu-1");
+    assert_eq!(eu1["state"], "extra", "{eu1}");
+    assert_eq!(
+        eu1["tags"],
+        "TargetAccountTags: `env=prod` is unmet (it has no env tag)"
+    );
+    let web = row("prod-web");
+    assert_eq!(web["state"], "current", "{web}");
+    assert!(
+        web["tags"]
+            .as_str()
+            .unwrap()
+            .ends_with("; TargetAccountTags `env=prod` met"),
+        "{web}"
+    );
+
+    let text_args = args("text");
+    let out = orgscope(
+        &bed,
+        &text_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let text = common::stdout(&out);
+    assert!(
+        text.contains(
+            "Tags: TargetAccountTags env=prod (all must match); ExcludedAccountTags \
+             port:exclude=true (any\n       one excludes)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Order: the account tags narrow the accounts the target OUs give"),
+        "{text}"
+    );
+    assert!(
+        text.contains("excludes it whatever else says"),
+        "the EXTRA account's reason: {text}"
+    );
+}

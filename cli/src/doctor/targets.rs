@@ -156,7 +156,8 @@ pub(super) fn listed_accounts(i: &Inputs<'_>) -> Vec<Check> {
                     ),
                 )
                 .fix(
-                    "Tag the account as the tag parameters ask (AWS Organizations > AWS                      accounts > the account > Tags), or remove it from --target-account-ids.",
+                    "Tag the account as the tag parameters ask (AWS Organizations > AWS \
+                     accounts > the account > Tags), or remove it from --target-account-ids.",
                 ),
                 Reason::ExcludedByList => check(
                     id,
@@ -381,7 +382,9 @@ pub(super) fn account_tags(i: &Inputs<'_>) -> Option<Check> {
     }
     Some(if kept == 0 {
         check("account-tags", Status::Warn, T, detail).fix(
-            "No account under the targets has the tags: check the terms against the accounts'              tags (AWS Organizations > AWS accounts > the account > Tags). OU and root tags do              not count.",
+            "No account under the targets has the tags: check the terms against the accounts' \
+             tags (AWS Organizations > AWS accounts > the account > Tags). OU and root tags do \
+             not count.",
         )
     } else {
         check("account-tags", Status::Pass, T, detail)
