@@ -222,6 +222,9 @@ def test_custom_resource(template):
         "TargetOUIds": {"Ref": "TargetOUIds"},
         "AccountScope": {"Ref": "AccountScope"},
         "TargetAccountIds": {"Ref": "TargetAccountIds"},
+        # Issue 23; "" (the defaults): no tag filter.
+        "TargetAccountTags": {"Ref": "TargetAccountTags"},
+        "ExcludedAccountTags": {"Ref": "ExcludedAccountTags"},
         "OnAccountLeavesScope": {"Ref": "OnAccountLeavesScope"},
         "ManagementAccountId": {"Ref": "ManagementAccountId"},
         # After CloudFormation's UpdateStackSet for a change of either, the Update reads every
