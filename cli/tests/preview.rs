@@ -339,6 +339,68 @@ async fn from_a_delegated_administrator_the_preview_reads_the_stack_set_as_deleg
     );
 }
 
+/// Issue 23: a tag filter added to a deployed scope, previewed by the CI role (its policy
+/// allows `ListTagsForResource`): the accounts the filter drops lose the role, each with the
+/// term and its value; the kept ones are unchanged, with the term they met; the text and the
+/// pull-request comment state the filter and its order.
+#[tokio::test]
+async fn a_tag_filter_on_a_deployed_scope_previews_the_accounts_it_drops_with_their_tags() {
+    let bed = TestBed::start().await;
+    let f = bed.sample().await;
+    bed.create_stack_set(STACK_SET, true).await;
+    deploy(&bed, &f, &["Root/Prod"]).await;
+    let tags = [
+        "--target-account-tags",
+        "env=prod",
+        "--excluded-account-tags",
+        "port:exclude=true",
+    ];
+    let json_args = plan_args(
+        &f,
+        &["Root/Prod"],
+        "ALL",
+        &[],
+        &[&tags[..], &["--output", "json"]].concat(),
+    );
+    let out = run_as_ci(&bed, &json_args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(names(&v, "gain"), Vec::<String>::new());
+    assert_eq!(names(&v, "loss"), ["prod-eu-1", "prod-eu-pci"]);
+    assert_eq!(
+        row(&v, "loss", "prod-eu-1")["reason"],
+        "TargetAccountTags: `env=prod` is unmet (it has no env tag): Port's role is deleted"
+    );
+    assert_eq!(
+        row(&v, "loss", "prod-eu-pci")["reason"],
+        "ExcludedAccountTags: `port:exclude=true` matches (its port:exclude tag is `true`), \
+         which excludes it whatever else says: Port's role is deleted"
+    );
+    assert!(row(&v, "unchanged", "prod-web")["reason"]
+        .as_str()
+        .unwrap()
+        .ends_with("; TargetAccountTags `env=prod` met: keeps Port's role"));
+    assert_eq!(v["target_account_tags"], "env=prod");
+    assert_eq!(v["excluded_account_tags"], "port:exclude=true");
+
+    let md_args = plan_args(
+        &f,
+        &["Root/Prod"],
+        "ALL",
+        &[],
+        &[&tags[..], &["--output", "markdown"]].concat(),
+    );
+    let md = String::from_utf8(run_as_ci(&bed, &md_args).await.stdout).unwrap();
+    assert!(
+        md.contains(
+            "Tags: TargetAccountTags env=prod (all must match); ExcludedAccountTags \
+             port:exclude=true (any one excludes)  \nOrder: the account tags narrow the accounts \
+             the target OUs give, then ALL keeps every account left."
+        ),
+        "{md}"
+    );
+}
+
 /// The workflow's policy only reads: every action is a Describe, List or Get.
 #[test]
 fn the_ci_policy_only_reads() {
