@@ -16,6 +16,7 @@ mod non_utf8;
 mod rows_accounts;
 mod rows_other;
 mod rows_ou;
+mod rows_tags;
 
 use common::{request, rig, rig_for_stack_sets};
 use e2e::{Deployment, Fixture, Function, STACK_SET};
