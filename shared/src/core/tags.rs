@@ -17,6 +17,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::ids::shown;
+
 /// Organizations' longest tag key (characters).
 pub const MAX_KEY_CHARS: usize = 128;
 /// Organizations' longest tag value (characters).
@@ -27,7 +29,10 @@ pub const MAX_TERMS: usize = 50;
 /// An account's tags, as `ListTagsForResource` gives them.
 pub type Tags = BTreeMap<String, String>;
 
-/// A tag filter that cannot be used; nothing was read or changed.
+/// A tag filter that cannot be used; nothing was read or changed. The text it quotes is
+/// shown as the other scope errors show it (control characters escaped, cut at 60
+/// characters), so a 60 KB key or an escape sequence never reaches a terminal or a
+/// CloudFormation Reason whole.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TagFilterError {
     #[error(
@@ -55,8 +60,9 @@ pub enum TagFilterError {
         chars: usize,
     },
     #[error(
-        "{field}: `{text}` holds `{bad}`, which no AWS Organizations tag can hold (letters, \
-         digits, spaces and _ . : / = + - @ only). Fix the term, or remove it."
+        "{field}: `{text}` holds `{}`, which no AWS Organizations tag can hold (letters, \
+         digits, spaces and _ . : / = + - @ only). Fix the term, or remove it.",
+        .bad.escape_debug()
     )]
     BadCharacter {
         field: &'static str,
@@ -226,7 +232,7 @@ fn parse_term(field: &'static str, term: &str) -> Result<TagTerm, TagFilterError
     if key.is_empty() {
         return Err(TagFilterError::EmptyKey {
             field,
-            term: term.to_owned(),
+            term: shown(term),
         });
     }
     check_text(field, key)?;
@@ -234,7 +240,7 @@ fn parse_term(field: &'static str, term: &str) -> Result<TagTerm, TagFilterError
     if chars > MAX_KEY_CHARS {
         return Err(TagFilterError::KeyTooLong {
             field,
-            key: key.to_owned(),
+            key: shown(key),
             chars,
         });
     }
@@ -248,8 +254,8 @@ fn parse_term(field: &'static str, term: &str) -> Result<TagTerm, TagFilterError
                 if chars > MAX_VALUE_CHARS {
                     return Err(TagFilterError::ValueTooLong {
                         field,
-                        key: key.to_owned(),
-                        value: value.to_owned(),
+                        key: shown(key),
+                        value: shown(value),
                         chars,
                     });
                 }
@@ -273,7 +279,7 @@ fn check_text(field: &'static str, text: &str) -> Result<(), TagFilterError> {
         None => Ok(()),
         Some(bad) => Err(TagFilterError::BadCharacter {
             field,
-            text: text.to_owned(),
+            text: shown(text),
             bad,
         }),
     }

@@ -59,6 +59,12 @@ pub(super) fn tag_rows(f: &Fixture) -> Vec<Row> {
             &["TargetAccountTags: 51 terms; at most 50", "target it"],
         ),
         row(
+            "tags_with_an_escape_character",
+            target(json!("env=pr\u{1b}od")),
+            Input,
+            &["TargetAccountTags: `pr\\u{1b}od` holds `\\u{1b}`"],
+        ),
+        row(
             "tags_a_list",
             target(json!(["env=prod"])),
             Input,

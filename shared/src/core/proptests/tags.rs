@@ -296,3 +296,29 @@ fn the_verdict_shown_names_the_tags_that_kept_an_account_and_the_one_that_droppe
         .iter()
         .all(|x| x.tags_note().is_none() && x.why() == x.reason.to_string()));
 }
+
+#[test]
+fn a_bad_term_is_quoted_escaped_and_cut_as_other_scope_errors_quote_values() {
+    let e = TagFilter::parse("env=pr\u{1b}od", "")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("TargetAccountTags: `pr\\u{1b}od` holds `\\u{1b}`, which no AWS"),
+        "{e}"
+    );
+    assert!(
+        !e.contains('\u{1b}'),
+        "no raw escape reaches a terminal: {e:?}"
+    );
+    let long = "k".repeat(60_000);
+    let e = TagFilter::parse("", &long).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!(
+            "ExcludedAccountTags: the key `{}…` is 60000 characters long",
+            "k".repeat(60)
+        )),
+        "{}",
+        &e[..200]
+    );
+    assert!(e.len() < 400, "{} bytes", e.len());
+}
