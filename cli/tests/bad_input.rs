@@ -37,6 +37,8 @@ async fn run(bed: &TestBed, args: Vec<OsString>) -> Output {
         .env_remove("TARGET_OU_IDS")
         .env_remove("ACCOUNT_SCOPE")
         .env_remove("TARGET_ACCOUNT_IDS")
+        .env_remove("TARGET_ACCOUNT_TAGS")
+        .env_remove("EXCLUDED_ACCOUNT_TAGS")
         .envs(bed.env())
         .env("NO_COLOR", "1")
         .output()

@@ -34,6 +34,8 @@ async fn run_as_ci_in(bed: &TestBed, account: &str, args: &[String]) -> Output {
         .env("NO_COLOR", "1")
         .env_remove("AWS_PROFILE")
         .env_remove("STACK_SET_NAME")
+        .env_remove("TARGET_ACCOUNT_TAGS")
+        .env_remove("EXCLUDED_ACCOUNT_TAGS")
         .output()
         .await
         .expect("run orgscope")

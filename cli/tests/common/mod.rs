@@ -32,6 +32,9 @@ pub async fn orgscope(bed: &TestBed, args: &[&str], env: &[(&str, String)]) -> O
     let me = documented_principal(bed, e2e::MANAGEMENT_ACCOUNT).await;
     tokio::process::Command::new(env!("CARGO_BIN_EXE_orgscope"))
         .args(args)
+        // A tag filter in the developer's shell would narrow every test's scope.
+        .env_remove("TARGET_ACCOUNT_TAGS")
+        .env_remove("EXCLUDED_ACCOUNT_TAGS")
         .envs(bed.env_as(&me))
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("NO_COLOR", "1")
