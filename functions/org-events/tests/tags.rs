@@ -170,6 +170,8 @@ async fn a_tag_added_changed_and_removed_on_an_account_under_a_target_enrolls_an
     assert_cheap(&calls, "unrelated tag");
     let s = w.schedule().await;
     assert_eq!(s.outcome, Disposition::NoChange, "{}", s.reason);
+    // All of it within the permissions template.yaml gives org-events.
+    assert_eq!(w.bed.denied().await, vec![], "no call was refused");
 }
 
 #[tokio::test]
