@@ -9,6 +9,14 @@
 //! A decorator over `OrganizationsApi`: an event about one account then costs its own
 //! `ListParents` (and `DescribeAccount`), not the whole chain of OUs above it, once this
 //! instance has walked that chain.
+//!
+//! It remembers `DescribeOrganization` too, once the organization has all features enabled:
+//! an organization's ID and its management account never change (AWS Organizations User Guide,
+//! "Terminology and concepts": which account is the management account cannot be changed), and
+//! enabling all features is one-way ("Enabling all features for an organization with AWS
+//! Organizations": an organization with all features cannot go back to consolidated billing
+//! only), so that answer never goes stale. An event's read and the read after its change then
+//! cost one call less each.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,6 +29,8 @@ use crate::ports::{AwsResult, OrgInfo, OrganizationsApi, Page, ParentRef};
 pub struct OuParents<O> {
     pub inner: O,
     known: Mutex<HashMap<String, ParentRef>>,
+    /// `DescribeOrganization`, once it said all features are enabled.
+    organization: Mutex<Option<OrgInfo>>,
 }
 
 impl<O> OuParents<O> {
@@ -28,6 +38,7 @@ impl<O> OuParents<O> {
         Self {
             inner,
             known: Mutex::new(HashMap::new()),
+            organization: Mutex::new(None),
         }
     }
 
@@ -43,7 +54,16 @@ fn is_ou(id: &str) -> bool {
 
 impl<O: OrganizationsApi> OrganizationsApi for OuParents<O> {
     async fn describe_organization(&self) -> AwsResult<OrgInfo> {
-        self.inner.describe_organization().await
+        if let Some(o) = self.organization.lock().ok().and_then(|o| o.clone()) {
+            return Ok(o);
+        }
+        let o = self.inner.describe_organization().await?;
+        if o.all_features {
+            if let Ok(mut k) = self.organization.lock() {
+                *k = Some(o.clone());
+            }
+        }
+        Ok(o)
     }
     async fn list_ous_page(&self, parent: &str, token: Option<String>) -> AwsResult<Page<OrgNode>> {
         self.inner.list_ous_page(parent, token).await
@@ -100,11 +120,19 @@ mod tests {
     #[derive(Default)]
     struct Tree {
         list_parents: AtomicU32,
+        describe_organization: AtomicU32,
+        /// Consolidated billing only, until this many answers have been given.
+        billing_only_answers: u32,
     }
 
     impl OrganizationsApi for Tree {
         async fn describe_organization(&self) -> AwsResult<OrgInfo> {
-            unimplemented!()
+            let n = self.describe_organization.fetch_add(1, Ordering::Relaxed);
+            Ok(OrgInfo {
+                id: "o-ab12cd34ef".into(),
+                management_account_id: AccountId::parse("123456789012").unwrap(),
+                all_features: n >= self.billing_only_answers,
+            })
         }
         async fn list_ous_page(&self, _: &str, _: Option<String>) -> AwsResult<Page<OrgNode>> {
             unimplemented!()
@@ -168,5 +196,21 @@ mod tests {
             1,
             "an account's parent is never remembered"
         );
+    }
+
+    #[tokio::test]
+    async fn the_organization_is_described_once_all_features_are_enabled_and_then_remembered() {
+        let org = OuParents::new(Tree {
+            billing_only_answers: 2,
+            ..Tree::default()
+        });
+        // Consolidated billing only: asked each time (enabling all features changes it).
+        for want in [false, false, true, true, true] {
+            assert_eq!(
+                org.describe_organization().await.unwrap().all_features,
+                want
+            );
+        }
+        assert_eq!(org.inner.describe_organization.load(Ordering::Relaxed), 3);
     }
 }

@@ -31,7 +31,7 @@ def test_a_pattern_array_matches_any_of_its_values_and_every_key_must_match():
     ev = {"source": "aws.organizations", "detail": {"eventName": "CloseAccount", "other": 1}}
     assert eventbridge.matches(p, ev)
     assert not eventbridge.matches(p, {**ev, "source": "aws.controltower"})
-    assert not eventbridge.matches(p, {**ev, "detail": {"eventName": "TagResource"}})
+    assert not eventbridge.matches(p, {**ev, "detail": {"eventName": "UpdateOrganizationalUnit"}})
     # A key of the pattern missing from the event: no match.
     assert not eventbridge.matches(p, {"source": "aws.organizations"})
     assert not eventbridge.matches(p, {"source": "aws.organizations", "detail": "MoveAccount"})
@@ -74,6 +74,8 @@ WANT = {
     "close-account.json": ["OrganizationsApiCallsRule"],
     "create-ou.json": ["OrganizationsApiCallsRule"],
     "delete-ou.json": ["OrganizationsApiCallsRule"],
+    "tag-resource.json": ["OrganizationsApiCallsRule"],
+    "untag-resource.json": ["OrganizationsApiCallsRule"],
     "account-joined-organization.json": ["AccountMembershipRule"],
     "account-departed-organization.json": ["AccountMembershipRule"],
     "create-account-result.json": ["AccountCreatedRule"],
@@ -103,7 +105,7 @@ def test_each_sample_event_reaches_the_queue_through_exactly_the_rule_meant_for_
     assert len(out["message_ids"]) == len(WANT[name])
 
 
-@pytest.mark.parametrize("event_name", ["TagResource", "UpdateOrganizationalUnit", "AcceptHandshake"])
+@pytest.mark.parametrize("event_name", ["AttachPolicy", "UpdateOrganizationalUnit", "AcceptHandshake"])
 def test_an_organizations_call_the_rules_leave_out_never_reaches_the_queue(emu, event_name):
     s = emu.post("/events/queue")
     ev = sample("move-account.json")

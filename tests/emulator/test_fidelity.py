@@ -243,6 +243,40 @@ def test_unknown_parent_is_still_reported_by_organizations(emu, sample, org):
     assert error_code(e) == "ParentNotFoundException"
 
 
+def test_an_accounts_tags_are_its_own_and_an_account_not_in_the_organization_has_none_to_list(emu, sample, org):
+    """AWS Organizations API Reference, ListTagsForResource, Errors: TargetNotFoundException
+    ("We can't find a root, OU, account, or policy with the TargetId that you specified"), for
+    an account that is not in the organization, one that was never in it or one removed from it.
+    moto 5.2.5 answers this itself (its resource lookup for tagging), so the layer adds nothing;
+    pinned here because org-events reads it as "not in the organization". And the tags of an OU
+    are the OU's: ListTagsForResource on an account under it does not show them (tags are not
+    inherited; the User Guide's "Tagging AWS Organizations resources" tags each resource)."""
+    for gone in ("999999999999",):
+        with pytest.raises(ClientError) as e:
+            org.list_tags_for_resource(ResourceId=gone)
+        assert e.value.response["Error"]["Code"] == "TargetNotFoundException"
+    removed = acct(sample, "staging-2")
+    org.remove_account_from_organization(AccountId=removed)
+    with pytest.raises(ClientError) as e:
+        org.list_tags_for_resource(ResourceId=removed)
+    assert e.value.response["Error"]["Code"] == "TargetNotFoundException"
+    org.tag_resource(ResourceId=ou(sample, "Root/Prod"), Tags=[{"Key": "env", "Value": "prod"}])
+    assert org.list_tags_for_resource(ResourceId=acct(sample, "prod-web"))["Tags"] == []
+    assert org.list_tags_for_resource(ResourceId=ou(sample, "Root/Prod"))["Tags"] == [{"Key": "env", "Value": "prod"}]
+
+
+def test_create_account_with_tags_tags_the_new_account(emu, org):
+    """AWS Organizations API Reference, CreateAccount, Tags: "A list of tags that you want to
+    attach to the newly created account" (readable with ListTagsForResource once the account
+    exists)."""
+    emu.post("/fixture/sample")
+    status = org.create_account(AccountName="tagged", Email="aws+tagged@acme-corp.example",
+                                Tags=[{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "payments"}])
+    account = status["CreateAccountStatus"]["AccountId"]
+    tags = org.list_tags_for_resource(ResourceId=account)["Tags"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("env", "prod"), ("team", "payments")]
+
+
 # ----------------------------------------------------------------------------- trusted access
 
 

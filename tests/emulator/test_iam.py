@@ -234,3 +234,26 @@ def test_iam_policy_reads_are_authorized_against_the_policys_arn(emu, sample):
         with pytest.raises(ClientError) as e:
             call()
         assert "policy/Other" in denied(e, "AccessDenied")
+
+
+def test_list_tags_for_resource_is_its_own_action_and_org_events_holds_it(emu, sample):
+    """organizations:ListTagsForResource (Service Authorization Reference, AWS Organizations):
+    ListParents does not imply it. template.yaml gives it to org-events (ReadOrganizationTree),
+    and the function's principal without it is refused: the enforcement can fail for it."""
+    mgmt = sample["management_account_id"]
+    account = sample["accounts"]["prod-web"]["id"]
+    p = principal(emu, mgmt, allow(["organizations:ListParents"]))
+    org = client(emu, p, "organizations")
+    org.list_parents(ChildId=account)
+    with pytest.raises(ClientError) as e:
+        org.list_tags_for_resource(ResourceId=account)
+    msg = denied(e, "AccessDeniedException")
+    assert "organizations:ListTagsForResource" in msg and f"account/{sample['organization_id']}/{account}" in msg, msg
+    params = {"StackSetName": STACK_SET}
+    fn = emu.post("/principal/template", {"function": "OrgEventsFunction", "account_id": mgmt, "parameters": params})
+    assert client(emu, fn, "organizations").list_tags_for_resource(ResourceId=account)["Tags"] == []
+    cut = emu.post("/principal/template", {"function": "OrgEventsFunction", "account_id": mgmt, "parameters": params,
+                                           "remove_actions": ["organizations:ListTagsForResource"]})
+    with pytest.raises(ClientError) as e:
+        client(emu, cut, "organizations").list_tags_for_resource(ResourceId=account)
+    denied(e, "AccessDeniedException")

@@ -173,6 +173,10 @@ def test_org_events_triggers(template):
                     "CloseAccount",
                     "CreateOrganizationalUnit",
                     "DeleteOrganizationalUnit",
+                    # An account's tags (the tag filter); on an OU, a root or a policy they are
+                    # ignored by the function.
+                    "TagResource",
+                    "UntagResource",
                 ],
             },
         },

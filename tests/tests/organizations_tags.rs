@@ -1,14 +1,13 @@
 //! The Organizations adapter's `tags_of` (`ListTagsForResource` with an account ID as
-//! `ResourceId`) against the test bed's organization.
-//!
-//! Not asserted here: AWS answers `TargetNotFoundException` for an account that is not in the
-//! organization (AWS Organizations API Reference, ListTagsForResource, Errors), which the
-//! adapter turns into `NotFound`; the emulator answers an empty list instead (a fidelity gap).
+//! `ResourceId`) against the test bed's organization. For an account that is not in the
+//! organization AWS answers `TargetNotFoundException` (AWS Organizations API Reference,
+//! ListTagsForResource, Errors), as the test bed does (`tests/emulator/test_fidelity.py`), and
+//! the adapter turns it into `NotFound`.
 
 use aws_sdk_organizations::types::Tag;
 use shared::adapters::SdkOrganizations;
 use shared::core::AccountId;
-use shared::ports::OrganizationsApi;
+use shared::ports::{AwsError, OrganizationsApi};
 
 #[tokio::test]
 async fn an_accounts_tags_are_read_by_its_id_and_an_untagged_account_has_none() {
@@ -44,4 +43,9 @@ async fn an_accounts_tags_are_read_by_its_id_and_an_untagged_account_has_none() 
         .await
         .expect("ListTagsForResource");
     assert!(none.is_empty(), "{none:?}");
+    let outside = org
+        .tags_of(&AccountId::parse("999999999999").unwrap())
+        .await
+        .expect_err("not in the organization");
+    assert!(matches!(outside, AwsError::NotFound { .. }), "{outside:?}");
 }

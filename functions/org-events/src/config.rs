@@ -9,7 +9,10 @@
 //! and acted on only while the stack is settled (see `StackPhase`). The stack's parameters are
 //! exactly the custom resource's properties, so org-events never plans with a scope other than
 //! the one the custom resource last applied. Without `STACK_ID` (local runs, tests) the scope
-//! comes from `TARGET_OU_IDS`, `ACCOUNT_SCOPE` and `TARGET_ACCOUNT_IDS`.
+//! comes from `TARGET_OU_IDS`, `ACCOUNT_SCOPE`, `TARGET_ACCOUNT_IDS`, `TARGET_ACCOUNT_TAGS` and
+//! `EXCLUDED_ACCOUNT_TAGS`. The tag filter (`TargetAccountTags`, `ExcludedAccountTags`) is
+//! parsed by `Scope::with_tag_parameters`, as the custom resource parses it: a bad term fails
+//! the start-up (or the run, from the stack) with the same message.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -36,13 +39,20 @@ pub const DEFAULT_STACK_POLL: Duration = Duration::from_secs(10);
 
 /// The stack parameters that make the scope; the custom resource gets the same values as its
 /// properties.
-pub const SCOPE_PARAMETERS: [&str; 5] = [
+pub const SCOPE_PARAMETERS: [&str; 7] = [
     "TargetOUIds",
     "AccountScope",
     "TargetAccountIds",
     "OnAccountLeavesScope",
     "StackSetName",
+    TARGET_ACCOUNT_TAGS,
+    EXCLUDED_ACCOUNT_TAGS,
 ];
+
+/// The tag filter's parameters. A stack created before they existed has neither: that reads as
+/// empty (no tag filter), which is what the template's defaults give too.
+pub const TARGET_ACCOUNT_TAGS: &str = "TargetAccountTags";
+pub const EXCLUDED_ACCOUNT_TAGS: &str = "ExcludedAccountTags";
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
@@ -152,6 +162,7 @@ pub struct Config {
 
 impl Config {
     /// Reads `TARGET_OU_IDS`, `ACCOUNT_SCOPE` (default ALL), `TARGET_ACCOUNT_IDS`,
+    /// `TARGET_ACCOUNT_TAGS` and `EXCLUDED_ACCOUNT_TAGS` (default empty: no tag filter),
     /// `STACK_SET_NAME`, `STACK_SET_REGIONS` (default: `default_region`),
     /// `ON_ACCOUNT_LEAVES_SCOPE` (default DELETE), `MAX_RETRY_ATTEMPTS` (default 3),
     /// `SETTLE_SECONDS` (default 5) and `SETTLE_MAX_SECONDS` (default 120).
@@ -189,7 +200,8 @@ impl Config {
                 &RawList::Text(get("TARGET_OU_IDS")),
                 &mode,
                 &RawList::Text(get("TARGET_ACCOUNT_IDS")),
-            )?;
+            )?
+            .with_tag_parameters(&get("TARGET_ACCOUNT_TAGS"), &get("EXCLUDED_ACCOUNT_TAGS"))?;
             let stack_set = parse_stack_set_name(&get("STACK_SET_NAME"))?;
             let on_leave: LeavePolicy = get("ON_ACCOUNT_LEAVES_SCOPE").parse()?;
             (scope, stack_set, on_leave)
@@ -233,10 +245,16 @@ impl Config {
                 .cloned()
                 .ok_or(ConfigError::MissingParameter { key })
         };
+        // Absent in a stack created before the tag parameters existed: no tag filter.
+        let optional = |key: &str| stack.parameters.get(key).map(String::as_str).unwrap_or("");
         let scope = Scope::parse(
             &RawList::Text(get("TargetOUIds")?),
             &get("AccountScope")?,
             &RawList::Text(get("TargetAccountIds")?),
+        )?
+        .with_tag_parameters(
+            optional(TARGET_ACCOUNT_TAGS),
+            optional(EXCLUDED_ACCOUNT_TAGS),
         )?;
         Ok(Self {
             scope,
@@ -474,6 +492,66 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no parameter AccountScope"), "{e}");
+    }
+
+    #[test]
+    fn the_tag_filter_comes_from_the_environment_and_a_bad_term_fails_the_start_up() {
+        let c = env(&with(&[
+            ("TARGET_ACCOUNT_TAGS", "env=prod|staging"),
+            ("EXCLUDED_ACCOUNT_TAGS", "port:exclude=true"),
+        ]))
+        .unwrap();
+        assert_eq!(c.scope.tags.target.to_string(), "env=prod|staging");
+        assert_eq!(c.scope.tags.excluded.to_string(), "port:exclude=true");
+        assert!(!env(OK).unwrap().scope.tags.is_set(), "unset: no filter");
+        // The custom resource's words (Scope::with_tag_parameters), naming the parameter.
+        let e = env(&with(&[("TARGET_ACCOUNT_TAGS", "env=prod,env=dev")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("TargetAccountTags: the key `env` is given twice"),
+            "{e}"
+        );
+        let e = env(&with(&[("EXCLUDED_ACCOUNT_TAGS", "=true")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("ExcludedAccountTags: the term `=true` has an empty key"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_tag_filter_comes_from_the_stack_and_a_stack_without_its_parameters_has_none() {
+        let base = env(&[("STACK_ID", STACK)]).unwrap();
+        // A stack created before TargetAccountTags / ExcludedAccountTags existed.
+        let old = base
+            .with_stack_parameters(&stack("UPDATE_COMPLETE", PARAMS))
+            .unwrap();
+        assert!(!old.scope.tags.is_set(), "{:?}", old.scope.tags);
+        let mut p: Vec<(&str, &str)> = PARAMS.to_vec();
+        p.push(("TargetAccountTags", "env=prod"));
+        p.push(("ExcludedAccountTags", ""));
+        let c = base
+            .with_stack_parameters(&stack("UPDATE_COMPLETE", &p))
+            .unwrap();
+        assert_eq!(c.scope.tags.target.to_string(), "env=prod");
+        assert!(c.scope.tags.excluded.is_empty());
+        p.retain(|(k, _)| *k != "ExcludedAccountTags");
+        p.push(("ExcludedAccountTags", "port:exclude=tr ue!"));
+        let e = base
+            .with_stack_parameters(&stack("UPDATE_COMPLETE", &p))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("ExcludedAccountTags: `tr ue!` holds `!`"),
+            "{e}"
+        );
+        // A change of the filter is a new generation: a run planned with the old one stops.
+        let before = Generation::of(&stack("UPDATE_COMPLETE", PARAMS));
+        let mut q: Vec<(&str, &str)> = PARAMS.to_vec();
+        q.push(("TargetAccountTags", "env=prod"));
+        assert_ne!(before, Generation::of(&stack("UPDATE_COMPLETE", &q)));
     }
 
     #[test]

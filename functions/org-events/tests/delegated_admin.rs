@@ -3,10 +3,12 @@
 //! the Organizations events the management account forwards to its bus, and runs the
 //! schedule; every StackSet call carries `CallAs: DELEGATED_ADMIN` (the emulator records each
 //! request's `CallAs` and caller, and answers a missing one as AWS does: "StackSet ... not
-//! found"). The same scenarios run deployed in the management account.
+//! found"). The same scenarios run deployed in the management account. With a tag filter
+//! (issue 23), a forwarded `TagResource` / `UntagResource` on an account enrolls or withdraws it.
 
 mod common;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{event, move_event};
@@ -32,12 +34,28 @@ const STACK_TEMPLATE: &str = r#"{
   "Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}
 }"#;
 
+/// The same parameters and the tag filter's (issue 23). A stack made from `STACK_TEMPLATE` lacks
+/// them, as one created before they existed does: the other tests show it reads as no filter.
+fn template_with_tags() -> String {
+    let last = r#""ManagementAccountId": {"Type": "String", "Default": ""}"#;
+    assert!(STACK_TEMPLATE.contains(last));
+    STACK_TEMPLATE.replace(
+        last,
+        &format!(
+            r#"{last},
+    "TargetAccountTags": {{"Type": "String", "Default": ""}},
+    "ExcludedAccountTags": {{"Type": "String", "Default": ""}}"#
+        ),
+    )
+}
+
 struct Deployed {
     bed: TestBed,
     f: Fixture,
     mode: DeployAs,
     handler: StackHandler,
     orgs: aws_sdk_organizations::Client,
+    invocations: AtomicU32,
 }
 
 impl Deployed {
@@ -45,6 +63,11 @@ impl Deployed {
     /// ALL) created in the deployment's account; org-events configured as template.yaml
     /// configures it (STACK_ID only).
     async fn new(mode: DeployAs) -> Self {
+        Self::from_template(mode, STACK_TEMPLATE, &[]).await
+    }
+
+    /// As `new`, the stack made from `template` with `extra` parameters.
+    async fn from_template(mode: DeployAs, template: &str, extra: &[(&str, &str)]) -> Self {
         let bed = TestBed::start().await;
         let f = bed.sample().await;
         bed.configure(json!({"operation_seconds": 0.3})).await;
@@ -57,6 +80,7 @@ impl Deployed {
             ("ManagementAccountId", mode.management_account_id(&f)),
         ]
         .into_iter()
+        .chain(extra.iter().map(|(k, v)| (*k, (*v).to_owned())))
         .map(|(k, v)| {
             aws_sdk_cloudformation::types::Parameter::builder()
                 .parameter_key(k)
@@ -67,7 +91,7 @@ impl Deployed {
         let stack_id = aws_sdk_cloudformation::Client::new(&conf)
             .create_stack()
             .stack_name("port-orgscope")
-            .template_body(STACK_TEMPLATE)
+            .template_body(template)
             .set_parameters(Some(parameters))
             .send()
             .await
@@ -118,6 +142,7 @@ impl Deployed {
             mode,
             handler,
             orgs,
+            invocations: AtomicU32::new(0),
         }
     }
 
@@ -126,7 +151,10 @@ impl Deployed {
             .handle(
                 ev,
                 &Invocation {
-                    request_id: "req-0001-0000-4000-8000-000000000000".into(),
+                    request_id: format!(
+                        "req-{:04}-0000-4000-8000-000000000000",
+                        self.invocations.fetch_add(1, Ordering::Relaxed) + 1
+                    ),
                     deadline: Instant::now() + Duration::from_secs(120),
                 },
             )
@@ -221,5 +249,108 @@ async fn an_event_forwarded_from_the_management_account_enrolls_the_moved_accoun
             "{mode:?}: {s:?}"
         );
         d.assert_every_stackset_call_as_the_mode().await;
+    }
+}
+
+#[tokio::test]
+async fn a_tag_event_forwarded_from_the_management_account_enrolls_and_withdraws_the_account() {
+    for mode in DeployAs::BOTH {
+        let d = Deployed::from_template(
+            mode,
+            &template_with_tags(),
+            &[("TargetAccountTags", "env=prod")],
+        )
+        .await;
+        let (web, data) = (d.f.account("prod-web"), d.f.account("prod-data"));
+        let tag = |account: &str, value: Option<&str>| {
+            let (d, account) = (&d, account.to_owned());
+            let value = value.map(str::to_owned);
+            async move {
+                let mut ev = match &value {
+                    Some(v) => {
+                        d.orgs
+                            .tag_resource()
+                            .resource_id(&account)
+                            .tags(
+                                aws_sdk_organizations::types::Tag::builder()
+                                    .key("env")
+                                    .value(v)
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .send()
+                            .await
+                            .expect("TagResource");
+                        event(
+                            "tag-resource.json",
+                            &[
+                                ("/detail/requestParameters/resourceId", json!(account)),
+                                (
+                                    "/detail/requestParameters/tags",
+                                    json!([{"key": "env", "value": v}]),
+                                ),
+                            ],
+                        )
+                    }
+                    None => {
+                        d.orgs
+                            .untag_resource()
+                            .resource_id(&account)
+                            .tag_keys("env")
+                            .send()
+                            .await
+                            .expect("UntagResource");
+                        event(
+                            "untag-resource.json",
+                            &[
+                                ("/detail/requestParameters/resourceId", json!(account)),
+                                ("/detail/requestParameters/tagKeys", json!(["env"])),
+                            ],
+                        )
+                    }
+                };
+                // Recorded in the management account (us-east-1), forwarded unchanged.
+                ev["account"] = json!(d.f.management());
+                ev["region"] = json!("us-east-1");
+                ev
+            }
+        };
+        tag(&web, Some("prod")).await;
+        d.invoke(&event("scheduled.json", &[])).await;
+        assert_eq!(
+            d.bed.instance_accounts(STACK_SET).await,
+            vec![web.clone()],
+            "{mode:?}: the filter, read from the stack"
+        );
+        let ev = tag(&data, Some("prod")).await;
+        d.bed.control("requests/clear", json!({})).await;
+        let s = d.invoke(&ev).await;
+        let org_calls = d
+            .bed
+            .requests()
+            .await
+            .iter()
+            .filter(|r| r["service"] == "organizations")
+            .count();
+        println!("{mode:?}: tag added: {org_calls} Organizations calls");
+        assert!(org_calls <= 10, "{mode:?}: {org_calls} Organizations calls");
+        assert_eq!(
+            d.bed.instance_accounts(STACK_SET).await,
+            d.ids(&["prod-web", "prod-data"]),
+            "{mode:?}: {s:?}"
+        );
+        let ev = tag(&web, None).await;
+        let s = d.invoke(&ev).await;
+        assert_eq!(
+            d.bed.instance_accounts(STACK_SET).await,
+            vec![data.clone()],
+            "{mode:?}: {s:?}"
+        );
+        d.assert_every_stackset_call_as_the_mode().await;
+        assert_eq!(
+            d.bed.denied().await,
+            vec![],
+            "{mode:?}: no call was refused"
+        );
     }
 }

@@ -482,7 +482,7 @@ async fn unknown_malformed_and_failed_events_are_answered_ok_and_change_nothing(
             "an unrelated Organizations call",
             event(
                 "move-account.json",
-                &[("/detail/eventName", json!("TagResource"))],
+                &[("/detail/eventName", json!("UpdateOrganizationalUnit"))],
             ),
         ),
         (

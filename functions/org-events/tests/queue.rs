@@ -31,12 +31,13 @@ async fn an_organizations_call_no_rule_matches_never_reaches_the_function() {
     let q = w.bed.org_events_queue().await;
     let orphan = w.f.account("sandbox-orphan");
     let mv = w.mv("sandbox-orphan", &w.f.root(), "Root/Prod").await;
-    // Organizations' TagResource on the account: recorded by CloudTrail, left out by the rules.
-    let mut tag = mv.clone();
-    tag["detail"]["eventName"] = json!("TagResource");
-    tag["detail"]["requestParameters"] =
-        json!({"resourceId": orphan, "tags": [{"key": "team", "value": "a"}]});
-    assert_eq!(q.put(&tag).await, Vec::<String>::new());
+    // Organizations' UpdateOrganizationalUnit (a rename): recorded by CloudTrail, left out by
+    // the rules.
+    let mut rename = mv.clone();
+    rename["detail"]["eventName"] = json!("UpdateOrganizationalUnit");
+    rename["detail"]["requestParameters"] =
+        json!({"organizationalUnitId": w.f.ou("Root/Prod"), "name": "Production"});
+    assert_eq!(q.put(&rename).await, Vec::<String>::new());
     assert_eq!(q.depth().await, (0, 0));
     w.clear_requests().await;
     let r = deliver(&w, &q, quick()).await;

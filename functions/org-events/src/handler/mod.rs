@@ -23,9 +23,11 @@
 //!   instance completed is already reflected in that reconcile: it costs no AWS call at all.
 //!
 //! What a batch costs in Organizations calls: per distinct account, `ListParents` (the
-//! account's; the OUs above it are remembered by the warm instance, `OuParents`), then for the
-//! accounts that can touch the scope `DescribeAccount` and `ListParents` again in the
-//! reconcile's read and in the read after its change. Past the point where that costs more
+//! account's; the OUs above it are remembered by the warm instance, `OuParents`), with a tag
+//! filter its `ListTagsForResource`, then for the accounts that can touch the scope
+//! `DescribeAccount`, `ListParents` and (with a tag filter) `ListTagsForResource` again in the
+//! reconcile's read and in the read after its change. A tag event without a tag filter costs
+//! nothing; one on an OU, a root or a policy is ignored before any call. Past the point where that costs more
 //! than one full read of the scope (known once this instance made one), the batch takes one
 //! full read instead.
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use shared::core::{AccountId, Filtered, Scope};
+use shared::core::{AccountId, Filtered, Scope, TagVerdict};
 use shared::ports::{AwsError, OrganizationsApi, StackSetReader};
 
 use super::memo::Memo;
@@ -64,7 +64,11 @@ impl<O: OrganizationsApi, S: StackSetReader> Triage<'_, O, S> {
         for e in events {
             // Once per account; a departure is checked apart (it looks at the instances only,
             // and the same account may have joined again within the batch).
-            if let Some(a) = e.trigger.account() {
+            // A tag change without a tag filter costs nothing and decides nothing: it does not
+            // stand for the account's other events.
+            let free = matches!(e.trigger, Trigger::AccountTagsChanged { .. })
+                && !self.scope.tags.is_set();
+            if let Some(a) = e.trigger.account().filter(|_| !free) {
                 let left = matches!(e.trigger, Trigger::AccountLeft { .. });
                 if !seen.insert((a.clone(), left)) {
                     continue;
@@ -161,8 +165,18 @@ impl<O: OrganizationsApi, S: StackSetReader> Triage<'_, O, S> {
                     "a deleted OU is empty and is not a target: no account moved".into(),
                 )),
             },
+            // Without a tag filter, tags decide nothing: no call at all.
+            Trigger::AccountTagsChanged { account, via } if !scope.tags.is_set() => {
+                Ok(Decision::Skip(format!(
+                    "{via} on account {account}: no TargetAccountTags or ExcludedAccountTags is \
+                     set, so tags do not decide the scope"
+                )))
+            }
+            // A tag change is checked as a move is: the account's place decides first, then,
+            // with a tag filter, its tags.
             Trigger::AccountMoved { account, .. }
             | Trigger::AccountJoined { account, .. }
+            | Trigger::AccountTagsChanged { account, .. }
             | Trigger::AccountLeft { account, .. } => {
                 // Only this account's instances: one call, whatever the StackSet's size.
                 let instances = self
@@ -196,14 +210,47 @@ impl<O: OrganizationsApi, S: StackSetReader> Triage<'_, O, S> {
                     }
                     Filtered::Selected => {}
                 }
-                if let Some(root) = scope.targets.iter().find(|x| x.is_root()) {
-                    return Ok(Decision::Reconcile(format!(
+                let placed = match scope.targets.iter().find(|x| x.is_root()) {
+                    Some(root) => Decision::Reconcile(format!(
                         "the root {root} is a target: every account is under it"
-                    )));
+                    )),
+                    None => self.walk_up(account).await?,
+                };
+                match placed {
+                    Decision::Reconcile(why) if scope.tags.is_set() => {
+                        self.tags_keep(account, why).await
+                    }
+                    other => Ok(other),
                 }
-                self.walk_up(account).await
             }
         }
+    }
+
+    /// With a tag filter, an account under a target that has no instance is read only if its
+    /// tags (one `ListTagsForResource`, as they are now) let the filter keep it.
+    async fn tags_keep(&self, account: &AccountId, placed: String) -> Result<Decision, AwsError> {
+        let tags = match self.org.tags_of(account).await {
+            Ok(t) => t,
+            Err(AwsError::NotFound { .. }) => {
+                return Ok(Decision::Skip(format!(
+                    "account {account} is not in the organization and has no stack instance"
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match self.scope.tags.verdict(&tags) {
+            TagVerdict::Unmet { term } => Decision::Skip(format!(
+                "account {account} does not meet TargetAccountTags term `{term}` and has no \
+                 stack instance"
+            )),
+            TagVerdict::Excluded { term } => Decision::Skip(format!(
+                "account {account} matches ExcludedAccountTags term `{term}` and has no stack \
+                 instance"
+            )),
+            TagVerdict::Kept { .. } | TagVerdict::Unfiltered => {
+                Decision::Reconcile(format!("{placed}, and its tags pass the tag filter"))
+            }
+        })
     }
 
     /// Where the account is now: up the `ListParents` chain until a target or the root.

@@ -47,6 +47,21 @@ pub(super) struct AccountParameter {
     pub(super) account_id: String,
 }
 
+/// `TagResource` (`resourceId`, `tags`) / `UntagResource` (`resourceId`, `tagKeys`): only
+/// the resource is read; which tags changed does not matter, the account's tags are read as
+/// they are now.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TagCall {
+    pub(super) request_parameters: TagParameters,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TagParameters {
+    pub(super) resource_id: String,
+}
+
 /// `CreateOrganizationalUnit`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

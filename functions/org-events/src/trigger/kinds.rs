@@ -110,6 +110,7 @@ fn org_api_call(name: &str, d: &Value) -> Result<Trigger, Trigger> {
                 created: false,
             })
         }
+        "TagResource" | "UntagResource" => tag_call(name, d),
         // Called by the member account, so recorded there: the management account learns of
         // the change from the membership event Organizations logs for it.
         "AcceptHandshake" | "LeaveOrganization" => Err(ignored(format!(
@@ -119,6 +120,39 @@ fn org_api_call(name: &str, d: &Value) -> Result<Trigger, Trigger> {
         other => Err(ignored(format!(
             "Organizations call `{other}` does not change which accounts are in scope"
         ))),
+    }
+}
+
+/// What a tag call is about, by the form of `resourceId` (AWS Organizations API Reference,
+/// TagResource / UntagResource: an account ID of 12 digits, an OU `ou-…`, a root `r-…` or a
+/// policy `p-…`). Only an account's own tags can change the scope: Organizations does not
+/// inherit tags (ListTagsForResource on an account answers the account's tags alone), so an
+/// OU's, a root's or a policy's tags are ignored here, before any AWS call.
+fn tag_call(name: &str, d: &Value) -> Result<Trigger, Trigger> {
+    let c: TagCall = detail(name, d)?;
+    let id = c.request_parameters.resource_id.trim();
+    let other = if id.starts_with("ou-") {
+        Some("OU")
+    } else if id.starts_with("r-") {
+        Some("root")
+    } else if id.starts_with("p-") {
+        Some("policy")
+    } else {
+        None
+    };
+    match other {
+        Some(kind @ ("OU" | "root")) => Err(ignored(format!(
+            "{name} on {kind} {id}: Organizations does not inherit tags, so the tags of an OU \
+             or a root never put the accounts under it in or out of scope; only an account's \
+             own tags count"
+        ))),
+        Some(kind) => Err(ignored(format!(
+            "{name} on {kind} {id}: a policy's tags do not decide which accounts are in scope"
+        ))),
+        None => Ok(Trigger::AccountTagsChanged {
+            account: account(name, "requestParameters.resourceId", id)?,
+            via: name.into(),
+        }),
     }
 }
 

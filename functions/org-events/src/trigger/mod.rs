@@ -43,6 +43,10 @@ pub enum Trigger {
     },
     /// `AccountDepartedOrganization`, `RemoveAccountFromOrganization`, `CloseAccount`.
     AccountLeft { account: AccountId, via: String },
+    /// `TagResource` / `UntagResource` on an account (`requestParameters.resourceId` an
+    /// account ID): its tags changed, so the tag filter may now keep it or drop it. The same
+    /// calls on an OU, a root or a policy are ignored: Organizations does not inherit tags.
+    AccountTagsChanged { account: AccountId, via: String },
     /// A membership event whose account this code could not find in it: the whole scope is
     /// looked at (AWS documents the event's fields, not where the account ID sits).
     MembershipChanged { via: String },
@@ -64,6 +68,7 @@ impl Trigger {
             Self::AccountMoved { .. } => "account_moved",
             Self::AccountJoined { .. } => "account_joined",
             Self::AccountLeft { .. } => "account_left",
+            Self::AccountTagsChanged { .. } => "account_tags_changed",
             Self::MembershipChanged { .. } => "membership_changed",
             Self::OuChanged { created: true, .. } => "ou_created",
             Self::OuChanged { created: false, .. } => "ou_deleted",
@@ -76,7 +81,8 @@ impl Trigger {
         match self {
             Self::AccountMoved { account, .. }
             | Self::AccountJoined { account, .. }
-            | Self::AccountLeft { account, .. } => Some(account),
+            | Self::AccountLeft { account, .. }
+            | Self::AccountTagsChanged { account, .. } => Some(account),
             _ => None,
         }
     }

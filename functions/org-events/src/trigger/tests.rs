@@ -349,3 +349,64 @@ fn an_sqs_delivery_without_records_is_one_ignored_event() {
         matches!(&events[0].trigger, Trigger::Ignored { why } if why.contains("without records"))
     );
 }
+
+const TAG_RESOURCE: &str = include_str!("../../../../events/tag-resource.json");
+const UNTAG_RESOURCE: &str = include_str!("../../../../events/untag-resource.json");
+
+#[test]
+fn a_tag_call_on_an_account_is_a_tag_change_of_that_account() {
+    for (sample, via) in [
+        (TAG_RESOURCE, "TagResource"),
+        (UNTAG_RESOURCE, "UntagResource"),
+    ] {
+        let c = classify(&serde_json::from_str(sample).unwrap());
+        assert_eq!(
+            c.trigger,
+            Trigger::AccountTagsChanged {
+                account: acct("111111111111"),
+                via: via.into(),
+            }
+        );
+        assert_eq!(c.trigger.kind(), "account_tags_changed");
+        assert_eq!(c.trigger.account(), Some(&acct("111111111111")));
+        // Not a batch-wide event: only the account is looked at.
+        assert!(!takes_whole_scope(&c.trigger));
+    }
+}
+
+#[test]
+fn a_tag_call_on_an_ou_a_root_or_a_policy_is_ignored_saying_why() {
+    let cases = [
+        ("TagResource", "ou-ab12-12345678", "does not inherit tags"),
+        ("UntagResource", "ou-ab12-12345678", "does not inherit tags"),
+        ("TagResource", "r-ab12", "does not inherit tags"),
+        (
+            "TagResource",
+            "p-12abcdefg3",
+            "a policy's tags do not decide",
+        ),
+        ("TagResource", "1234", "`1234` is not an account ID"),
+    ];
+    for (name, id, want) in cases {
+        let c = classify(&call(
+            name,
+            json!({"resourceId": id, "tags": [{"key": "env", "value": "prod"}], "tagKeys": ["env"]}),
+            Value::Null,
+        ));
+        match c.trigger {
+            Trigger::Ignored { why } => {
+                assert!(
+                    why.contains(want) && why.contains(name),
+                    "{name} {id}: {why}"
+                )
+            }
+            other => panic!("{name} {id}: {other:?}"),
+        }
+    }
+    let c = classify(&call("TagResource", json!({}), Value::Null));
+    assert!(
+        matches!(&c.trigger, Trigger::Ignored { why } if why.contains("missing field `resourceId`")),
+        "{:?}",
+        c.trigger
+    );
+}

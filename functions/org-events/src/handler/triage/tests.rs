@@ -24,6 +24,9 @@ const ROOT: &str = "r-ab12";
 struct Org {
     parents: BTreeMap<String, ParentRef>,
     list_parents: AtomicU32,
+    /// `ListTagsForResource` by account; an account without an entry has no tags.
+    tags: BTreeMap<String, shared::core::Tags>,
+    list_tags: AtomicU32,
 }
 
 impl Org {
@@ -48,12 +51,26 @@ impl Org {
         }
         Self {
             parents,
-            list_parents: AtomicU32::new(0),
+            ..Self::default()
         }
     }
 
+    fn tagged(mut self, account: &str, tags: &[(&str, &str)]) -> Self {
+        let t = tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.tags.insert(account.to_owned(), t);
+        self
+    }
+
+    /// Every Organizations call made: `ListParents` and `ListTagsForResource`.
     fn calls(&self) -> u32 {
-        self.list_parents.load(Ordering::Relaxed)
+        self.list_parents.load(Ordering::Relaxed) + self.tag_calls()
+    }
+
+    fn tag_calls(&self) -> u32 {
+        self.list_tags.load(Ordering::Relaxed)
     }
 }
 
@@ -94,8 +111,15 @@ impl OrganizationsApi for Org {
     async fn delegated_admins(&self, _: &str) -> AwsResult<Vec<AccountId>> {
         unimplemented!()
     }
-    async fn tags_of(&self, _: &AccountId) -> AwsResult<shared::core::Tags> {
-        unimplemented!()
+    async fn tags_of(&self, account: &AccountId) -> AwsResult<shared::core::Tags> {
+        self.list_tags.fetch_add(1, Ordering::Relaxed);
+        if !self.parents.contains_key(account.as_str()) {
+            // TargetNotFoundException (AWS Organizations API Reference, ListTagsForResource).
+            return Err(AwsError::NotFound {
+                what: account.as_str().to_owned(),
+            });
+        }
+        Ok(self.tags.get(account.as_str()).cloned().unwrap_or_default())
     }
 }
 
@@ -426,4 +450,100 @@ fn an_event_is_covered_by_a_converged_read_that_started_after_it() {
     assert!(why.starts_with("already covered"), "{why}");
     assert_eq!(t.covered(&at(Some(1_000.5))), None, "within the margin");
     assert_eq!(t.covered(&at(None)), None, "no event time");
+}
+
+fn tags_changed(account: &str) -> Classified {
+    event(Trigger::AccountTagsChanged {
+        account: id(account),
+        via: "TagResource".into(),
+    })
+}
+
+fn filtered(target: &str, excluded: &str) -> Scope {
+    scope(TARGET, "ALL", "")
+        .with_tag_parameters(target, excluded)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn without_a_tag_filter_a_tag_change_costs_no_call_and_does_not_hide_a_move() {
+    let org = Org::with(&[("111111111111", NESTED)]);
+    let (ss, sc, memo) = (
+        StackSet::holding(&["111111111111"]),
+        scope(TARGET, "ALL", ""),
+        Memo::default(),
+    );
+    let t = triage(&org, &ss, &sc, &memo);
+    let why = t.look(&[&tags_changed("111111111111")]).await.unwrap_err();
+    assert!(
+        why.contains("no TargetAccountTags or ExcludedAccountTags is set"),
+        "{why}"
+    );
+    assert_eq!((org.calls(), ss.calls()), (0, 0));
+    // The same account's move in the same batch is still checked.
+    let (target, _) = t
+        .look(&[
+            &tags_changed("111111111111"),
+            &moved("111111111111", NESTED),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(target, Target::Accounts(vec![id("111111111111")]));
+}
+
+#[tokio::test]
+async fn with_a_tag_filter_a_tagged_account_under_a_target_is_read_only_if_its_tags_pass() {
+    let org = Org::with(&[
+        ("111111111111", NESTED),
+        ("222222222222", TARGET),
+        ("333333333333", TARGET),
+        ("444444444444", OUTSIDE),
+    ])
+    .tagged("111111111111", &[("env", "prod")])
+    .tagged("222222222222", &[("env", "dev")])
+    .tagged("333333333333", &[("env", "prod"), ("port:exclude", "true")])
+    .tagged("444444444444", &[("env", "prod")]);
+    let (ss, memo) = (StackSet::default(), Memo::default());
+    let sc = filtered("env=prod", "port:exclude=true");
+    let t = triage(&org, &ss, &sc, &memo);
+
+    let (target, why) = t.look(&[&tags_changed("111111111111")]).await.unwrap();
+    assert_eq!(target, Target::Accounts(vec![id("111111111111")]));
+    assert!(why.contains("its tags pass the tag filter"), "{why}");
+    // Its ListParents, the nested OU's, then its tags.
+    assert_eq!((org.calls(), org.tag_calls()), (3, 1));
+
+    let why = t.look(&[&tags_changed("222222222222")]).await.unwrap_err();
+    assert!(
+        why.contains("does not meet TargetAccountTags term `env=prod`"),
+        "{why}"
+    );
+    let why = t.look(&[&tags_changed("333333333333")]).await.unwrap_err();
+    assert!(
+        why.contains("matches ExcludedAccountTags term `port:exclude=true`"),
+        "{why}"
+    );
+    // Outside every target: its tags are not read.
+    let before = org.tag_calls();
+    let why = t.look(&[&tags_changed("444444444444")]).await.unwrap_err();
+    assert!(why.contains("outside every target OU"), "{why}");
+    assert_eq!(org.tag_calls(), before);
+    // A moved account is checked the same way: its tags keep it out.
+    let why = t.look(&[&moved("222222222222", TARGET)]).await.unwrap_err();
+    assert!(why.contains("does not meet TargetAccountTags"), "{why}");
+}
+
+#[tokio::test]
+async fn with_a_tag_filter_an_enrolled_accounts_tag_change_is_read_without_walking() {
+    // It may have lost the tag that kept it: the reconcile decides, from its tags now.
+    let org = Org::with(&[("111111111111", TARGET)]).tagged("111111111111", &[("env", "dev")]);
+    let ss = StackSet::holding(&["111111111111"]);
+    let (sc, memo) = (filtered("env=prod", ""), Memo::default());
+    let (target, why) = triage(&org, &ss, &sc, &memo)
+        .look(&[&tags_changed("111111111111")])
+        .await
+        .unwrap();
+    assert_eq!(target, Target::Accounts(vec![id("111111111111")]));
+    assert!(why.contains("has a stack instance"), "{why}");
+    assert_eq!((org.calls(), ss.calls()), (0, 1));
 }
