@@ -50,7 +50,10 @@ impl Props {
             help: "Use ALL, INTERSECTION or DIFFERENCE.",
         })?;
         let accounts = list(props, "TargetAccountIds")?.unwrap_or(RawList::Text(String::new()));
-        let scope = Scope::parse(&ous, &mode, &accounts)?;
+        let scope = Scope::parse(&ous, &mode, &accounts)?.with_tag_parameters(
+            &text(props, "TargetAccountTags", "")?.unwrap_or_default(),
+            &text(props, "ExcludedAccountTags", "")?.unwrap_or_default(),
+        )?;
         let stack_set = parse_stack_set_name(
             &text(props, "StackSetName", "Port-Integration-v3")?.unwrap_or_default(),
         )?;
