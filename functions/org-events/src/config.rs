@@ -401,6 +401,34 @@ mod tests {
     }
 
     #[test]
+    fn the_tag_read_budget_and_the_schedule_set_the_sweep_and_bad_values_are_refused() {
+        let c = env(OK).unwrap();
+        assert_eq!(c.tag_reads_per_run, DEFAULT_TAG_READS_PER_RUN);
+        assert_eq!(c.schedule_period_secs, 6 * 3_600);
+        // Runs one period apart walk the ticks one by one.
+        let at = |t: f64| match c.tag_sweep(t) {
+            TagReads::Sweep { tick, budget } => (tick, budget),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(at(21_600.0 * 7.0), (7, 1_000));
+        assert_eq!(at(21_600.0 * 8.0 + 30.0), (8, 1_000));
+        let c = env(&with(&[
+            ("TAG_READS_PER_RUN", "250"),
+            ("RECONCILE_SCHEDULE", "rate(1 hour)"),
+        ]))
+        .unwrap();
+        assert_eq!((c.tag_reads_per_run, c.schedule_period_secs), (250, 3_600));
+        for bad in ["0", "3001", "lots"] {
+            let e = env(&with(&[("TAG_READS_PER_RUN", bad)])).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(&format!("`{bad}`")), "{msg}");
+            assert!(msg.contains("from 1 to 3000"), "{msg}");
+        }
+        let e = env(&with(&[("RECONCILE_SCHEDULE", "every day")])).unwrap_err();
+        assert!(e.to_string().contains("`every day`"), "{e}");
+    }
+
+    #[test]
     fn explicit_values_are_taken() {
         let c = env(&with(&[
             ("STACK_SET_REGIONS", "us-east-1, eu-west-1"),

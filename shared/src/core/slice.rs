@@ -23,7 +23,7 @@ use super::ids::AccountId;
 pub const DEFAULT_TAG_READS_PER_RUN: u32 = 1_000;
 
 /// The custom resource's tag reads per invocation: 2,500 calls take 500 s at 5 calls/s, and
-/// with the structure read (at 10,000 accounts, about 510 calls, 102 s) fit one 900-second
+/// with the structure read (at 10,000 accounts, 504 calls in `scripts/bench tags`) fit one 900-second
 /// invocation less its 30-second margin.
 pub const CUSTOM_RESOURCE_TAG_READS_PER_STEP: u32 = 2_500;
 
