@@ -10,6 +10,7 @@ use shared::core::{
     AccountId, AccountScope, PlanPolicy, Reason, Scope, TagFilter, TagReads, TagSlice, TargetId,
 };
 use shared::engine::{Engine, EngineConfig, Outcome, Report, Request};
+use shared::metrics::ReconcileFigures;
 use shared::ports::TokioClock;
 use test_support::{small_tree, MemOrg, MemStackSet};
 
@@ -208,6 +209,12 @@ async fn a_missed_tag_change_is_repaired_within_of_scheduled_runs() {
     let mut withdrawn_at = None;
     for tick in 100..100 + of {
         let report = pass(&org, &set, sweep(tick), None).await;
+        // The in-scope gauge counts the undecided accounts the StackSet holds: it does not
+        // drop to one slice's accounts on a sliced run.
+        assert_eq!(
+            ReconcileFigures::from_report(&report).in_scope,
+            set.enrolled().len() as u64
+        );
         let gone = !set.enrolled().contains(&id(4));
         if gone && withdrawn_at.is_none() {
             withdrawn_at = Some(tick);

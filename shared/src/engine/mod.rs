@@ -363,12 +363,13 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         let all_instances = self
             .settled_instances(req.stack_set, req.deadline, only)
             .await?;
-        let mut kept_undecided: Vec<AccountId> = all_instances
+        let kept_undecided: Vec<AccountId> = all_instances
             .iter()
             .filter(|i| undecided.contains(&i.account))
             .map(|i| i.account.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
-        kept_undecided.dedup();
         if !undecided.is_empty() {
             tracing::info!(
                 slice = %tag_slice,
