@@ -332,3 +332,53 @@ pub fn render(figs: &[TagFigures], machine: &str) -> String {
     .unwrap();
     t
 }
+
+/// What org-events' own scheduled runs read: its real `Handler` (the configuration from the
+/// environment, `TAG_READS_PER_RUN` = `budget`, template.yaml's default schedule) over `n`
+/// candidates in Prod, invoked with scheduled events one schedule period apart. Per run: the
+/// `ListTagsForResource` calls; then whether every candidate's tags were read exactly once,
+/// and whether the StackSet holds exactly the tagged candidates.
+pub async fn org_events_sweep(n: usize, budget: u32, runs: usize) -> (Vec<u32>, bool, bool) {
+    use org_events::time::format_rfc3339;
+    use org_events::{Config, Handler, Invocation};
+
+    let w = World::new(n);
+    let tagged = w.tagged(n, &[]);
+    let World {
+        org, set, scope, ..
+    } = w;
+    let env: std::collections::BTreeMap<&str, String> = [
+        ("TARGET_OU_IDS", PROD.to_owned()),
+        ("ACCOUNT_SCOPE", "ALL".into()),
+        ("TARGET_ACCOUNT_IDS", String::new()),
+        ("STACK_SET_NAME", SET.into()),
+        ("STACK_SET_REGIONS", "us-east-1".into()),
+        ("TAG_READS_PER_RUN", budget.to_string()),
+    ]
+    .into();
+    let mut config = Config::from_env(|k| env.get(k).cloned(), "us-east-1").expect("config");
+    config.scope = scope;
+    let h = Handler::new(org.clone(), set, TokioClock, config);
+    let period = template_schedule().1;
+    let sample = std::fs::read_to_string(crate::repo_root().join("events/scheduled.json"))
+        .expect("events/scheduled.json");
+    let mut per_run = Vec::new();
+    // The scheduled times: whole periods since the epoch, 6 hours apart, from 2024.
+    let first = 1_704_067_200 / period;
+    for k in 0..runs as u64 {
+        let mut event: serde_json::Value = serde_json::from_str(&sample).expect("JSON");
+        event["time"] = serde_json::json!(format_rfc3339(((first + k) * period) as f64));
+        event["id"] = serde_json::json!(format!("bench-schedule-{k}"));
+        let before = org.tag_calls();
+        let inv = Invocation {
+            request_id: format!("bench-{k:06}-0000-4000-8000-000000000000"),
+            deadline: Instant::now() + Duration::from_secs(600),
+        };
+        let s = h.handle(&event, &inv).await.expect("scheduled run");
+        assert!(s.failures.is_empty(), "{:?}", s.failures);
+        per_run.push(org.tag_calls() - before);
+    }
+    let each_once = (1..=n).all(|i| org.tag_calls_of(&id(i)) == 1);
+    let right = h.stacksets.inner.enrolled() == tagged;
+    (per_run, each_once, right)
+}

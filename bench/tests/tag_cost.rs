@@ -55,3 +55,15 @@ async fn tag_reads_stay_within_their_budgets_and_converge_from_1000_to_10000_can
         assert!(f.sweep_right, "{n}: {f:?}");
     }
 }
+
+/// org-events' own scheduled runs (its `Handler`, configured from the environment): 30
+/// candidates with `TAG_READS_PER_RUN` = 10 read one slice of 10 per run, the slice from the
+/// scheduled event's time, so three runs one period apart read every candidate exactly once
+/// and enroll exactly the tagged ones; a fourth run starts the cycle again.
+#[tokio::test]
+async fn org_events_scheduled_runs_read_one_slice_each_and_every_candidate_once_in_of_runs() {
+    let (per_run, each_once, right) = bench::tags::org_events_sweep(30, 10, 3).await;
+    assert_eq!(per_run, [10, 10, 10]);
+    assert!(each_once, "every candidate read exactly once in 3 runs");
+    assert!(right, "the StackSet holds exactly the tagged candidates");
+}
