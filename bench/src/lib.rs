@@ -5,6 +5,7 @@
 //! runs them all and splices the tables into `BENCHMARKS.md`.
 
 pub mod cost;
+pub mod tags;
 
 pub use test_support::{Calls, CfnCalls, MemOrg, MemStackSet, Tree, CFN_PAGE, PAGE};
 

@@ -97,7 +97,11 @@ pub struct ReconcileFigures {
 impl ReconcileFigures {
     pub fn from_report(r: &Report) -> Self {
         let failed: std::collections::BTreeSet<_> = r.failures.iter().map(|f| &f.account).collect();
-        let in_scope = r.expansion.included.len() as u64;
+        // Undecided accounts the StackSet holds (a pass that read one slice of the tags) are
+        // in the scope by an earlier decision: counted in, not skipped, so the gauges do not
+        // drop on a sliced run.
+        let kept = r.kept_undecided.len() as u64;
+        let in_scope = r.expansion.included.len() as u64 + kept;
         let failed_in_scope = r
             .expansion
             .included
@@ -108,7 +112,7 @@ impl ReconcileFigures {
             in_scope,
             enrolled: in_scope - failed_in_scope,
             failed: failed.len() as u64,
-            skipped: r.expansion.skipped.len() as u64,
+            skipped: (r.expansion.skipped.len() as u64).saturating_sub(kept),
             operations_started: r.operations.len() as u64,
             whole_scope: true,
         }

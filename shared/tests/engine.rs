@@ -81,6 +81,7 @@ impl Ask {
             deadline,
             done_kinds,
             user_change: false,
+            tag_reads: Default::default(),
         }
     }
 }

@@ -5,8 +5,10 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use shared::core::{expand, AccountId, AccountScope, RawList, Scope, TagFilter, TargetId};
-use shared::read::{read_accounts, read_scope, ReadError};
+use shared::core::{
+    expand, expand_slice, AccountId, AccountScope, RawList, Scope, TagFilter, TagReads, TargetId,
+};
+use shared::read::{read_accounts, read_scope, read_scope_sliced, ReadError};
 use test_support::{small_tree, MemOrg, MANAGEMENT, PAGE, ROOT};
 
 const PROD: &str = "ou-ab12-prod0001";
@@ -268,4 +270,48 @@ async fn the_call_counting_and_ou_parent_wrappers_pass_tag_reads_through_and_cou
         tree.accounts[&id(1)].tags.as_ref().expect("read")["env"],
         "prod"
     );
+}
+
+#[tokio::test]
+async fn a_sliced_read_reads_its_slices_tags_only_and_leaves_the_others_undecided() {
+    // The root as the target: 50 candidates (the management account is none); with a budget
+    // of 10, five slices (account ID % 5), and tick 4 reads the fifth.
+    let org = org(25);
+    tag_odd_prod(&org, 1..=50);
+    let s = prod_tagged(&[ROOT]);
+    let (tree, stats, slice) = read_scope_sliced(
+        &org,
+        &s,
+        4,
+        TagReads::Sweep {
+            budget: 10,
+            tick: 4,
+        },
+    )
+    .await
+    .expect("read");
+    assert_eq!((slice.index, slice.of), (4, 5));
+    let read: Vec<u64> = (1..=50).filter(|n| slice.covers(&id(*n))).collect();
+    assert_eq!(read.len(), 10);
+    assert_eq!(org.tag_calls(), 10);
+    assert_eq!(stats.list_tags, 10);
+    assert_eq!(stats.total(), org.calls.total(), "{stats:?}");
+    for n in 1..=50 {
+        assert_eq!(
+            tree.accounts[&id(n)].tags.is_some(),
+            read.contains(&n),
+            "{n}"
+        );
+    }
+    let e = expand_slice(&s, &tree, slice).expect("expand");
+    let undecided: BTreeSet<AccountId> = (1..=50).filter(|n| !read.contains(n)).map(id).collect();
+    assert_eq!(e.undecided_ids(), undecided);
+    let odd_read: BTreeSet<AccountId> = read
+        .iter()
+        .filter(|n| *n % 2 == 1)
+        .map(|n| id(*n))
+        .collect();
+    assert_eq!(e.account_ids(), odd_read);
+    // The full read's guard still holds: expanding every candidate with slices unread fails.
+    assert!(expand(&s, &tree).is_err());
 }

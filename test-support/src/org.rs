@@ -255,6 +255,8 @@ struct OrgState {
     account_at: BTreeMap<AccountId, Account>,
     /// Accounts' tags ([`MemOrg::set_tags`]); an account not here has none.
     tags: BTreeMap<AccountId, Tags>,
+    /// `ListTagsForResource` calls per account ([`MemOrg::tag_calls_of`]).
+    tags_read: BTreeMap<AccountId, u32>,
 }
 
 impl MemOrg {
@@ -278,6 +280,7 @@ impl MemOrg {
                 parent_of,
                 account_at,
                 tags: BTreeMap::new(),
+                tags_read: BTreeMap::new(),
             })),
         }
     }
@@ -322,6 +325,11 @@ impl MemOrg {
     /// How many `ListTagsForResource` calls were made.
     pub fn tag_calls(&self) -> u32 {
         self.calls.list_tags.load(Ordering::Relaxed)
+    }
+
+    /// How many `ListTagsForResource` calls asked for `account`'s tags.
+    pub fn tag_calls_of(&self, account: &AccountId) -> u32 {
+        self.read().tags_read.get(account).copied().unwrap_or(0)
     }
 
     /// The account's parent now, not counted.
@@ -489,6 +497,13 @@ impl OrganizationsApi for MemOrg {
         self.calls
             .list_tags_in_flight
             .fetch_sub(1, Ordering::SeqCst);
+        *self
+            .state
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .tags_read
+            .entry(account.clone())
+            .or_default() += 1;
         let s = self.read();
         if !s.account_at.contains_key(account) {
             return Err(Self::not_found(account.as_str()));

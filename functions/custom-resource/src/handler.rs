@@ -12,7 +12,7 @@ use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceReques
 use futures::FutureExt;
 use serde::Serialize;
 use serde_json::Value;
-use shared::core::Expansion;
+use shared::core::{Expansion, CUSTOM_RESOURCE_TAG_READS_PER_STEP};
 use shared::counted::CallCounts;
 use shared::engine::{Engine, EngineConfig, EngineError};
 use shared::feed::{self, NoFeed};
@@ -86,6 +86,10 @@ pub struct Settings {
     /// The largest continuation payload sent, in bytes (`payload::BUDGET`: under Lambda's
     /// asynchronous payload limit, with a margin).
     pub continuation_budget: usize,
+    /// With a tag filter, the most `ListTagsForResource` calls one invocation makes
+    /// ([`CUSTOM_RESOURCE_TAG_READS_PER_STEP`]): more candidates are read one slice per
+    /// invocation, and Create/Update answer after the last slice.
+    pub tag_reads_per_step: u32,
 }
 
 impl Settings {
@@ -100,6 +104,7 @@ impl Settings {
             figures: Arc::default(),
             change: Arc::default(),
             continuation_budget: payload::BUDGET,
+            tag_reads_per_step: CUSTOM_RESOURCE_TAG_READS_PER_STEP,
         }
     }
 }

@@ -107,6 +107,7 @@ mod tests {
             mutated: true,
             started,
             unlisted: vec![],
+            tag_slice: None,
         }
     }
 

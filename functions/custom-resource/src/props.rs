@@ -66,12 +66,7 @@ impl Props {
         })?;
         let accounts = list(props, "TargetAccountIds")?.unwrap_or(RawList::Text(String::new()));
         // Absent (a stack deployed before they existed): no tag filter.
-        let target_tags =
-            text(props, "TargetAccountTags", TARGET_TAGS_EXAMPLE)?.unwrap_or_default();
-        let excluded_tags =
-            text(props, "ExcludedAccountTags", EXCLUDED_TAGS_EXAMPLE)?.unwrap_or_default();
-        let scope = Scope::parse(&ous, &mode, &accounts)?
-            .with_tag_parameters(&target_tags, &excluded_tags)?;
+        let scope = Scope::parse(&ous, &mode, &accounts)?.with_tags(tag_filter(props)?);
         let stack_set = parse_stack_set_name(
             &text(props, "StackSetName", "Port-Integration-v3")?.unwrap_or_default(),
         )?;

@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use shared::core::mode::MANAGEMENT_ACCOUNT_ID;
 use shared::core::{
-    parse_regions, parse_stack_set_name, AccountScope, CallAs, Declared, LeavePolicy, PlanPolicy,
-    RawList, Scope, ScopeError,
+    parse_regions, parse_stack_set_name, schedule_interval, schedule_tick, AccountScope, CallAs,
+    Declared, LeavePolicy, PlanPolicy, RawList, Scope, ScopeError, TagReads,
+    DEFAULT_TAG_READS_PER_RUN, TAG_READS_PER_RUN_RANGE,
 };
 use shared::ports::StackState;
 use thiserror::Error;
@@ -36,6 +37,10 @@ pub const DEFAULT_SETTLE: Duration = Duration::ZERO;
 pub const DEFAULT_SETTLE_MAX: Duration = Duration::from_secs(120);
 /// How often a run that waits for the deployment stack to settle looks again.
 pub const DEFAULT_STACK_POLL: Duration = Duration::from_secs(10);
+
+/// The schedule org-events assumes when neither the stack's `ReconcileSchedule` parameter nor
+/// `RECONCILE_SCHEDULE` says (the template's default).
+pub const DEFAULT_RECONCILE_SCHEDULE: &str = "rate(6 hours)";
 
 /// The stack parameters that make the scope; the custom resource gets the same values as its
 /// properties.
@@ -78,6 +83,19 @@ pub enum ConfigError {
     MissingParameter { key: &'static str },
     #[error("{0}")]
     Mode(#[from] shared::core::ModeError),
+    #[error(
+        "TAG_READS_PER_RUN: `{value}` is not a whole number from {} to {}: the most \
+         ListTagsForResource calls one whole-scope run makes (default {}; at 5 calls/s, {} \
+         calls take {} s).",
+        TAG_READS_PER_RUN_RANGE.0,
+        TAG_READS_PER_RUN_RANGE.1,
+        DEFAULT_TAG_READS_PER_RUN,
+        TAG_READS_PER_RUN_RANGE.1,
+        TAG_READS_PER_RUN_RANGE.1 / 5
+    )]
+    BadTagReads { value: String },
+    #[error("{0}")]
+    Schedule(#[from] shared::core::ScheduleError),
 }
 
 /// Where the deployment stack is in its life, for org-events.
@@ -158,6 +176,13 @@ pub struct Config {
     /// (non-empty: `DELEGATED_ADMIN`), which the custom resource's preflight checked against
     /// the facts; without a stack, `MANAGEMENT_ACCOUNT_ID`.
     pub call_as: CallAs,
+    /// The most `ListTagsForResource` calls one whole-scope run makes, with a tag filter
+    /// (`TAG_READS_PER_RUN`, default [`DEFAULT_TAG_READS_PER_RUN`]): more candidates than
+    /// this are read one slice per run ([`shared::core::TagSlice`]).
+    pub tag_reads_per_run: u32,
+    /// The longest gap between two scheduled runs (the stack's `ReconcileSchedule`, or
+    /// `RECONCILE_SCHEDULE` without a stack): a run's slice is its time in these periods.
+    pub schedule_period_secs: u64,
 }
 
 impl Config {
@@ -220,6 +245,20 @@ impl Config {
         let settle = seconds(&lookup, "SETTLE_SECONDS", DEFAULT_SETTLE)?;
         let settle_max = seconds(&lookup, "SETTLE_MAX_SECONDS", DEFAULT_SETTLE_MAX)?;
         let stack_poll = seconds(&lookup, "STACK_POLL_SECONDS", DEFAULT_STACK_POLL)?;
+        let tag_reads_per_run = match lookup("TAG_READS_PER_RUN") {
+            None => DEFAULT_TAG_READS_PER_RUN,
+            Some(v) if v.trim().is_empty() => DEFAULT_TAG_READS_PER_RUN,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (TAG_READS_PER_RUN_RANGE.0..=TAG_READS_PER_RUN_RANGE.1).contains(n))
+                .ok_or(ConfigError::BadTagReads { value: v })?,
+        };
+        let schedule = lookup("RECONCILE_SCHEDULE")
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_RECONCILE_SCHEDULE.into());
+        let schedule_period_secs = schedule_interval(&schedule)?;
         Ok(Self {
             scope,
             stack_set,
@@ -231,6 +270,8 @@ impl Config {
             stack_id,
             stack_poll,
             call_as,
+            tag_reads_per_run,
+            schedule_period_secs,
         })
     }
 
@@ -268,8 +309,24 @@ impl Config {
                     .map(String::as_str),
             )?
             .call_as(),
+            schedule_period_secs: match stack.parameters.get("ReconcileSchedule") {
+                Some(expr) => schedule_interval(expr)?,
+                None => self.schedule_period_secs,
+            },
             ..self.clone()
         })
+    }
+
+    /// What a whole-scope run at `epoch_secs` (the scheduled event's time) reads of the
+    /// candidates' tags: a slice of at most `tag_reads_per_run`, the `tick`th of the sweep,
+    /// where `tick` counts schedule periods since the epoch. While the candidates stay the
+    /// same, runs one period apart read the slices in turn, so every candidate's tags are read
+    /// within `of` scheduled runs.
+    pub fn tag_sweep(&self, epoch_secs: f64) -> TagReads {
+        TagReads::Sweep {
+            budget: self.tag_reads_per_run,
+            tick: schedule_tick(epoch_secs.max(0.0) as u64, self.schedule_period_secs),
+        }
     }
 
     /// The scheduled run: retries within the bound, drift repaired.
@@ -359,6 +416,34 @@ mod tests {
         assert_eq!(c.max_retry_attempts, 3);
         assert_eq!(c.settle, DEFAULT_SETTLE);
         assert_eq!(c.stack_set, "Port-Integration-v3");
+    }
+
+    #[test]
+    fn the_tag_read_budget_and_the_schedule_set_the_sweep_and_bad_values_are_refused() {
+        let c = env(OK).unwrap();
+        assert_eq!(c.tag_reads_per_run, DEFAULT_TAG_READS_PER_RUN);
+        assert_eq!(c.schedule_period_secs, 6 * 3_600);
+        // Runs one period apart walk the ticks one by one.
+        let at = |t: f64| match c.tag_sweep(t) {
+            TagReads::Sweep { tick, budget } => (tick, budget),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(at(21_600.0 * 7.0), (7, 1_000));
+        assert_eq!(at(21_600.0 * 8.0 + 30.0), (8, 1_000));
+        let c = env(&with(&[
+            ("TAG_READS_PER_RUN", "250"),
+            ("RECONCILE_SCHEDULE", "rate(1 hour)"),
+        ]))
+        .unwrap();
+        assert_eq!((c.tag_reads_per_run, c.schedule_period_secs), (250, 3_600));
+        for bad in ["0", "3001", "lots"] {
+            let e = env(&with(&[("TAG_READS_PER_RUN", bad)])).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(&format!("`{bad}`")), "{msg}");
+            assert!(msg.contains("from 1 to 3000"), "{msg}");
+        }
+        let e = env(&with(&[("RECONCILE_SCHEDULE", "every day")])).unwrap_err();
+        assert!(e.to_string().contains("`every day`"), "{e}");
     }
 
     #[test]

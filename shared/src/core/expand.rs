@@ -19,6 +19,7 @@ use thiserror::Error;
 use super::ids::AccountId;
 use super::org::{Account, AccountState, OrgTree};
 use super::scope::{AccountScope, Filtered, Scope};
+use super::slice::TagSlice;
 use super::tags::{TagTerm, TagVerdict};
 
 /// Why an account is in or out of the scope.
@@ -47,6 +48,9 @@ pub enum Reason {
     },
     /// Under a target, but this `ExcludedAccountTags` term matched (`actual`: the value).
     ExcludedByTag { term: TagTerm, actual: String },
+    /// The tag filter decides it, but its tags were not read this run (another slice's turn:
+    /// [`TagSlice`]): undecided, so the plan leaves it exactly as the StackSet has it.
+    Undecided { slice: TagSlice },
 }
 
 impl Reason {
@@ -96,6 +100,11 @@ impl fmt::Display for Reason {
                 "ExcludedAccountTags: `{term}` matches (its {} tag is `{actual}`), which \
                  excludes it whatever else says",
                 term.key
+            ),
+            Self::Undecided { slice } => write!(
+                f,
+                "undecided: its tags were not read this run (this run read {slice}); left as \
+                 the StackSet has it until a run reads its slice"
             ),
         }
     }
@@ -151,6 +160,16 @@ impl Expansion {
     pub fn account_ids(&self) -> BTreeSet<AccountId> {
         self.included.iter().map(|e| e.id.clone()).collect()
     }
+
+    /// The accounts whose tags were not read this run ([`Reason::Undecided`]): the plan must
+    /// neither create nor delete theirs.
+    pub fn undecided_ids(&self) -> BTreeSet<AccountId> {
+        self.skipped
+            .iter()
+            .filter(|e| matches!(e.reason, Reason::Undecided { .. }))
+            .map(|e| e.id.clone())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -182,8 +201,30 @@ pub fn tags_decide(scope: &Scope, tree: &OrgTree, acct: &Account) -> bool {
         && scope.filter(&acct.id) == Filtered::Selected
 }
 
-/// Decides every account under the targets, and every listed account.
+/// Decides every account under the targets, and every listed account. Every candidate's
+/// tags must have been read ([`ExpandError::TagsNotRead`] otherwise).
 pub fn expand(scope: &Scope, tree: &OrgTree) -> Result<Expansion, ExpandError> {
+    expand_slice(scope, tree, TagSlice::ALL)
+}
+
+/// The candidates ([`tags_decide`]): the accounts whose tags a run reads, or would read with
+/// no slice. Their count sizes the slices.
+pub fn candidates(scope: &Scope, tree: &OrgTree) -> Vec<AccountId> {
+    tree.accounts
+        .values()
+        .filter(|a| tags_decide(scope, tree, a))
+        .map(|a| a.id.clone())
+        .collect()
+}
+
+/// [`expand`] when only `slice`'s candidates had their tags read: the other candidates are
+/// [`Reason::Undecided`]; a candidate of the slice whose tags are missing is still
+/// [`ExpandError::TagsNotRead`].
+pub fn expand_slice(
+    scope: &Scope,
+    tree: &OrgTree,
+    slice: TagSlice,
+) -> Result<Expansion, ExpandError> {
     let missing: Vec<AccountId> = scope
         .accounts
         .iter()
@@ -216,6 +257,11 @@ pub fn expand(scope: &Scope, tree: &OrgTree) -> Result<Expansion, ExpandError> {
                     match scope.filter(&acct.id) {
                         Filtered::NotListed => Reason::NotListed,
                         Filtered::ExcludedByList => Reason::ExcludedByList,
+                        Filtered::Selected
+                            if tags_decide(scope, tree, acct) && !slice.covers(&acct.id) =>
+                        {
+                            Reason::Undecided { slice }
+                        }
                         Filtered::Selected => match tag_verdict(scope, tree, acct)? {
                             TagVerdict::Unmet { term } => Reason::TargetTagUnmet {
                                 actual: acct.tags.as_ref().and_then(|t| t.get(&term.key).cloned()),

@@ -15,6 +15,7 @@ pub mod regions;
 pub mod role_policies;
 pub mod schedule;
 pub mod scope;
+pub mod slice;
 pub mod tags;
 
 pub use advice::{
@@ -26,7 +27,9 @@ pub use change::{
     ChangeKind, ScopeChange,
 };
 pub use error::ScopeError;
-pub use expand::{expand, tags_decide, Entry, ExpandError, Expansion, Reason};
+pub use expand::{
+    candidates, expand, expand_slice, tags_decide, Entry, ExpandError, Expansion, Reason,
+};
 pub use ids::{AccountId, TargetId};
 pub use mode::{
     decide, CallAs, Declared, DeployMode, ModeError, ModeFacts, Registration, STACKSETS_PRINCIPAL,
@@ -34,9 +37,9 @@ pub use mode::{
 };
 pub use org::{Account, AccountState, OrgNode, OrgTree};
 pub use plan::{
-    fit_ous, oidc_reuse, plan, plan_reaching, Batch, Desired, DetailedStatus, DriftStatus, Held,
-    InstanceStatus, PlanPolicy, ReconcilePlan, StackInstance, MAX_OUS_PER_OPERATION,
-    REUSE_OIDC_OVERRIDE,
+    decided_instances, fit_ous, oidc_reuse, plan, plan_reaching, Batch, Desired, DetailedStatus,
+    DriftStatus, Held, InstanceStatus, PlanPolicy, ReconcilePlan, StackInstance,
+    MAX_OUS_PER_OPERATION, REUSE_OIDC_OVERRIDE,
 };
 pub use preview::{preview, Effect, Outside, Preview, PreviewRow, NOT_IN_ORGANIZATION};
 pub use regions::{
@@ -50,6 +53,10 @@ pub use schedule::{alarm_window, schedule_interval, AlarmWindow, ScheduleError};
 pub use scope::{
     parse_regions, parse_stack_set_name, tag_parameters, AccountScope, Filtered, LeavePolicy,
     RawList, Scope,
+};
+pub use slice::{
+    schedule_tick, slices_for, TagReads, TagSlice, CUSTOM_RESOURCE_TAG_READS_PER_STEP,
+    DEFAULT_TAG_READS_PER_RUN, TAG_READS_PER_RUN_RANGE,
 };
 pub use tags::{TagFilter, TagFilterError, TagTerm, TagTerms, TagVerdict, Tags};
 

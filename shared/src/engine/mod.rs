@@ -20,11 +20,14 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::{
-    expand, oidc_reuse, plan, plan_reaching, AccountId, Acted, Desired, ExpandError, Expansion,
-    OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange, StackInstance,
+    decided_instances, expand, expand_slice, oidc_reuse, plan, plan_reaching, AccountId, Acted,
+    Desired, ExpandError, Expansion, OrgTree, PlanPolicy, ReconcilePlan, Scope, ScopeChange,
+    StackInstance, TagReads, TagSlice,
 };
 use crate::ports::{AwsError, Clock, OpKind, OrganizationsApi, StackSetApi, StackSetInfo};
-use crate::read::{read_accounts, read_scope, ReadError, ReadStats, DEFAULT_CONCURRENCY};
+use crate::read::{
+    read_accounts, read_scope, read_scope_sliced, ReadError, ReadStats, DEFAULT_CONCURRENCY,
+};
 
 pub use ops::{
     is_oidc_reuse, is_own_change, is_scheduled_check, DRIFT_OP_PREFIX, OP_PREFIX, REUSE_OIDC_LABEL,
@@ -96,6 +99,10 @@ pub struct Request<'a> {
     /// failed attempts are forgotten, so failed accounts are tried again, and later runs
     /// count attempts from this run's operations on.
     pub user_change: bool,
+    /// Which candidates' tags a whole-scope pass reads (with a tag filter): all, or one
+    /// slice ([`TagReads`]); the others are undecided and left as the StackSet has them. A
+    /// pass for a few accounts ([`Engine::reconcile_accounts`]) reads all of theirs.
+    pub tag_reads: TagReads,
 }
 
 /// One operation this reconcile started or waited on.
@@ -115,6 +122,14 @@ pub struct Report {
     pub operations: Vec<OpRecord>,
     pub failures: Vec<AccountFailure>,
     pub read_stats: ReadStats,
+    /// The slice of the candidates whose tags this pass read ([`TagSlice::ALL`]: all, or no
+    /// tag filter).
+    #[serde(default)]
+    pub tag_slice: TagSlice,
+    /// Undecided accounts (tags not read this pass) that have an instance: enrolled by an
+    /// earlier decision, which the StackSet keeps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_undecided: Vec<AccountId>,
 }
 
 impl Report {
@@ -223,6 +238,8 @@ struct Pass<'p> {
     tree: OrgTree,
     root: String,
     desired: Desired,
+    /// Accounts whose tags this pass did not read: their instances are hidden from the plan.
+    undecided: BTreeSet<AccountId>,
 }
 
 impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
@@ -277,7 +294,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
 
     /// What a pass would plan now, without waiting or acting: the scope's expansion (or what
     /// its rules say about `only` these accounts) against the instances (theirs), by the same
-    /// planner. A preview: earlier failed attempts and reachability are not looked up.
+    /// planner. A preview: earlier failed attempts and reachability are not looked up. A
+    /// whole-scope preview reads the tags `tag_reads` says, as the pass would.
     pub async fn preview(
         &self,
         scope: &Scope,
@@ -285,15 +303,21 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         regions: &BTreeSet<String>,
         policy: &PlanPolicy,
         only: Option<&[AccountId]>,
+        tag_reads: TagReads,
     ) -> Result<ReconcilePlan, EngineError> {
-        let (expansion, _) = match only {
-            None => self.expand(scope).await?,
-            Some(accounts) => self.expand_accounts(scope, accounts).await?,
+        let expansion = match only {
+            None => {
+                let (tree, _, slice) =
+                    read_scope_sliced(self.org, scope, self.config.concurrency, tag_reads).await?;
+                expand_slice(scope, &tree, slice)?
+            }
+            Some(accounts) => self.expand_accounts(scope, accounts).await?.0,
         };
         let instances = match only {
             None => self.stacksets.instances(stack_set).await?,
             Some(accounts) => self.stacksets.instances_of(stack_set, accounts).await?,
         };
+        let instances = decided_instances(instances, &expansion.undecided_ids());
         let desired = Desired {
             accounts: expansion.account_ids(),
             regions: regions.clone(),
@@ -320,18 +344,41 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
         if let Some(busy) = self.wait_idle(req.stack_set, req.deadline).await? {
             return Err(Halt::Busy(busy));
         }
-        let (tree, read_stats) = match only {
-            None => read_scope(self.org, req.scope, self.config.concurrency).await?,
-            Some(accounts) => read_accounts(self.org, req.scope, accounts).await?,
+        let (tree, read_stats, tag_slice) = match only {
+            None => {
+                read_scope_sliced(self.org, req.scope, self.config.concurrency, req.tag_reads)
+                    .await?
+            }
+            Some(accounts) => {
+                let (tree, stats) = read_accounts(self.org, req.scope, accounts).await?;
+                (tree, stats, TagSlice::ALL)
+            }
         };
-        let expansion = expand(req.scope, &tree)?;
+        let expansion = expand_slice(req.scope, &tree, tag_slice)?;
+        let undecided = expansion.undecided_ids();
         let desired = Desired {
             accounts: expansion.account_ids(),
             regions: req.regions.clone(),
         };
-        let instances = self
+        let all_instances = self
             .settled_instances(req.stack_set, req.deadline, only)
             .await?;
+        let kept_undecided: Vec<AccountId> = all_instances
+            .iter()
+            .filter(|i| undecided.contains(&i.account))
+            .map(|i| i.account.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !undecided.is_empty() {
+            tracing::info!(
+                slice = %tag_slice,
+                undecided = undecided.len(),
+                kept_undecided = kept_undecided.len(),
+                "tags read for one slice of the candidates; the others are left as they are"
+            );
+        }
+        let instances = decided_instances(all_instances, &undecided);
         let leaving = desired.leaving(&instances, req.policy.on_leave);
         let unreachable = self.unreachable(&leaving, &tree).await?;
         let attempts = if req.user_change {
@@ -364,6 +411,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             tree,
             root,
             desired,
+            undecided,
         };
         let mut rejected: Vec<Rejected> = Vec::new();
         let run = StepLoop {
@@ -377,9 +425,11 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             self.failures(req.stack_set, &pass.desired, &instances, &[], &the_plan)
                 .await?
         } else {
-            let after = self
-                .settled_instances(req.stack_set, req.deadline, only)
-                .await?;
+            let after = decided_instances(
+                self.settled_instances(req.stack_set, req.deadline, only)
+                    .await?,
+                &pass.undecided,
+            );
             let after = self
                 .reuse_found_oidc(&pass, after, &mut the_plan, &mut operations, &mut rejected)
                 .await?;
@@ -393,6 +443,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             operations,
             failures,
             read_stats,
+            tag_slice,
+            kept_undecided,
         })
     }
 
@@ -444,7 +496,10 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             .await?;
         operations.extend(ran);
         the_plan.reuse_oidc.extend(repair.reuse_oidc);
-        self.settled_instances(req.stack_set, req.deadline, pass.only)
-            .await
+        Ok(decided_instances(
+            self.settled_instances(req.stack_set, req.deadline, pass.only)
+                .await?,
+            &pass.undecided,
+        ))
     }
 }

@@ -93,6 +93,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock> Engine<'_, O, S, C> {
             operations,
             failures,
             read_stats: ReadStats::default(),
+            tag_slice: Default::default(),
+            kept_undecided: vec![],
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Reading a few accounts only: each one's state and chain of parents, and the targets it
 //! reaches named.
 
-use crate::core::{Account, AccountId, OrgNode, OrgTree, Scope};
+use crate::core::{Account, AccountId, OrgNode, OrgTree, Scope, TagSlice};
 use crate::ports::{AwsError, OrganizationsApi};
 
 use super::{
@@ -98,7 +98,16 @@ pub async fn read_accounts<O: OrganizationsApi>(
         stats.ancestor_calls += calls;
     }
     // With a tag filter, the tags of these accounts (those the filter decides), no others.
-    read_tags(api, scope, &mut tree, DEFAULT_CONCURRENCY, &mut stats).await?;
+    // An event's few accounts are read whole: never a slice.
+    read_tags(
+        api,
+        scope,
+        &mut tree,
+        DEFAULT_CONCURRENCY,
+        TagSlice::ALL,
+        &mut stats,
+    )
+    .await?;
     Ok((tree, stats))
 }
 

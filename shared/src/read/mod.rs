@@ -9,7 +9,9 @@
 //! With a tag filter (`scope.tags.is_set()`), one `ListTagsForResource` per account the
 //! filter decides ([`crate::core::tags_decide`]: under a target, ACTIVE, not the management
 //! account, kept by the mode and the listed accounts), with the same bounded concurrency;
-//! without one, none.
+//! without one, none. [`read_scope_sliced`] reads the tags of one slice of them only
+//! ([`crate::core::TagSlice`]), so that a run's tag reads stay within a budget however large
+//! the organization.
 //!
 //! `walk` reads target subtrees, `accounts` reads a few accounts only.
 
@@ -22,7 +24,9 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::core::{tags_decide, Account, AccountId, OrgNode, OrgTree, Scope};
+use crate::core::{
+    candidates, tags_decide, Account, AccountId, OrgNode, OrgTree, Scope, TagReads, TagSlice,
+};
 use crate::ports::{AwsError, OrganizationsApi};
 
 pub use accounts::read_accounts;
@@ -113,18 +117,34 @@ pub async fn read_scope<O: OrganizationsApi>(
     scope: &Scope,
     concurrency: usize,
 ) -> Result<(OrgTree, ReadStats), ReadError> {
-    match scope.targets.iter().collect::<Vec<_>>().as_slice() {
-        [root] if root.is_root() => {
-            let (mut tree, mut stats) = read_whole_org(api, scope, root.as_str()).await?;
-            read_tags(api, scope, &mut tree, concurrency, &mut stats).await?;
-            Ok((tree, stats))
-        }
-        _ => read_target_subtrees(api, scope, concurrency).await,
-    }
+    let (tree, stats, _) = read_scope_sliced(api, scope, concurrency, TagReads::All).await?;
+    Ok((tree, stats))
 }
 
-/// Reads the tags of the accounts the scope's tag filter decides ([`tags_decide`]), at most
-/// `concurrency` calls at a time, into `Account::tags`. No filter: no call. An account that
+/// [`read_scope`], reading the tags of one slice of the candidates only: `reads` names it, or
+/// how to cut it once the structure (which lists the candidates at no extra cost) is read.
+/// Returns the slice read; the other candidates' `tags` stay `None` (undecided).
+pub async fn read_scope_sliced<O: OrganizationsApi>(
+    api: &O,
+    scope: &Scope,
+    concurrency: usize,
+    reads: TagReads,
+) -> Result<(OrgTree, ReadStats, TagSlice), ReadError> {
+    let (mut tree, mut stats) = match scope.targets.iter().collect::<Vec<_>>().as_slice() {
+        [root] if root.is_root() => read_whole_org(api, scope, root.as_str()).await?,
+        _ => walk::read_structure(api, scope, concurrency).await?,
+    };
+    let slice = if scope.tags.is_set() {
+        reads.slice_for(&candidates(scope, &tree))
+    } else {
+        TagSlice::ALL
+    };
+    read_tags(api, scope, &mut tree, concurrency, slice, &mut stats).await?;
+    Ok((tree, stats, slice))
+}
+
+/// Reads the tags of the accounts the scope's tag filter decides ([`tags_decide`]) in
+/// `slice`, at most `concurrency` calls at a time, into `Account::tags`. No filter: no call. An account that
 /// left the organization since it was listed (`NotFound`) leaves the tree, as it would have
 /// a moment later.
 pub(crate) async fn read_tags<O: OrganizationsApi>(
@@ -132,6 +152,7 @@ pub(crate) async fn read_tags<O: OrganizationsApi>(
     scope: &Scope,
     tree: &mut OrgTree,
     concurrency: usize,
+    slice: TagSlice,
     stats: &mut ReadStats,
 ) -> Result<(), ReadError> {
     if !scope.tags.is_set() {
@@ -140,7 +161,7 @@ pub(crate) async fn read_tags<O: OrganizationsApi>(
     let wanted: Vec<AccountId> = tree
         .accounts
         .values()
-        .filter(|a| tags_decide(scope, tree, a))
+        .filter(|a| slice.covers(&a.id) && tags_decide(scope, tree, a))
         .map(|a| a.id.clone())
         .collect();
     let mut answers = stream::iter(wanted)

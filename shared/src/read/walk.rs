@@ -6,7 +6,7 @@ use std::pin::Pin;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use crate::core::{Account, AccountId, OrgNode, OrgTree, Scope, TargetId};
+use crate::core::{Account, AccountId, OrgNode, OrgTree, Scope, TagSlice, TargetId};
 use crate::ports::{AwsError, OrganizationsApi, ParentRef};
 
 use super::accounts::add_parent_chain;
@@ -25,8 +25,27 @@ enum Done {
 type Task<'a> = Pin<Box<dyn Future<Output = Done> + Send + 'a>>;
 
 /// Reads the target subtrees (every page), the targets' ancestors, and the listed accounts
-/// that live elsewhere.
+/// that live elsewhere; with a tag filter, every candidate's tags.
 pub async fn read_target_subtrees<O: OrganizationsApi>(
+    api: &O,
+    scope: &Scope,
+    concurrency: usize,
+) -> Result<(OrgTree, ReadStats), ReadError> {
+    let (mut tree, mut stats) = read_structure(api, scope, concurrency).await?;
+    read_tags(
+        api,
+        scope,
+        &mut tree,
+        concurrency,
+        TagSlice::ALL,
+        &mut stats,
+    )
+    .await?;
+    Ok((tree, stats))
+}
+
+/// [`read_target_subtrees`] without the tags.
+pub(super) async fn read_structure<O: OrganizationsApi>(
     api: &O,
     scope: &Scope,
     concurrency: usize,
@@ -228,7 +247,6 @@ pub async fn read_target_subtrees<O: OrganizationsApi>(
             Err(e) => return Err(classify(e)),
         }
     }
-    read_tags(api, scope, &mut tree, concurrency, &mut stats).await?;
     Ok((tree, stats))
 }
 

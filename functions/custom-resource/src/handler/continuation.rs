@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::core::TagSlice;
 use shared::engine::OpRecord;
 use shared::ports::OpKind;
 
@@ -31,6 +32,11 @@ pub struct Continuation {
     /// their accounts back from the operation's results.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unlisted: Vec<String>,
+    /// With a tag filter whose candidates are more than one invocation can read: the slice of
+    /// them this request reads next ([`TagSlice`]; `None`: the first, cut by the next pass).
+    /// Create/Update read the slices in turn and answer after the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_slice: Option<TagSlice>,
 }
 
 pub const CONTINUATION_KEY: &str = "OrgscopeContinuation";
@@ -53,6 +59,21 @@ impl Continuation {
             mutated: false,
             started: vec![],
             unlisted: vec![],
+            tag_slice: carried.and_then(|x| x.tag_slice),
+        }
+    }
+
+    /// The next slice's turn: `slice` finished (its operations `ran` ended); the next
+    /// invocation reads `slice.next()` with nothing waited on.
+    pub(super) fn next_slice(
+        next: TagSlice,
+        ran: Vec<OpRecord>,
+        carried: Option<&Continuation>,
+    ) -> Self {
+        Self {
+            started: ran,
+            tag_slice: Some(next),
+            ..Self::next(None, vec![], carried)
         }
     }
 
@@ -72,8 +93,16 @@ impl Continuation {
         // Each operation's accounts travel once (the payload of an asynchronous invocation
         // is limited to 256 KB): in `operation` while it is the one waited on, in `started`
         // once an earlier one.
+        // Operations this invocation ran to the end (a finished tag slice) come after the
+        // earlier ones.
+        let ran = std::mem::take(&mut self.started);
         let mut started = Vec::new();
-        for op in carried.map(started_ops).unwrap_or_default() {
+        for op in carried
+            .map(started_ops)
+            .unwrap_or_default()
+            .into_iter()
+            .chain(ran)
+        {
             match self.operation.as_mut() {
                 Some(cur) if cur.id == op.id => {
                     if cur.accounts.is_empty() {

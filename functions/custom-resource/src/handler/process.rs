@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 use shared::core::mode::MANAGEMENT_ACCOUNT_ID;
-use shared::core::{AccountId, Declared, PlanPolicy, ScopeChange};
+use shared::core::{AccountId, Declared, PlanPolicy, Reason, ScopeChange, TagReads};
 use shared::engine::{Outcome, Report, Request};
 use shared::ports::{ChangeFeed, Clock, IdentityApi, OrganizationsApi, StackSetApi};
 use shared::preflight::preflight;
@@ -79,6 +79,16 @@ where
             return Step::answer(self.failed(c, e.to_string()));
         }
         let done = carried.map(|x| x.done_kinds.clone()).unwrap_or_default();
+        // With a tag filter, one slice of the candidates per pass, at most
+        // `tag_reads_per_step` tag reads: the first pass cuts the slices, the continuation
+        // carries the next one, and the request answers after the last.
+        let tag_reads = match carried.and_then(|x| x.tag_slice) {
+            Some(slice) => TagReads::Slice(slice),
+            None => TagReads::Sweep {
+                budget: self.settings.tag_reads_per_step,
+                tick: 0,
+            },
+        };
         let req = Request {
             scope: &props.scope,
             stack_set: &props.stack_set,
@@ -94,9 +104,25 @@ where
             // A custom-resource run is a change the user made: always try failed accounts
             // again, and let later scheduled runs count attempts from here.
             user_change: true,
+            tag_reads,
         };
         match engine.reconcile(&req).await {
+            Ok(Outcome::Done(report)) if report.tag_slice.next().is_some() => {
+                match report.tag_slice.next() {
+                    // A failure (other than an account not ready yet) answers now, as below.
+                    Some(next) if report.failures.iter().all(|f| f.awaits_account()) => {
+                        tracing::info!(slice = %report.tag_slice, plan = %report.plan.summary(), "tag slice done; the next slice in a new invocation");
+                        Step::Continue(Continuation::next_slice(
+                            next,
+                            report.operations.clone(),
+                            carried,
+                        ))
+                    }
+                    _ => self.done(c, &props, &with_kept(*report), carried, None),
+                }
+            }
             Ok(Outcome::Done(report)) => {
+                let report = with_kept(*report);
                 let rollout = self
                     .role_permissions_rollout(c, &stacksets, &props.stack_set, &report)
                     .await;
@@ -189,4 +215,24 @@ where
             &changed.join(", "),
         ))
     }
+}
+
+/// The report with the undecided accounts the StackSet has (enrolled by an earlier slice of
+/// this request, or before it) counted in: after the last slice, every candidate was decided
+/// by this request, so the StackSet's instances are its decisions and the answer's AccountIds
+/// name them all.
+fn with_kept(mut report: Report) -> Report {
+    if report.kept_undecided.is_empty() {
+        return report;
+    }
+    let kept: BTreeSet<&AccountId> = report.kept_undecided.iter().collect();
+    let (moved, skipped): (Vec<_>, Vec<_>) = report
+        .expansion
+        .skipped
+        .into_iter()
+        .partition(|e| matches!(e.reason, Reason::Undecided { .. }) && kept.contains(&e.id));
+    report.expansion.skipped = skipped;
+    report.expansion.included.extend(moved);
+    report.expansion.included.sort_by(|a, b| a.id.cmp(&b.id));
+    report
 }

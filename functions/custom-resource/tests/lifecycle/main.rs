@@ -7,6 +7,7 @@ mod common;
 mod answers;
 mod create;
 mod errors;
+mod tag_slices;
 mod update_delete;
 
 use common::{

@@ -31,11 +31,19 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
     ) -> Result<Preview, EngineError> {
         let cfg = self.cfg();
         let engine = self.engine();
+        let tag_reads = cfg.tag_sweep(now_epoch());
         let (p, _) = without_departed(&cfg.scope, |scope| {
             let (engine, cfg) = (&engine, &cfg);
             async move {
                 engine
-                    .preview(&scope, &cfg.stack_set, &cfg.regions, policy, only)
+                    .preview(
+                        &scope,
+                        &cfg.stack_set,
+                        &cfg.regions,
+                        policy,
+                        only,
+                        tag_reads,
+                    )
                     .await
             }
         })
@@ -209,6 +217,10 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
         let cfg = self.cfg();
         let done: [OpKind; 0] = [];
         let read_at = now_epoch();
+        // A whole-scope run reads the tags of one slice of the candidates, at most
+        // `tag_reads_per_run` (the scheduled run's slice from its scheduled time); a run for a
+        // few accounts reads theirs (`reconcile_accounts`).
+        let tag_reads = cfg.tag_sweep(c.event_time.unwrap_or(read_at));
         let (outcome, warning) = without_departed(&cfg.scope, |scope| {
             let (cfg, policy, done) = (&cfg, &policy, &done);
             async move {
@@ -221,6 +233,7 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
                     deadline: inv.deadline,
                     done_kinds: done,
                     user_change: false,
+                    tag_reads,
                 };
                 match only {
                     None => self.engine().reconcile(&req).await,

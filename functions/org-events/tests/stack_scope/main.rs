@@ -175,6 +175,7 @@ impl StackWorld {
             done_kinds: &[],
             // A stack Create/Update is the user's change (as the custom resource passes it).
             user_change: true,
+            tag_reads: Default::default(),
         };
         match engine
             .reconcile(&req)

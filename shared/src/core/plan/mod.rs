@@ -16,5 +16,5 @@ mod reconcile;
 pub use batch::{fit_ous, oidc_reuse, Batch, MAX_OUS_PER_OPERATION, REUSE_OIDC_OVERRIDE};
 pub use desired::{Desired, PlanPolicy};
 pub use instance::{DetailedStatus, DriftStatus, InstanceStatus, StackInstance};
-pub use planner::{plan, plan_reaching};
+pub use planner::{decided_instances, plan, plan_reaching};
 pub use reconcile::{Held, ReconcilePlan};

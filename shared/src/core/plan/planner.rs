@@ -22,6 +22,23 @@ pub fn plan(
     plan_reaching(desired, instances, attempts, policy, &BTreeSet::new())
 }
 
+/// The instances a plan may see when `undecided` accounts' tags were not read this run
+/// ([`crate::core::Reason::Undecided`]): theirs are left out, so that the plan (which never
+/// creates for an account not desired, and deletes only instances it sees) neither creates,
+/// deletes nor updates anything of theirs. The StackSet keeps the earlier decision.
+pub fn decided_instances(
+    instances: Vec<StackInstance>,
+    undecided: &BTreeSet<AccountId>,
+) -> Vec<StackInstance> {
+    if undecided.is_empty() {
+        return instances;
+    }
+    instances
+        .into_iter()
+        .filter(|i| !undecided.contains(&i.account))
+        .collect()
+}
+
 /// [`plan`], knowing which instance accounts StackSets can no longer reach (not ACTIVE, or
 /// no longer in the organization): their instances are dropped with `RetainStacks` instead
 /// of deleted, since a delete would fail and leave them INOPERABLE for ever.
