@@ -130,6 +130,7 @@ pub(crate) fn skip_kind(reason: &Reason) -> String {
         Reason::OutsideTargets { .. } => "outside targets".into(),
         Reason::TargetTagUnmet { .. } => "target tag unmet".into(),
         Reason::ExcludedByTag { .. } => "excluded by tag".into(),
+        Reason::Undecided { .. } => "tags not read this run".into(),
         Reason::UnderTarget { .. } | Reason::ListedUnderTarget { .. } => "in scope".into(),
     }
 }
