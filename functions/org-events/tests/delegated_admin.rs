@@ -258,7 +258,7 @@ async fn a_tag_event_forwarded_from_the_management_account_enrolls_and_withdraws
         let d = Deployed::from_template(
             mode,
             &template_with_tags(),
-            &[("TargetAccountTags", "env=prod")],
+            &[("TargetAccountTags", "stage=prod")],
         )
         .await;
         let (web, data) = (d.f.account("prod-web"), d.f.account("prod-data"));
@@ -273,7 +273,7 @@ async fn a_tag_event_forwarded_from_the_management_account_enrolls_and_withdraws
                             .resource_id(&account)
                             .tags(
                                 aws_sdk_organizations::types::Tag::builder()
-                                    .key("env")
+                                    .key("stage")
                                     .value(v)
                                     .build()
                                     .unwrap(),
@@ -287,7 +287,7 @@ async fn a_tag_event_forwarded_from_the_management_account_enrolls_and_withdraws
                                 ("/detail/requestParameters/resourceId", json!(account)),
                                 (
                                     "/detail/requestParameters/tags",
-                                    json!([{"key": "env", "value": v}]),
+                                    json!([{"key": "stage", "value": v}]),
                                 ),
                             ],
                         )
@@ -296,7 +296,7 @@ async fn a_tag_event_forwarded_from_the_management_account_enrolls_and_withdraws
                         d.orgs
                             .untag_resource()
                             .resource_id(&account)
-                            .tag_keys("env")
+                            .tag_keys("stage")
                             .send()
                             .await
                             .expect("UntagResource");
@@ -304,7 +304,7 @@ async fn a_tag_event_forwarded_from_the_management_account_enrolls_and_withdraws
                             "untag-resource.json",
                             &[
                                 ("/detail/requestParameters/resourceId", json!(account)),
-                                ("/detail/requestParameters/tagKeys", json!(["env"])),
+                                ("/detail/requestParameters/tagKeys", json!(["stage"])),
                             ],
                         )
                     }

@@ -1,4 +1,4 @@
-//! Issue 23: scope by account tags, as org-events follows it. `TargetAccountTags` (env=prod) and
+//! Issue 23: scope by account tags, as org-events follows it. `TargetAccountTags` (stage=prod) and
 //! `ExcludedAccountTags` (port:exclude=true) narrow the target OUs' accounts; Organizations
 //! `TagResource` / `UntagResource` on an account (CloudTrail, through OrganizationsApiCallsRule
 //! and the queue) re-check that account, which is enrolled or withdrawn on the event. The same
@@ -26,7 +26,7 @@ use shared::ports::TokioClock;
 const MAX_ORG_CALLS: usize = 10;
 
 const FILTER: &[(&str, &str)] = &[
-    ("TARGET_ACCOUNT_TAGS", "env=prod"),
+    ("TARGET_ACCOUNT_TAGS", "stage=prod"),
     ("EXCLUDED_ACCOUNT_TAGS", "port:exclude=true"),
 ];
 
@@ -119,12 +119,12 @@ async fn a_tag_added_changed_and_removed_on_an_account_under_a_target_enrolls_an
 ) {
     let w = World::new(&["Root/Prod"], "ALL", &[], FILTER, 0.2).await;
     let (web, data) = (w.f.account("prod-web"), w.f.account("prod-data"));
-    tag(&w, &web, &[("env", "prod")]).await;
+    tag(&w, &web, &[("stage", "prod")]).await;
     w.schedule().await;
     assert_eq!(w.enrolled().await, vec![web.clone()], "only the tagged one");
 
     // Added: enrolled on its event, not at the next schedule.
-    let ev = tag(&w, &data, &[("env", "prod"), ("team", "data")]).await;
+    let ev = tag(&w, &data, &[("stage", "prod"), ("team", "data")]).await;
     let (s, calls) = on(&w, &ev).await;
     assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
     assert_eq!(s.trigger.kind(), "account_tags_changed");
@@ -137,7 +137,7 @@ async fn a_tag_added_changed_and_removed_on_an_account_under_a_target_enrolls_an
     assert_eq!(w.enrolled().await, w.ids(&["prod-web", "prod-data"]));
 
     // Its value changed to one the filter does not take: withdrawn.
-    let ev = tag(&w, &data, &[("env", "dev")]).await;
+    let ev = tag(&w, &data, &[("stage", "dev")]).await;
     let (s, calls) = on(&w, &ev).await;
     assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
     assert_eq!(strs(&s.accounts_removed), vec![data.clone()]);
@@ -145,10 +145,10 @@ async fn a_tag_added_changed_and_removed_on_an_account_under_a_target_enrolls_an
     assert_eq!(w.enrolled().await, vec![web.clone()]);
 
     // Back to prod, then the tag removed (UntagResource): enrolled, then withdrawn.
-    let ev = tag(&w, &data, &[("env", "prod")]).await;
+    let ev = tag(&w, &data, &[("stage", "prod")]).await;
     let (s, _) = on(&w, &ev).await;
     assert_eq!(strs(&s.accounts_added), vec![data.clone()], "{}", s.reason);
-    let ev = untag(&w, &data, &["env"]).await;
+    let ev = untag(&w, &data, &["stage"]).await;
     let (s, calls) = on(&w, &ev).await;
     assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
     assert_eq!(s.trigger.kind(), "account_tags_changed");
@@ -163,7 +163,7 @@ async fn a_tag_added_changed_and_removed_on_an_account_under_a_target_enrolls_an
     assert_eq!(s.outcome, Disposition::NotRelevant, "{}", s.reason);
     assert!(
         s.reason
-            .contains("does not meet TargetAccountTags term `env=prod`"),
+            .contains("does not meet TargetAccountTags term `stage=prod`"),
         "{}",
         s.reason
     );
@@ -179,7 +179,7 @@ async fn an_excluded_tag_added_to_an_enrolled_account_withdraws_it() {
     let w = World::new(&["Root/Prod"], "ALL", &[], FILTER, 0.2).await;
     let (web, data) = (w.f.account("prod-web"), w.f.account("prod-data"));
     for a in [&web, &data] {
-        tag(&w, a, &[("env", "prod")]).await;
+        tag(&w, a, &[("stage", "prod")]).await;
     }
     w.schedule().await;
     assert_eq!(w.enrolled().await, w.ids(&["prod-web", "prod-data"]));
@@ -189,7 +189,7 @@ async fn an_excluded_tag_added_to_an_enrolled_account_withdraws_it() {
     assert_eq!(strs(&s.accounts_removed), vec![web.clone()]);
     assert_cheap(&calls, "excluded tag added");
     assert_eq!(w.enrolled().await, vec![data]);
-    // It still has env=prod: the exclusion wins, and the schedule agrees.
+    // It still has stage=prod: the exclusion wins, and the schedule agrees.
     let s = w.schedule().await;
     assert_eq!(s.outcome, Disposition::NoChange, "{}", s.reason);
 }
@@ -202,9 +202,9 @@ async fn a_tag_event_on_an_ou_or_the_root_is_ignored_before_any_call_and_its_tag
     assert_eq!(w.enrolled().await, Vec::<String>::new());
     let (prod, root) = (w.f.ou("Root/Prod"), w.f.root());
     for ev in [
-        tag(&w, &prod, &[("env", "prod")]).await,
-        tag(&w, &root, &[("env", "prod")]).await,
-        untag(&w, &prod, &["env"]).await,
+        tag(&w, &prod, &[("stage", "prod")]).await,
+        tag(&w, &root, &[("stage", "prod")]).await,
+        untag(&w, &prod, &["stage"]).await,
     ] {
         w.clear_requests().await;
         let s = w.invoke(&ev).await;
@@ -213,7 +213,7 @@ async fn a_tag_event_on_an_ou_or_the_root_is_ignored_before_any_call_and_its_tag
         assert_eq!(w.calls().await, vec![], "no AWS call at all");
     }
     // The accounts under a tagged OU do not carry its tag: the schedule enrolls none of them.
-    tag(&w, &prod, &[("env", "prod")]).await;
+    tag(&w, &prod, &[("stage", "prod")]).await;
     let s = w.schedule().await;
     assert_eq!(s.outcome, Disposition::NoChange, "{}", s.reason);
     assert_eq!(w.enrolled().await, Vec::<String>::new());
@@ -273,12 +273,12 @@ async fn an_account_created_with_tags_is_enrolled_on_its_create_account_result()
             (id, ev)
         }
     };
-    let (tagged, ev) = create("payments-prod", &[("env", "prod")]).await;
+    let (tagged, ev) = create("payments-prod", &[("stage", "prod")]).await;
     let (s, calls) = on(&w, &ev).await;
     assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
     assert_eq!(strs(&s.accounts_added), vec![tagged.clone()]);
     assert_cheap(&calls, "tagged CreateAccountResult");
-    let (untagged, ev) = create("payments-dev", &[("env", "dev")]).await;
+    let (untagged, ev) = create("payments-dev", &[("stage", "dev")]).await;
     let (s, _) = on(&w, &ev).await;
     assert_eq!(s.outcome, Disposition::NotRelevant, "{}", s.reason);
     assert!(s.reason.contains(&untagged), "{}", s.reason);
@@ -294,10 +294,10 @@ async fn a_missed_tag_event_is_repaired_by_the_scheduled_run() {
     let us = w.f.account("prod-us-1");
     w.schedule().await;
     assert_eq!(w.enrolled().await, Vec::<String>::new());
-    tag(&w, &us, &[("env", "prod")]).await; // no event delivered
+    tag(&w, &us, &[("stage", "prod")]).await; // no event delivered
     let s = w.schedule().await;
     assert_eq!(strs(&s.accounts_added), vec![us.clone()], "{}", s.reason);
-    tag(&w, &us, &[("env", "staging")]).await; // no event delivered
+    tag(&w, &us, &[("stage", "staging")]).await; // no event delivered
     let s = w.schedule().await;
     assert_eq!(strs(&s.accounts_removed), vec![us.clone()], "{}", s.reason);
     assert_eq!(w.enrolled().await, Vec::<String>::new());
@@ -313,8 +313,8 @@ async fn tag_events_reach_the_function_through_the_rule_and_the_queue() {
     let q = w.bed.org_events_queue().await;
     let eu = w.f.account("prod-eu-1");
     let put = vec![
-        tag(&w, &w.f.ou("Root/Prod/EU"), &[("env", "prod")]).await,
-        tag(&w, &eu, &[("env", "prod")]).await,
+        tag(&w, &w.f.ou("Root/Prod/EU"), &[("stage", "prod")]).await,
+        tag(&w, &eu, &[("stage", "prod")]).await,
     ];
     for ev in &put {
         assert_eq!(q.put(ev).await, vec!["OrganizationsApiCallsRule"]);
@@ -326,7 +326,7 @@ async fn tag_events_reach_the_function_through_the_rule_and_the_queue() {
     assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
     assert_eq!(strs(&s.accounts_added), vec![eu.clone()]);
     assert_eq!(w.enrolled().await, vec![eu.clone()]);
-    let ev = untag(&w, &eu, &["env"]).await;
+    let ev = untag(&w, &eu, &["stage"]).await;
     assert_eq!(q.put(&ev).await, vec!["OrganizationsApiCallsRule"]);
     let r = deliver(&w, &q, quick()).await;
     let s = r.deliveries[0].result.as_ref().expect("invocation");
@@ -343,7 +343,7 @@ async fn tag_events_reach_the_function_through_the_rule_and_the_queue() {
 async fn without_list_tags_for_resource_in_the_policy_a_tag_event_fails_with_access_denied() {
     let w = World::new(&["Root/Prod"], "ALL", &[], FILTER, 0.2).await;
     let data = w.f.account("prod-data");
-    let ev = tag(&w, &data, &[("env", "prod")]).await;
+    let ev = tag(&w, &data, &[("stage", "prod")]).await;
     let conf = function_config_as(
         &w.bed,
         &Deployment::management().without("organizations:ListTagsForResource"),

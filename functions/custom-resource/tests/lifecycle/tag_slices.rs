@@ -18,13 +18,13 @@ async fn create_reads_the_candidates_tags_slice_by_slice_and_answers_after_the_l
     for name in tagged {
         orgs.tag_resource()
             .resource_id(f.account(name))
-            .tags(Tag::builder().key("env").value("prod").build().unwrap())
+            .tags(Tag::builder().key("stage").value("prod").build().unwrap())
             .send()
             .await
             .expect("TagResource");
     }
     let mut p = props(&f.ou("Root/Prod"), "ALL", "");
-    p["TargetAccountTags"] = json!("env=prod");
+    p["TargetAccountTags"] = json!("stage=prod");
     let req = request(&r.sink, "create", "req-tag-slices", p);
     let mut payload = req.clone();
     let mut slices: Vec<(u64, u64)> = Vec::new();
