@@ -106,7 +106,7 @@ async fn on(w: &World, ev: &Value) -> (Summary, Vec<String>) {
 }
 
 fn assert_cheap(calls: &[String], what: &str) {
-    println!("{what}: {} Organizations calls", calls.len());
+    println!("{what}: {} Organizations calls: {calls:?}", calls.len());
     assert!(
         calls.len() <= MAX_ORG_CALLS,
         "{what}: {} Organizations calls: {calls:?}",
