@@ -378,3 +378,28 @@ async fn without_list_tags_for_resource_in_the_policy_a_tag_event_fails_with_acc
     let s = w.invoke(&ev).await;
     assert_eq!(strs(&s.accounts_added), vec![data], "{}", s.reason);
 }
+
+/// A cold instance remembers nothing yet: the same enrolling tag event costs what the warm
+/// one does plus `DescribeOrganization` and the `ListParents` of the OUs above the target
+/// (the path that names it), which a warm instance remembers (`shared::ou_parents`). Printed
+/// and bounded exactly, so that the published cold figure is this one.
+#[tokio::test]
+async fn on_a_cold_instance_an_enrolling_tag_event_adds_only_the_calls_a_warm_one_remembers() {
+    let w = World::new(&["Root/Prod"], "ALL", &[], FILTER, 0.2).await;
+    let data = w.f.account("prod-data");
+    let ev = tag(&w, &data, &[("stage", "prod")]).await;
+    w.clear_requests().await;
+    let s = w.try_invoke_cold(&ev).await.expect("cold invocation");
+    let calls = org_calls(&w).await;
+    println!(
+        "cold, tag added: {} Organizations calls: {calls:?}",
+        calls.len()
+    );
+    assert_eq!(s.outcome, Disposition::Reconciled, "{}", s.reason);
+    assert_eq!(strs(&s.accounts_added), vec![data]);
+    let once = |a: &str| calls.iter().filter(|c| *c == a).count();
+    assert_eq!(once("DescribeOrganization"), 1, "{calls:?}");
+    // The account's own parent three times (triage, read, read after the change), Prod's once.
+    assert_eq!(once("ListParents"), 4, "{calls:?}");
+    assert_eq!(calls.len(), MAX_ORG_CALLS + 2, "{calls:?}");
+}
