@@ -264,8 +264,10 @@ pub fn render(figs: &[TagFigures], machine: &str) -> String {
          Machine: {machine}. Organizations calls counted against the in-process organization \
          (`MemOrg`, pages of 20 as AWS gives them) with `TargetAccountTags` = `env=prod` over \
          one target OU holding all the candidates, half of them tagged; time = calls / \
-         {CALLS_PER_SECOND} (the sustained rate AWS Organizations allows), computed from the \
-         counts, not measured. The custom resource's passes read at most \
+         {CALLS_PER_SECOND} (the sustained rate this project plans for), computed from the \
+         counts, not measured. (a) is the engine's pass for the account; org-events adds its \
+         triage and its read after a change: 10 calls on a warm instance, 12 on a cold one \
+         (`functions/org-events/tests/tags.rs`, asserted). The custom resource's passes read at most \
          {CUSTOM_RESOURCE_TAG_READS_PER_STEP} tags per invocation, the schedule at most \
          {DEFAULT_TAG_READS_PER_RUN} per run (`TAG_READS_PER_RUN`); the schedule is \
          template.yaml's default `ReconcileSchedule`, `{expr}` ({period} s). StackSet calls and \
@@ -276,7 +278,7 @@ pub fn render(figs: &[TagFigures], machine: &str) -> String {
     writeln!(t).unwrap();
     writeln!(
         t,
-        "| candidates | (a) one-account tag event: calls (tag reads), time | (b) Create: \
+        "| candidates | (a) one-account tag event, the engine's pass: calls (tag reads), time | (b) Create: \
          invocations, calls (tag reads), time; most in one invocation | (b) within \
          CloudFormation's hour? | (c) schedule: calls per run at most (tag reads), time | (c) \
          runs until every account is re-read; a missed tag change repaired at run | (c) time \
