@@ -266,7 +266,7 @@ pub fn render(figs: &[TagFigures], machine: &str) -> String {
          one target OU holding all the candidates, half of them tagged; time = calls / \
          {CALLS_PER_SECOND} (the sustained rate this project plans for), computed from the \
          counts, not measured. (a) is the engine's pass for the account; org-events adds its \
-         triage and its read after a change: 10 calls on a warm instance, 12 on a cold one \
+         triage and its read after a change: 7 calls on a warm instance, 9 on a cold one \
          (`functions/org-events/tests/tags.rs`, asserted). The custom resource's passes read at most \
          {CUSTOM_RESOURCE_TAG_READS_PER_STEP} tags per invocation, the schedule at most \
          {DEFAULT_TAG_READS_PER_RUN} per run (`TAG_READS_PER_RUN`); the schedule is \

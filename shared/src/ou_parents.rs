@@ -17,8 +17,18 @@
 //! Organizations": an organization with all features cannot go back to consolidated billing
 //! only), so that answer never goes stale. An event's read and the read after its change then
 //! cost one call less each.
+//!
+//! Within one invocation (`begin_invocation` starts one) it also remembers:
+//! - an OU's name (`DescribeOrganizationalUnit`): an OU can be renamed
+//!   (`UpdateOrganizationalUnit`), so a name is never older than the invocation; names only
+//!   say where an account is, they decide nothing;
+//! - what the event's triage read of an account (its parent, its tags), while `hand_over` is
+//!   on, for the one read that follows it: the first read after the triage takes each answer
+//!   once, so a read after a change (which must see the organization as it is then) and every
+//!   settle round read again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::core::{Account, AccountId, AccountState, OrgNode, Tags};
@@ -31,6 +41,13 @@ pub struct OuParents<O> {
     known: Mutex<HashMap<String, ParentRef>>,
     /// `DescribeOrganization`, once it said all features are enabled.
     organization: Mutex<Option<OrgInfo>>,
+    /// OU names, for this invocation.
+    names: Mutex<HashMap<String, String>>,
+    /// While on, an account's parent and tags read are kept for the next read of them.
+    handing_over: AtomicBool,
+    /// Accounts' parents and tags the triage read, each answered once to the read after it.
+    handed_parents: Mutex<HashMap<String, ParentRef>>,
+    handed_tags: Mutex<HashMap<AccountId, Tags>>,
 }
 
 impl<O> OuParents<O> {
@@ -39,7 +56,26 @@ impl<O> OuParents<O> {
             inner,
             known: Mutex::new(HashMap::new()),
             organization: Mutex::new(None),
+            names: Mutex::new(HashMap::new()),
+            handing_over: AtomicBool::new(false),
+            handed_parents: Mutex::new(HashMap::new()),
+            handed_tags: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A new invocation: what was remembered for the last one only (OU names, answers not
+    /// handed over) is forgotten.
+    pub fn begin_invocation(&self) {
+        self.handing_over.store(false, Ordering::Relaxed);
+        self.names.lock().map(|mut m| m.clear()).ok();
+        self.handed_parents.lock().map(|mut m| m.clear()).ok();
+        self.handed_tags.lock().map(|mut m| m.clear()).ok();
+    }
+
+    /// While `on`, an account's parent and tags read through this instance are kept for the
+    /// next read of them (the triage's, for the read that follows it).
+    pub fn hand_over(&self, on: bool) {
+        self.handing_over.store(on, Ordering::Relaxed);
     }
 
     /// How many OUs' parents are remembered.
@@ -80,7 +116,21 @@ impl<O: OrganizationsApi> OrganizationsApi for OuParents<O> {
     }
     async fn parent_of(&self, child: &str) -> AwsResult<ParentRef> {
         if !is_ou(child) {
-            return self.inner.parent_of(child).await;
+            if let Some(p) = self
+                .handed_parents
+                .lock()
+                .ok()
+                .and_then(|mut h| h.remove(child))
+            {
+                return Ok(p);
+            }
+            let p = self.inner.parent_of(child).await?;
+            if self.handing_over.load(Ordering::Relaxed) {
+                if let Ok(mut h) = self.handed_parents.lock() {
+                    h.insert(child.to_owned(), p.clone());
+                }
+            }
+            return Ok(p);
         }
         if let Some(p) = self.known.lock().ok().and_then(|k| k.get(child).cloned()) {
             return Ok(p);
@@ -92,7 +142,14 @@ impl<O: OrganizationsApi> OrganizationsApi for OuParents<O> {
         Ok(p)
     }
     async fn ou_name(&self, ou: &str) -> AwsResult<String> {
-        self.inner.ou_name(ou).await
+        if let Some(n) = self.names.lock().ok().and_then(|k| k.get(ou).cloned()) {
+            return Ok(n);
+        }
+        let n = self.inner.ou_name(ou).await?;
+        if let Ok(mut k) = self.names.lock() {
+            k.insert(ou.to_owned(), n.clone());
+        }
+        Ok(n)
     }
     async fn describe_account(&self, id: &AccountId) -> AwsResult<(String, AccountState)> {
         self.inner.describe_account(id).await
@@ -107,7 +164,21 @@ impl<O: OrganizationsApi> OrganizationsApi for OuParents<O> {
         self.inner.delegated_admins(principal).await
     }
     async fn tags_of(&self, account: &AccountId) -> AwsResult<Tags> {
-        self.inner.tags_of(account).await
+        if let Some(t) = self
+            .handed_tags
+            .lock()
+            .ok()
+            .and_then(|mut h| h.remove(account))
+        {
+            return Ok(t);
+        }
+        let t = self.inner.tags_of(account).await?;
+        if self.handing_over.load(Ordering::Relaxed) {
+            if let Ok(mut h) = self.handed_tags.lock() {
+                h.insert(account.clone(), t.clone());
+            }
+        }
+        Ok(t)
     }
 }
 
@@ -121,6 +192,8 @@ mod tests {
     struct Tree {
         list_parents: AtomicU32,
         describe_organization: AtomicU32,
+        ou_names: AtomicU32,
+        tag_reads: AtomicU32,
         /// Consolidated billing only, until this many answers have been given.
         billing_only_answers: u32,
     }
@@ -157,7 +230,8 @@ mod tests {
             })
         }
         async fn ou_name(&self, _: &str) -> AwsResult<String> {
-            unimplemented!()
+            let n = self.ou_names.fetch_add(1, Ordering::Relaxed);
+            Ok(format!("Prod-{n}"))
         }
         async fn describe_account(&self, _: &AccountId) -> AwsResult<(String, AccountState)> {
             unimplemented!()
@@ -172,7 +246,8 @@ mod tests {
             unimplemented!()
         }
         async fn tags_of(&self, _: &AccountId) -> AwsResult<Tags> {
-            unimplemented!()
+            let n = self.tag_reads.fetch_add(1, Ordering::Relaxed);
+            Ok(Tags::from([("read".to_owned(), n.to_string())]))
         }
     }
 
@@ -212,5 +287,47 @@ mod tests {
             );
         }
         assert_eq!(org.inner.describe_organization.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn what_the_triage_read_of_an_account_is_handed_to_the_next_read_once_and_no_further() {
+        let org = OuParents::new(Tree::default());
+        let a = AccountId::parse("111111111111").unwrap();
+        org.begin_invocation();
+        org.hand_over(true);
+        let triage_tags = org.tags_of(&a).await.unwrap();
+        org.parent_of(a.as_str()).await.unwrap();
+        org.hand_over(false);
+        // The read after the triage: the same answers, no call.
+        assert_eq!(org.tags_of(&a).await.unwrap(), triage_tags);
+        org.parent_of(a.as_str()).await.unwrap();
+        assert_eq!(org.inner.tag_reads.load(Ordering::Relaxed), 1);
+        assert_eq!(org.inner.list_parents.load(Ordering::Relaxed), 1);
+        // The read after a change: asked again, and not kept.
+        assert_ne!(org.tags_of(&a).await.unwrap(), triage_tags);
+        org.parent_of(a.as_str()).await.unwrap();
+        org.tags_of(&a).await.unwrap();
+        assert_eq!(org.inner.tag_reads.load(Ordering::Relaxed), 3);
+        assert_eq!(org.inner.list_parents.load(Ordering::Relaxed), 2);
+        // A hand-over the read never took is gone with the invocation.
+        org.hand_over(true);
+        org.tags_of(&a).await.unwrap();
+        org.hand_over(false);
+        org.begin_invocation();
+        org.tags_of(&a).await.unwrap();
+        assert_eq!(org.inner.tag_reads.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test]
+    async fn an_ous_name_is_remembered_for_one_invocation_only() {
+        let org = OuParents::new(Tree::default());
+        org.begin_invocation();
+        let first = org.ou_name("ou-ab12-11111111").await.unwrap();
+        assert_eq!(org.ou_name("ou-ab12-11111111").await.unwrap(), first);
+        assert_eq!(org.inner.ou_names.load(Ordering::Relaxed), 1);
+        // Renamed between invocations: the next one asks again.
+        org.begin_invocation();
+        assert_ne!(org.ou_name("ou-ab12-11111111").await.unwrap(), first);
+        assert_eq!(org.inner.ou_names.load(Ordering::Relaxed), 2);
     }
 }

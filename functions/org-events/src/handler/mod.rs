@@ -25,11 +25,12 @@
 //! What a batch costs in Organizations calls: per distinct account, `ListParents` (the
 //! account's; the OUs above it are remembered by the warm instance, `OuParents`), with a tag
 //! filter its `ListTagsForResource`, then for the accounts that can touch the scope
-//! `DescribeAccount`, `ListParents` and (with a tag filter) `ListTagsForResource` again in the
-//! reconcile's read and in the read after its change. A tag event without a tag filter costs
-//! nothing; one on an OU, a root or a policy is ignored before any call. Past the point where that costs more
-//! than one full read of the scope (known once this instance made one), the batch takes one
-//! full read instead.
+//! `DescribeAccount` in the reconcile's read (which takes the parent and tags the triage just
+//! read, handed over once by `OuParents`), and `DescribeAccount`, `ListParents` and (with a tag
+//! filter) `ListTagsForResource` again in the read after its change. A tag event without a tag
+//! filter costs nothing; one on an OU, a root or a policy is ignored before any call. Past the
+//! point where that costs more than one full read of the scope (known once this instance made
+//! one), the batch takes one full read instead.
 
 mod flows;
 mod memo;
@@ -241,6 +242,8 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
     /// Handles one event and logs its summary.
     pub async fn handle(&self, event: &Value, inv: &Invocation) -> Result<Summary, HandlerError> {
         let _turn = self.turn.lock().await;
+        // OU names and the triage's hand-over are this invocation's only.
+        self.org.begin_invocation();
         let started = self.clock.now();
         let calls_before = self.calls.as_ref().map(|c| c.snapshot());
         let batch = deliveries(event);
@@ -423,7 +426,12 @@ impl<O: OrganizationsApi, S: StackSetApi, C: Clock, K: StackApi, F: ChangeFeed>
             let why = covered.unwrap_or_default();
             return Ok(Summary::new(c, Disposition::AlreadyCovered, why));
         }
-        let target = match triage.look(&open).await {
+        // What the triage reads of an account (its parent, its tags) is handed to the read
+        // that follows it, once: that read would ask the same a moment later.
+        self.org.hand_over(true);
+        let looked = triage.look(&open).await;
+        self.org.hand_over(false);
+        let target = match looked {
             Err(why) => return Ok(Summary::new(c, Disposition::NotRelevant, why)),
             Ok((target, why)) => {
                 tracing::info!(why = %why, "events may touch the scope");
