@@ -241,7 +241,7 @@ def test_list_tags_for_resource_is_its_own_action_and_org_events_holds_it(emu, s
     ListParents does not imply it. template.yaml gives it to org-events (ReadOrganizationTree),
     and the function's principal without it is refused: the enforcement can fail for it."""
     mgmt = sample["management_account_id"]
-    account = sample["accounts"]["prod-web"]["id"]
+    account = sample["accounts"]["prod-eu-1"]["id"]  # the sample's untagged account
     p = principal(emu, mgmt, allow(["organizations:ListParents"]))
     org = client(emu, p, "organizations")
     org.list_parents(ChildId=account)
