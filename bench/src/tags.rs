@@ -1,6 +1,7 @@
 //! What a tag filter costs at 1,000 to 10,000 candidates, in Organizations calls counted
-//! against the in-process organization (`MemOrg`), and the time those calls take at AWS
-//! Organizations' sustained 5 calls per second (time = calls / 5; no clock is involved):
+//! against the in-process organization (`MemOrg`), and the time those calls take at the
+//! sustained 5 Organizations calls per second this project plans for (time = calls / 5; no
+//! clock is involved):
 //!
 //! - (a) a one-account tag event: the engine's pass for that account
 //!   (`Engine::reconcile_accounts`, what org-events runs for an event naming one account);

@@ -1,7 +1,8 @@
 //! Which accounts' tags one run reads: all of them, or one slice.
 //!
 //! Reading an account's tags costs one `ListTagsForResource` call, and AWS Organizations
-//! answers about 5 calls per second; at 10,000 accounts a full read takes over half an hour,
+//! throttles its API; at the sustained 5 calls per second this project plans for (AWS publishes
+//! no per-action figure), a full read of 10,000 accounts takes over half an hour,
 //! longer than one Lambda invocation. So a run may read the tags of one **slice** of the
 //! accounts the tag filter decides (the *candidates*): those whose numeric account ID modulo
 //! `of` is `index`. An account whose tags were not read is *undecided* this run: the plan

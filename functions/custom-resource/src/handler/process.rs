@@ -107,27 +107,26 @@ where
             tag_reads,
         };
         match engine.reconcile(&req).await {
-            Ok(Outcome::Done(report)) if report.tag_slice.next().is_some() => {
-                match report.tag_slice.next() {
-                    // A failure (other than an account not ready yet) answers now, as below.
-                    Some(next) if report.failures.iter().all(|f| f.awaits_account()) => {
-                        tracing::info!(slice = %report.tag_slice, plan = %report.plan.summary(), "tag slice done; the next slice in a new invocation");
-                        Step::Continue(Continuation::next_slice(
-                            next,
-                            report.operations.clone(),
-                            carried,
-                        ))
-                    }
-                    _ => self.done(c, &props, &with_kept(*report), carried, None),
+            // With a tag filter cut into slices, the next slice in a new invocation, unless a
+            // failure (other than an account not ready yet) answers now.
+            Ok(Outcome::Done(report)) => match report.tag_slice.next() {
+                Some(next) if report.failures.iter().all(|f| f.awaits_account()) => {
+                    tracing::info!(slice = %report.tag_slice, plan = %report.plan.summary(), "tag slice done; the next slice in a new invocation");
+                    Step::Continue(Continuation::next_slice(
+                        next,
+                        report.operations.clone(),
+                        carried,
+                    ))
                 }
-            }
-            Ok(Outcome::Done(report)) => {
-                let report = with_kept(*report);
-                let rollout = self
-                    .role_permissions_rollout(c, &stacksets, &props.stack_set, &report)
-                    .await;
-                self.done(c, &props, &report, carried, rollout)
-            }
+                Some(_) => self.done(c, &props, &with_kept(*report), carried, None),
+                None => {
+                    let report = with_kept(*report);
+                    let rollout = self
+                        .role_permissions_rollout(c, &stacksets, &props.stack_set, &report)
+                        .await;
+                    self.done(c, &props, &report, carried, rollout)
+                }
+            },
             Ok(Outcome::Pending {
                 operation,
                 done_kinds,
